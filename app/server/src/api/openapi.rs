@@ -1,0 +1,30 @@
+//! `/api/v1/openapi.json`, generated from the handlers' annotations.
+
+use actix_web::HttpResponse;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::api::{audit, tenant, users};
+use crate::error::{ErrorBody, ErrorDetail};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Sluice API", version = "1", description = "Authenticate with `Authorization: Bearer <API key>` (Settings → API keys). Errors are `{\"error\": {\"code\", \"message\", \"field\"?}}`; another tenant's id answers 404."),
+    paths(tenant::show, users::list, users::show, audit::list),
+    components(schemas(ErrorBody, ErrorDetail, tenant::TenantBody, users::UserBody, audit::AuditEntryBody)),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
+}
+
+pub async fn document() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}

@@ -1,0 +1,91 @@
+//! CSRF protection for every state-changing form. The token is an HMAC of the
+//! caller's session cookie (or, before sign-in, of a random `sluice_anon` cookie),
+//! so it needs no storage and a page on another site can never compute it.
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures::future::LocalBoxFuture;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use sluice_store::Store;
+use sluice_store::secret::random_token;
+
+use crate::auth::SESSION_COOKIE;
+use crate::error::AppError;
+use crate::state::AppState;
+
+const ANON_COOKIE: &str = "sluice_anon";
+const SESSION_PURPOSE: &str = "csrf:session";
+const ANON_PURPOSE: &str = "csrf:anon";
+
+pub(crate) fn session_token(store: &Store, session_cookie: &str) -> String {
+    store.secret().sign(SESSION_PURPOSE, session_cookie)
+}
+
+/// A form body of type `T` whose `csrf` field was checked.
+pub struct CsrfForm<T>(pub T);
+
+#[derive(Deserialize)]
+struct CsrfField {
+    #[serde(default)]
+    csrf: String,
+}
+
+fn verify(req: &HttpRequest, store: &Store, submitted: &str) -> Result<(), AppError> {
+    if submitted.is_empty() {
+        return Err(AppError::Csrf);
+    }
+    let secret = store.secret();
+    let by_session = req
+        .cookie(SESSION_COOKIE)
+        .is_some_and(|c| secret.verify(SESSION_PURPOSE, c.value(), submitted));
+    let by_anon = req
+        .cookie(ANON_COOKIE)
+        .is_some_and(|c| secret.verify(ANON_PURPOSE, c.value(), submitted));
+    if by_session || by_anon { Ok(()) } else { Err(AppError::Csrf) }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let body = web::Bytes::from_request(&req, payload);
+        Box::pin(async move {
+            let body = body.await.map_err(|_| AppError::PayloadTooLarge)?;
+            let state = req.app_data::<web::Data<AppState>>().ok_or_else(|| AppError::internal(anyhow::anyhow!("no app state")))?;
+            let CsrfField { csrf } = serde_urlencoded::from_bytes(&body).map_err(|_| AppError::Csrf)?;
+            verify(&req, &state.store, &csrf)?;
+            let form = serde_urlencoded::from_bytes::<T>(&body)
+                .map_err(|e| AppError::BadRequest(format!("form: {e}")))?;
+            Ok(CsrfForm(form))
+        })
+    }
+}
+
+/// CSRF token for pages shown before sign-in; set `cookie` on the response if any.
+pub struct AnonCsrf {
+    pub token: String,
+    pub cookie: Option<Cookie<'static>>,
+}
+
+impl AnonCsrf {
+    pub fn for_request(req: &HttpRequest, state: &AppState) -> Self {
+        let (value, cookie) = match req.cookie(ANON_COOKIE) {
+            Some(existing) if existing.value().len() >= 32 => (existing.value().to_string(), None),
+            _ => {
+                let value = random_token("anon");
+                let cookie = Cookie::build(ANON_COOKIE, value.clone())
+                    .path("/")
+                    .http_only(true)
+                    .secure(state.secure_cookies)
+                    .same_site(SameSite::Strict)
+                    .finish();
+                (value, Some(cookie))
+            }
+        };
+        Self { token: state.store.secret().sign(ANON_PURPOSE, &value), cookie }
+    }
+}

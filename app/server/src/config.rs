@@ -1,0 +1,69 @@
+//! Runtime configuration: environment variables (`SLUICE_*`) or the equivalent flags.
+
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Control-plane database: `postgres://user@host/db`, or `sqlite:PATH`.
+    /// Default: the embedded SQLite file `<data-dir>/sluice.db`.
+    #[arg(long, env = "SLUICE_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+
+    /// Directory for the embedded database, the job queue file and the generated secret key.
+    #[arg(long, env = "SLUICE_DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: PathBuf,
+
+    /// Address the web server listens on (port 0 picks a free port).
+    #[arg(long, env = "SLUICE_BIND", default_value = "127.0.0.1:8080", global = true)]
+    pub bind: SocketAddr,
+
+    /// Public base URL of this instance, used to build inbox, direct-URL and invitation
+    /// links. Default: `http://<bind address>`.
+    #[arg(long, env = "SLUICE_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
+    /// Encrypts stored credentials and signs tokens (at least 32 characters). Default:
+    /// generated into `<data-dir>/secret.key` (mode 0600) on first start.
+    #[arg(long, env = "SLUICE_SECRET_KEY", hide_env_values = true, global = true)]
+    pub secret_key: Option<String>,
+
+    /// Allow outbound HTTP (callbacks, webhooks) to private and loopback addresses.
+    /// Off in production; on for development, demos and tests.
+    #[arg(long, env = "SLUICE_ALLOW_PRIVATE_TARGETS", default_value_t = false, global = true)]
+    pub allow_private_targets: bool,
+
+    /// Log format: `pretty` for people, `json` for log collectors.
+    #[arg(long, env = "SLUICE_LOG_FORMAT", default_value = "pretty", global = true)]
+    pub log_format: LogFormat,
+
+    /// Cron expression (with seconds) for the housekeeping job (expired sessions).
+    #[arg(long, env = "SLUICE_HOUSEKEEPING_CRON", default_value = sluice_jobs::HOUSEKEEPING_DEFAULT_SCHEDULE, global = true)]
+    pub housekeeping_cron: String,
+
+    /// Maximum connections to the control-plane database.
+    #[arg(long, env = "SLUICE_DB_POOL_SIZE", default_value_t = 10, global = true)]
+    pub db_pool_size: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+impl Config {
+    /// The base URL for links, without a trailing slash.
+    pub fn public_base_url(&self, bound: SocketAddr) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{bound}"),
+        }
+    }
+
+    /// Cookies get the `Secure` flag when the instance is served over HTTPS.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
+    }
+}

@@ -1,0 +1,188 @@
+//! The one place errors become responses: [`AppError`] renders an HTML page for the
+//! UI, and [`ApiError`] (the same error) renders SPEC's JSON shape for the API.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpResponse, ResponseError};
+use askama::Template;
+use serde::Serialize;
+use sluice_store::StoreError;
+use sluice_store::domain::Invalid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("not found")]
+    NotFound,
+    #[error("sign in required")]
+    Unauthenticated,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0}")]
+    Invalid(#[from] Invalid),
+    #[error("{field}: {message}")]
+    Conflict { field: &'static str, message: String },
+    #[error("too many failed sign-in attempts; try again in {minutes} minute(s)")]
+    Throttled { minutes: i64 },
+    #[error("the form was stale or came from another site; reload the page and try again")]
+    Csrf,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl AppError {
+    pub fn internal(err: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(err.into())
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) | Self::Csrf => StatusCode::FORBIDDEN,
+            Self::Invalid(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::Unauthenticated => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::Csrf => "csrf",
+            Self::Invalid(_) => "invalid",
+            Self::BadRequest(_) => "bad_request",
+            Self::Conflict { .. } => "conflict",
+            Self::Throttled { .. } => "rate_limited",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    fn field(&self) -> Option<&'static str> {
+        match self {
+            Self::Invalid(invalid) => Some(invalid.field),
+            Self::Conflict { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    /// The message shown to people; internal details stay in the log.
+    fn public_message(&self) -> String {
+        match self {
+            Self::Internal(_) => "Something went wrong on our side; it has been logged.".into(),
+            Self::Invalid(invalid) => format!("{}: {}", invalid.field, invalid.message),
+            other => other.to_string(),
+        }
+    }
+
+    fn log(&self) {
+        if let Self::Internal(err) = self {
+            tracing::error!(error = ?err, "request failed");
+        }
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound { .. } => Self::NotFound,
+            StoreError::Conflict { field, message } => Self::Conflict { field, message },
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    status: u16,
+    title: &'static str,
+    message: String,
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        self.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        self.log();
+        if matches!(self, Self::Unauthenticated) {
+            return HttpResponse::SeeOther().insert_header((header::LOCATION, "/login")).finish();
+        }
+        let status = self.status();
+        let page = ErrorPage {
+            status: status.as_u16(),
+            title: status.canonical_reason().unwrap_or("Error"),
+            message: self.public_message(),
+        };
+        let mut response = HttpResponse::build(status);
+        if let Self::Throttled { minutes } = self {
+            response.insert_header((header::RETRY_AFTER, (minutes * 60).to_string()));
+        }
+        match page.render() {
+            Ok(html) => response.content_type("text/html; charset=utf-8").body(html),
+            Err(_) => response.content_type("text/plain; charset=utf-8").body(page.message),
+        }
+    }
+}
+
+/// The same errors, for the JSON API: `{"error": {"code", "message", "field"?}}`.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct ApiError(#[from] pub AppError);
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        Self(err.into())
+    }
+}
+
+impl From<Invalid> for ApiError {
+    fn from(err: Invalid) -> Self {
+        Self(err.into())
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `not_found`, `invalid`.
+    pub code: &'static str,
+    pub message: String,
+    /// The request field the error is about, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'static str>,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.0.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        self.0.log();
+        let mut response = HttpResponse::build(self.0.status());
+        if let AppError::Throttled { minutes } = &self.0 {
+            response.insert_header((header::RETRY_AFTER, (minutes * 60).to_string()));
+        }
+        if matches!(self.0, AppError::Unauthenticated) {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        response.json(ErrorBody {
+            error: ErrorDetail { code: self.0.code(), message: self.0.public_message(), field: self.0.field() },
+        })
+    }
+}

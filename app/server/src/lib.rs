@@ -1,0 +1,14 @@
+//! The `sluice` binary as a library, so the integration tests can start it in-process.
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod metrics;
+mod ops;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod web;

@@ -1,0 +1,82 @@
+//! Every route of the application, in one table.
+
+use actix_web::middleware::{DefaultHeaders, from_fn};
+use actix_web::{HttpResponse, web};
+
+use crate::error::{ApiError, AppError};
+use crate::{api, metrics, ops, web as pages};
+
+/// Largest form or JSON body accepted by the UI and API.
+const BODY_LIMIT: usize = 1024 * 1024;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::FormConfig::default().limit(BODY_LIMIT))
+        .app_data(web::PayloadConfig::default().limit(BODY_LIMIT))
+        .app_data(
+            web::JsonConfig::default()
+                .limit(BODY_LIMIT)
+                .error_handler(|err, _| ApiError(AppError::BadRequest(format!("request body: {err}"))).into()),
+        )
+        .app_data(web::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()))
+        .service(
+            web::scope("")
+                .wrap(from_fn(metrics::record))
+                .wrap(tracing_actix_web::TracingLogger::default())
+                .wrap(security_headers())
+                // Operations
+                .route("/healthz", web::get().to(ops::healthz))
+                .route("/readyz", web::get().to(ops::readyz))
+                .route("/metrics", web::get().to(ops::metrics))
+                .route("/static/{file:.*}", web::get().to(ops::static_asset))
+                // JSON API
+                .service(
+                    web::scope("/api/v1")
+                        .route("/openapi.json", web::get().to(api::openapi::document))
+                        .route("/tenant", web::get().to(api::tenant::show))
+                        .route("/users", web::get().to(api::users::list))
+                        .route("/users/{id}", web::get().to(api::users::show))
+                        .route("/audit", web::get().to(api::audit::list))
+                        .default_service(web::to(api_not_found)),
+                )
+                // Accounts
+                .route("/signup", web::get().to(pages::accounts::signup_form))
+                .route("/signup", web::post().to(pages::accounts::signup))
+                .route("/login", web::get().to(pages::accounts::login_form))
+                .route("/login", web::post().to(pages::accounts::login))
+                .route("/logout", web::post().to(pages::accounts::logout))
+                .route("/invite/{token}", web::get().to(pages::accounts::invitation_form))
+                .route("/invite/{token}", web::post().to(pages::accounts::accept_invitation))
+                // Pages
+                .route("/", web::get().to(pages::dashboard::show))
+                .route("/settings", web::get().to(pages::settings::show))
+                .route("/settings/password", web::post().to(pages::settings::change_password))
+                .route("/settings/users/invite", web::post().to(pages::settings::invite_user))
+                .route("/settings/users/{id}/role", web::post().to(pages::settings::change_role))
+                .route("/settings/users/{id}/delete", web::post().to(pages::settings::remove_user))
+                .route("/settings/invitations/{id}/revoke", web::post().to(pages::settings::revoke_invitation))
+                .route("/settings/api-keys", web::post().to(pages::settings::create_api_key))
+                .route("/settings/api-keys/{id}/revoke", web::post().to(pages::settings::revoke_api_key))
+                .route("/audit", web::get().to(pages::audit::show))
+                .route("/{area}", web::get().to(pages::areas::show))
+                .default_service(web::to(page_not_found)),
+        );
+}
+
+fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("Referrer-Policy", "same-origin"))
+        .add((
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'",
+        ))
+}
+
+async fn api_not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError(AppError::NotFound))
+}
+
+async fn page_not_found() -> Result<HttpResponse, AppError> {
+    Err(AppError::NotFound)
+}

@@ -1,0 +1,181 @@
+//! Building and running the process: store, job system and web server.
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use sluice_jobs::{JobContext, JobQueue, JobSettings};
+use sluice_store::{DatabaseLocation, SecretKey, Store};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::state::AppState;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Web server and workers.
+    Serve,
+    /// Workers only.
+    WorkerOnly,
+}
+
+/// Opens the control plane (creating and migrating it as needed).
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let location = DatabaseLocation::parse(config.database_url.as_deref(), &config.data_dir)?;
+    let secret = SecretKey::load_or_generate(config.secret_key.as_deref(), &config.data_dir)?;
+    Store::open(location.clone(), secret, config.db_pool_size)
+        .await
+        .with_context(|| format!("opening the {} control-plane store", location.backend_name()))
+}
+
+pub struct Application {
+    state: AppState,
+    server: Option<(Server, SocketAddr)>,
+    job_settings: JobSettings,
+    shutdown: watch::Sender<bool>,
+}
+
+/// A running application started by [`Application::spawn`]; stops when dropped.
+pub struct RunningApp {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    server: ServerHandle,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningApp {
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        self.server.stop(true).await;
+        let _ = self.task.await;
+    }
+}
+
+impl Application {
+    pub async fn build(config: Config, mode: Mode) -> anyhow::Result<Self> {
+        let store = open_store(&config).await?;
+        let queue = JobQueue::open(store.location()).await.context("opening the job queue")?;
+        let job_settings = JobSettings { housekeeping_schedule: config.housekeeping_cron.clone() };
+        let metrics = Metrics::new();
+        let (shutdown, _) = watch::channel(false);
+        let listener = match mode {
+            Mode::Serve => Some(
+                TcpListener::bind(config.bind).with_context(|| format!("binding {}", config.bind))?,
+            ),
+            Mode::WorkerOnly => None,
+        };
+        let bound = match &listener {
+            Some(l) => l.local_addr()?,
+            None => config.bind,
+        };
+        let state = AppState {
+            store,
+            queue,
+            public_url: Arc::from(config.public_base_url(bound)),
+            secure_cookies: config.secure_cookies(),
+            allow_private_targets: config.allow_private_targets,
+            metrics,
+        };
+        let server = match listener {
+            Some(listener) => {
+                let server_state = state.clone();
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .app_data(web::Data::new(server_state.clone()))
+                        .configure(crate::routes::configure)
+                })
+                .listen(listener)?
+                .disable_signals()
+                .shutdown_timeout(10)
+                .run();
+                Some((server, bound))
+            }
+            None => None,
+        };
+        Ok(Self { state, server, job_settings, shutdown })
+    }
+
+    pub fn public_url(&self) -> &str {
+        &self.state.public_url
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Runs until SIGINT/SIGTERM.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let shutdown = self.shutdown.clone();
+        let server_handle = self.server.as_ref().map(|(s, _)| s.handle());
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down");
+            let _ = shutdown.send(true);
+            if let Some(handle) = server_handle {
+                handle.stop(true).await;
+            }
+        });
+        self.run().await
+    }
+
+    /// Starts in the background (tests, embedding); see [`RunningApp`].
+    pub fn spawn(self) -> anyhow::Result<RunningApp> {
+        let (server, addr) = self.server.as_ref().map(|(s, a)| (s.handle(), *a)).context("spawn needs Mode::Serve")?;
+        let state = self.state.clone();
+        let shutdown = self.shutdown.clone();
+        let task = tokio::spawn(self.run());
+        Ok(RunningApp { addr, state, server, shutdown, task })
+    }
+
+    async fn run(self) -> anyhow::Result<()> {
+        let ctx = JobContext { store: self.state.store.clone(), queue: self.state.queue.clone() };
+        let monitor = sluice_jobs::register_all(ctx, &self.job_settings).map_err(anyhow::Error::msg)?;
+        let mut stop = self.shutdown.subscribe();
+        let jobs = tokio::spawn(async move {
+            let signal = async move {
+                let _ = stop.wait_for(|stopped| *stopped).await;
+                Ok(())
+            };
+            if let Err(e) = monitor.run_with_signal(signal).await {
+                tracing::error!(error = %e, "job monitor stopped with an error");
+            }
+        });
+        match self.server {
+            Some((server, addr)) => {
+                tracing::info!(%addr, public_url = %self.state.public_url, "web server started");
+                server.await.context("web server")?;
+                let _ = self.shutdown.send(true);
+            }
+            None => {
+                tracing::info!("workers started (no web server)");
+            }
+        }
+        jobs.await.context("job monitor task")?;
+        Ok(())
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,17 @@
+use sluice_jobs::JobQueue;
+use sluice_store::Store;
+use std::sync::Arc;
+
+use crate::metrics::Metrics;
+
+/// Everything a request handler may need; cloned into each actix worker.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub queue: JobQueue,
+    /// Base of links handed out (inboxes, direct URLs, invitations), no trailing slash.
+    pub public_url: Arc<str>,
+    pub secure_cookies: bool,
+    pub allow_private_targets: bool,
+    pub metrics: Metrics,
+}

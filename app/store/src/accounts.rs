@@ -1,0 +1,274 @@
+//! Tenants and their users: sign-up, lookup by email, roles, removal.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use crate::domain::{Email, NewPassword, PersonName, Role, TenantName};
+use crate::error::OptionalExt;
+use crate::ids::{TenantId, UserId};
+use crate::schema::{tenants, users};
+use crate::{Store, StoreError, in_transaction, now, password, with_conn};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = tenants)]
+struct TenantRow {
+    id: String,
+    name: String,
+    created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub name: String,
+    pub created_at: NaiveDateTime,
+}
+
+impl From<TenantRow> for Tenant {
+    fn from(r: TenantRow) -> Self {
+        Self { id: TenantId::from_stored(r.id), name: r.name, created_at: r.created_at }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub(crate) struct UserRow {
+    id: String,
+    tenant_id: String,
+    email: String,
+    name: String,
+    password_hash: String,
+    role: String,
+    created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: UserId,
+    pub tenant_id: TenantId,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub created_at: NaiveDateTime,
+    password_hash: String,
+}
+
+impl User {
+    pub async fn password_matches(&self, candidate: &str) -> bool {
+        password::verify_password(&self.password_hash, candidate).await
+    }
+}
+
+impl From<UserRow> for User {
+    fn from(r: UserRow) -> Self {
+        Self {
+            id: UserId::from_stored(r.id),
+            tenant_id: TenantId::from_stored(r.tenant_id),
+            email: r.email,
+            name: r.name,
+            // Only the store writes roles, always from `Role::as_str`.
+            role: Role::parse(&r.role).unwrap_or(Role::Viewer),
+            created_at: r.created_at,
+            password_hash: r.password_hash,
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = users)]
+struct NewUserRow<'a> {
+    id: &'a str,
+    tenant_id: &'a str,
+    email: &'a str,
+    name: &'a str,
+    password_hash: &'a str,
+    role: &'a str,
+    created_at: NaiveDateTime,
+}
+
+/// Everything needed to add a user (the owner at sign-up, or an invitee).
+pub struct NewUser {
+    pub email: Email,
+    pub name: PersonName,
+    pub password: NewPassword,
+    pub role: Role,
+}
+
+const EMAIL_TAKEN: &str = "is already registered";
+
+impl Store {
+    /// Sign-up: creates a tenant and its owner in one transaction.
+    pub async fn create_tenant_with_owner(
+        &self,
+        tenant_name: &TenantName,
+        owner: NewUser,
+    ) -> Result<(Tenant, User), StoreError> {
+        let password_hash = password::hash_password(owner.password.expose()).await?;
+        let tenant_id = TenantId::generate();
+        let user_id = UserId::generate();
+        let created_at = now();
+        let name = tenant_name.as_str().to_string();
+        let mut conn = self.conn().await?;
+        in_transaction!(&mut conn, c => {
+            diesel::insert_into(tenants::table)
+                .values((
+                    tenants::id.eq(tenant_id.as_str()),
+                    tenants::name.eq(&name),
+                    tenants::created_at.eq(created_at),
+                ))
+                .execute(c)
+                .await
+                .map_err(StoreError::unique("tenant_name", "is already taken"))?;
+            diesel::insert_into(users::table)
+                .values(NewUserRow {
+                    id: user_id.as_str(),
+                    tenant_id: tenant_id.as_str(),
+                    email: owner.email.as_str(),
+                    name: owner.name.as_str(),
+                    password_hash: &password_hash,
+                    role: Role::Owner.as_str(),
+                    created_at,
+                })
+                .execute(c)
+                .await
+                .map_err(StoreError::unique("email", EMAIL_TAKEN))?;
+            Ok(())
+        })?;
+        let tenant = self.tenant(&tenant_id).await?;
+        let user = self.user(&tenant_id, &user_id).await?;
+        Ok((tenant, user))
+    }
+
+    pub async fn tenant(&self, id: &TenantId) -> Result<Tenant, StoreError> {
+        let mut conn = self.conn().await?;
+        let row: TenantRow = with_conn!(&mut conn, c => tenants::table
+            .find(id.as_str())
+            .select(TenantRow::as_select())
+            .first(c)
+            .await)
+        .or_not_found("tenant")?;
+        Ok(row.into())
+    }
+
+    pub async fn tenant_by_name(&self, name: &str) -> Result<Tenant, StoreError> {
+        let mut conn = self.conn().await?;
+        let row: TenantRow = with_conn!(&mut conn, c => tenants::table
+            .filter(tenants::name.eq(name.trim()))
+            .select(TenantRow::as_select())
+            .first(c)
+            .await)
+        .or_not_found("tenant")?;
+        Ok(row.into())
+    }
+
+    /// Adds a user to an existing tenant.
+    pub async fn create_user(&self, tenant: &TenantId, new: NewUser) -> Result<User, StoreError> {
+        let password_hash = password::hash_password(new.password.expose()).await?;
+        let user_id = UserId::generate();
+        let mut conn = self.conn().await?;
+        with_conn!(&mut conn, c => diesel::insert_into(users::table)
+            .values(NewUserRow {
+                id: user_id.as_str(),
+                tenant_id: tenant.as_str(),
+                email: new.email.as_str(),
+                name: new.name.as_str(),
+                password_hash: &password_hash,
+                role: new.role.as_str(),
+                created_at: now(),
+            })
+            .execute(c)
+            .await)
+        .map_err(StoreError::unique("email", EMAIL_TAKEN))?;
+        self.user(tenant, &user_id).await
+    }
+
+    /// Login lookup: the only user query not scoped by tenant, since the email is
+    /// what tells us the tenant.
+    pub async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        let mut conn = self.conn().await?;
+        let row: Option<UserRow> = with_conn!(&mut conn, c => users::table
+            .filter(users::email.eq(email.as_str()))
+            .select(UserRow::as_select())
+            .first(c)
+            .await
+            .optional())?;
+        Ok(row.map(Into::into))
+    }
+
+    pub async fn user(&self, tenant: &TenantId, id: &UserId) -> Result<User, StoreError> {
+        let mut conn = self.conn().await?;
+        let row: UserRow = with_conn!(&mut conn, c => users::table
+            .filter(users::tenant_id.eq(tenant.as_str()))
+            .filter(users::id.eq(id.as_str()))
+            .select(UserRow::as_select())
+            .first(c)
+            .await)
+        .or_not_found("user")?;
+        Ok(row.into())
+    }
+
+    pub async fn users(&self, tenant: &TenantId) -> Result<Vec<User>, StoreError> {
+        let mut conn = self.conn().await?;
+        let rows: Vec<UserRow> = with_conn!(&mut conn, c => users::table
+            .filter(users::tenant_id.eq(tenant.as_str()))
+            .order(users::created_at.asc())
+            .select(UserRow::as_select())
+            .load(c)
+            .await)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    pub async fn set_password(&self, tenant: &TenantId, id: &UserId, password: &NewPassword) -> Result<(), StoreError> {
+        let hash = password::hash_password(password.expose()).await?;
+        let mut conn = self.conn().await?;
+        let changed = with_conn!(&mut conn, c => diesel::update(
+                users::table.filter(users::tenant_id.eq(tenant.as_str())).filter(users::id.eq(id.as_str())),
+            )
+            .set(users::password_hash.eq(&hash))
+            .execute(c)
+            .await)?;
+        if changed == 0 {
+            return Err(StoreError::not_found("user"));
+        }
+        Ok(())
+    }
+
+    pub async fn set_role(&self, tenant: &TenantId, id: &UserId, role: Role) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        let changed = with_conn!(&mut conn, c => diesel::update(
+                users::table.filter(users::tenant_id.eq(tenant.as_str())).filter(users::id.eq(id.as_str())),
+            )
+            .set(users::role.eq(role.as_str()))
+            .execute(c)
+            .await)?;
+        if changed == 0 {
+            return Err(StoreError::not_found("user"));
+        }
+        Ok(())
+    }
+
+    /// Removes a user (their sessions go with them by cascade).
+    pub async fn delete_user(&self, tenant: &TenantId, id: &UserId) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        let removed = with_conn!(&mut conn, c => diesel::delete(
+                users::table.filter(users::tenant_id.eq(tenant.as_str())).filter(users::id.eq(id.as_str())),
+            )
+            .execute(c)
+            .await)?;
+        if removed == 0 {
+            return Err(StoreError::not_found("user"));
+        }
+        Ok(())
+    }
+
+    pub async fn count_owners(&self, tenant: &TenantId) -> Result<i64, StoreError> {
+        let mut conn = self.conn().await?;
+        Ok(with_conn!(&mut conn, c => users::table
+            .filter(users::tenant_id.eq(tenant.as_str()))
+            .filter(users::role.eq(Role::Owner.as_str()))
+            .count()
+            .get_result::<i64>(c)
+            .await)?)
+    }
+}

@@ -1,0 +1,65 @@
+//! Sluice's control-plane store on diesel-async: embedded SQLite by default, PostgreSQL
+//! when configured. Every tenant-owned read and write takes the tenant id, so another
+//! tenant's object is simply "not found".
+
+pub mod accounts;
+pub mod api_keys;
+pub mod audit;
+pub mod db;
+pub mod domain;
+mod error;
+pub mod ids;
+pub mod invitations;
+pub mod password;
+pub mod schema;
+pub mod secret;
+pub mod sessions;
+pub mod throttle;
+
+pub use db::{Conn, DatabaseLocation, DbPool};
+pub use error::StoreError;
+pub use secret::SecretKey;
+
+use chrono::{NaiveDateTime, Timelike, Utc};
+
+/// Handle to the control plane, cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: DbPool,
+    location: DatabaseLocation,
+    secret: SecretKey,
+}
+
+impl Store {
+    /// Connects (creating an embedded database file if needed) and applies migrations.
+    pub async fn open(location: DatabaseLocation, secret: SecretKey, max_connections: usize) -> Result<Self, StoreError> {
+        let pool = DbPool::connect(&location, max_connections).await?;
+        let ran = pool.migrate().await?;
+        if ran > 0 {
+            tracing::info!(backend = location.backend_name(), migrations = ran, "applied control-plane migrations");
+        }
+        Ok(Self { pool, location, secret })
+    }
+
+    pub async fn conn(&self) -> Result<Conn, StoreError> {
+        self.pool.get().await
+    }
+
+    pub fn location(&self) -> &DatabaseLocation {
+        &self.location
+    }
+
+    pub fn secret(&self) -> &SecretKey {
+        &self.secret
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.pool.ping().await
+    }
+}
+
+/// The current UTC time at the precision both backends store (microseconds).
+pub fn now() -> NaiveDateTime {
+    let t = Utc::now().naive_utc();
+    t.with_nanosecond(t.nanosecond() / 1_000 * 1_000).unwrap_or(t)
+}

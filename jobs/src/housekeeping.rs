@@ -1,0 +1,39 @@
+//! Periodic upkeep: a cron tick enqueues the cleanup job, which any worker runs.
+
+use apalis::prelude::*;
+use apalis_cron::{CronScheduler, Tick};
+use serde::{Deserialize, Serialize};
+
+use crate::{Job, JobContext, JobError, JobQueue};
+
+/// Every five minutes, at second 0.
+pub const HOUSEKEEPING_DEFAULT_SCHEDULE: &str = "0 */5 * * * *";
+
+/// Removes sessions past their expiry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CleanupExpiredSessions;
+
+impl Job for CleanupExpiredSessions {
+    const QUEUE: &'static str = "housekeeping.cleanup_expired_sessions";
+
+    async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
+        let removed = ctx.store.delete_expired_sessions().await?;
+        if removed > 0 {
+            tracing::info!(removed, "removed expired sessions");
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn register_tick(monitor: Monitor, schedule: cron::Schedule, queue: JobQueue) -> Monitor {
+    monitor.register(move |_| {
+        WorkerBuilder::new("housekeeping.tick")
+            .backend(CronScheduler::new(schedule.clone()))
+            .data(queue.clone())
+            .build(enqueue_housekeeping)
+    })
+}
+
+async fn enqueue_housekeeping(_tick: Tick, queue: Data<JobQueue>) -> Result<(), BoxDynError> {
+    queue.push(CleanupExpiredSessions).await.map_err(Into::into)
+}

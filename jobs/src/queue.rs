@@ -1,0 +1,116 @@
+//! The apalis storage, on whichever backend the control plane uses.
+
+use apalis::prelude::*;
+use apalis_postgres::PostgresStorage;
+use apalis_sqlite::SqliteStorage;
+use sluice_store::DatabaseLocation;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use std::path::Path;
+use std::time::Duration;
+
+use crate::{Job, JobContext, run_job};
+
+/// Without a wake-up, an idle apalis worker only looks again at its 30 s heartbeat;
+/// jobs pushed by another process should start within a fraction of a second.
+const WORKER_POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobQueueError {
+    #[error("job queue database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("job queue setup: {0}")]
+    Setup(String),
+    #[error("cannot enqueue {queue}: {message}")]
+    Push { queue: &'static str, message: String },
+}
+
+#[derive(Clone)]
+pub enum JobQueue {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl JobQueue {
+    /// Opens (and sets up) the queue: in the control-plane PostgreSQL, or in
+    /// `jobs.db` beside an embedded store.
+    pub async fn open(location: &DatabaseLocation) -> Result<Self, JobQueueError> {
+        match location {
+            DatabaseLocation::Postgres(url) => {
+                let pool = PgPoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(url)
+                    .await?;
+                PostgresStorage::setup(&pool).await.map_err(|e| JobQueueError::Setup(e.to_string()))?;
+                Ok(Self::Postgres(pool))
+            }
+            DatabaseLocation::Sqlite(store_path) => {
+                let path = jobs_file_beside(store_path);
+                let options = SqliteConnectOptions::new()
+                    .filename(&path)
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .busy_timeout(Duration::from_secs(10));
+                let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+                SqliteStorage::setup(&pool).await.map_err(|e| JobQueueError::Setup(e.to_string()))?;
+                Ok(Self::Sqlite(pool))
+            }
+        }
+    }
+
+    fn config_queue<J: Job>(&self) -> String {
+        J::QUEUE.to_string()
+    }
+
+    /// Enqueues one job for any worker (in this process or another) to run.
+    pub async fn push<J: Job>(&self, job: J) -> Result<(), JobQueueError> {
+        let failed = |e: &dyn std::fmt::Display| JobQueueError::Push { queue: J::QUEUE, message: e.to_string() };
+        match self {
+            Self::Sqlite(pool) => {
+                let config = apalis_sqlite::Config::default().queue(self.config_queue::<J>());
+                let mut storage = SqliteStorage::<J>::new(pool).with_config(config);
+                storage.push(job).await.map_err(|e| failed(&e))
+            }
+            Self::Postgres(pool) => {
+                let config = apalis_postgres::Config::default().queue(self.config_queue::<J>());
+                let mut storage = PostgresStorage::<J>::new(pool).with_config(config);
+                storage.push(job).await.map_err(|e| failed(&e))
+            }
+        }
+    }
+
+    /// Adds a worker for `J` to the monitor.
+    pub(crate) fn register_worker<J: Job>(&self, monitor: Monitor, ctx: JobContext) -> Monitor {
+        let queue = self.config_queue::<J>();
+        match self {
+            Self::Sqlite(pool) => {
+                let pool = pool.clone();
+                monitor.register(move |_| {
+                    let config = apalis_sqlite::Config::default().queue(&queue);
+                    let storage = SqliteStorage::<J>::new(&pool).with_config(config);
+                    WorkerBuilder::new(J::QUEUE)
+                        .backend(storage.poll_with_interval(WORKER_POLL_INTERVAL))
+                        .data(ctx.clone())
+                        .build(run_job::<J>)
+                })
+            }
+            Self::Postgres(pool) => {
+                let pool = pool.clone();
+                monitor.register(move |_| {
+                    let config = apalis_postgres::Config::default().queue(&queue);
+                    let storage = PostgresStorage::<J>::new(&pool).with_config(config);
+                    WorkerBuilder::new(J::QUEUE)
+                        .backend(storage.poll_with_interval(WORKER_POLL_INTERVAL))
+                        .data(ctx.clone())
+                        .build(run_job::<J>)
+                })
+            }
+        }
+    }
+}
+
+/// `data/sluice.db` → `data/jobs.db`.
+fn jobs_file_beside(store_path: &Path) -> std::path::PathBuf {
+    store_path.with_file_name("jobs.db")
+}
