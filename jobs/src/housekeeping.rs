@@ -25,7 +25,11 @@ impl Job for CleanupExpiredSessions {
     }
 }
 
-pub(crate) fn register_tick(monitor: Monitor, schedule: cron::Schedule, queue: JobQueue) -> Monitor {
+pub(crate) fn register_tick(
+    monitor: Monitor,
+    schedule: cron::Schedule,
+    queue: JobQueue,
+) -> Monitor {
     monitor.register(move |_| {
         WorkerBuilder::new("housekeeping.tick")
             .backend(CronScheduler::new(schedule.clone()))

@@ -47,17 +47,29 @@ pub struct JobSettings {
 
 impl Default for JobSettings {
     fn default() -> Self {
-        Self { housekeeping_schedule: HOUSEKEEPING_DEFAULT_SCHEDULE.to_string() }
+        Self {
+            housekeeping_schedule: HOUSEKEEPING_DEFAULT_SCHEDULE.to_string(),
+        }
     }
 }
 
 /// Every worker and schedule of the product, registered on one monitor.
 pub fn register_all(ctx: JobContext, settings: &JobSettings) -> Result<Monitor, String> {
     let monitor = Monitor::new().shutdown_timeout(std::time::Duration::from_secs(10));
-    let monitor = ctx.queue.register_worker::<CleanupExpiredSessions>(monitor, ctx.clone());
-    let schedule = cron::Schedule::from_str(&settings.housekeeping_schedule)
-        .map_err(|e| format!("housekeeping schedule {:?}: {e}", settings.housekeeping_schedule))?;
-    Ok(housekeeping::register_tick(monitor, schedule, ctx.queue.clone()))
+    let monitor = ctx
+        .queue
+        .register_worker::<CleanupExpiredSessions>(monitor, ctx.clone());
+    let schedule = cron::Schedule::from_str(&settings.housekeeping_schedule).map_err(|e| {
+        format!(
+            "housekeeping schedule {:?}: {e}",
+            settings.housekeeping_schedule
+        )
+    })?;
+    Ok(housekeeping::register_tick(
+        monitor,
+        schedule,
+        ctx.queue.clone(),
+    ))
 }
 
 /// The apalis handler shared by every [`Job`].
@@ -65,7 +77,11 @@ async fn run_job<J: Job>(job: J, ctx: Data<JobContext>) -> Result<(), BoxDynErro
     let started = std::time::Instant::now();
     let outcome = job.run(&ctx).await;
     match &outcome {
-        Ok(()) => tracing::debug!(queue = J::QUEUE, elapsed_ms = started.elapsed().as_millis() as u64, "job done"),
+        Ok(()) => tracing::debug!(
+            queue = J::QUEUE,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "job done"
+        ),
         Err(e) => tracing::warn!(queue = J::QUEUE, error = %e, "job failed"),
     }
     outcome.map_err(Into::into)

@@ -22,7 +22,10 @@ pub enum JobQueueError {
     #[error("job queue setup: {0}")]
     Setup(String),
     #[error("cannot enqueue {queue}: {message}")]
-    Push { queue: &'static str, message: String },
+    Push {
+        queue: &'static str,
+        message: String,
+    },
 }
 
 #[derive(Clone)]
@@ -42,7 +45,9 @@ impl JobQueue {
                     .acquire_timeout(Duration::from_secs(10))
                     .connect(url)
                     .await?;
-                PostgresStorage::setup(&pool).await.map_err(|e| JobQueueError::Setup(e.to_string()))?;
+                PostgresStorage::setup(&pool)
+                    .await
+                    .map_err(|e| JobQueueError::Setup(e.to_string()))?;
                 Ok(Self::Postgres(pool))
             }
             DatabaseLocation::Sqlite(store_path) => {
@@ -52,8 +57,13 @@ impl JobQueue {
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
                     .busy_timeout(Duration::from_secs(10));
-                let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
-                SqliteStorage::setup(&pool).await.map_err(|e| JobQueueError::Setup(e.to_string()))?;
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(4)
+                    .connect_with(options)
+                    .await?;
+                SqliteStorage::setup(&pool)
+                    .await
+                    .map_err(|e| JobQueueError::Setup(e.to_string()))?;
                 Ok(Self::Sqlite(pool))
             }
         }
@@ -65,7 +75,10 @@ impl JobQueue {
 
     /// Enqueues one job for any worker (in this process or another) to run.
     pub async fn push<J: Job>(&self, job: J) -> Result<(), JobQueueError> {
-        let failed = |e: &dyn std::fmt::Display| JobQueueError::Push { queue: J::QUEUE, message: e.to_string() };
+        let failed = |e: &dyn std::fmt::Display| JobQueueError::Push {
+            queue: J::QUEUE,
+            message: e.to_string(),
+        };
         match self {
             Self::Sqlite(pool) => {
                 let config = apalis_sqlite::Config::default().queue(self.config_queue::<J>());

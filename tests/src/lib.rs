@@ -1,1 +1,35 @@
+//! Test support for Sluice's integration tests: a [`TestApp`] (the real server on
+//! port 0 over a fresh SQLite file or a fresh PostgreSQL database), a [`Receiver`]
+//! that records HTTP requests, and a headless-Chromium [`Browser`].
 
+mod app;
+mod browser;
+mod postgres;
+mod receiver;
+
+pub use app::{Backend, TestApp, TestUser};
+pub use browser::Browser;
+pub use postgres::TestDatabase;
+pub use receiver::{Received, Receiver};
+
+/// Runs the same test body on both control-plane backends:
+/// `on_both_backends!(name, |backend| async move { … });`
+#[macro_export]
+macro_rules! on_both_backends {
+    ($name:ident, $test:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                ($test)($crate::Backend::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                ($test)($crate::Backend::Postgres).await
+            }
+        }
+    };
+}

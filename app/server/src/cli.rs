@@ -1,9 +1,9 @@
 //! The `sluice` command line.
 
 use clap::{Parser, Subcommand};
-use sluice_store::domain::{Email, NewPassword, PersonName, Role, TenantName};
 use sluice_store::accounts::NewUser;
 use sluice_store::audit::AuditEvent;
+use sluice_store::domain::{Email, NewPassword, PersonName, Role, TenantName};
 use std::process::ExitCode;
 
 use crate::config::Config;
@@ -71,7 +71,10 @@ pub enum AdminCommand {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     crate::telemetry::init(cli.config.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -87,7 +90,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = cli.config;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
@@ -111,10 +114,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn run_admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
     let store = startup::open_store(&config).await?;
     match command {
-        AdminCommand::TenantCreate { name, email, password, owner_name } => {
+        AdminCommand::TenantCreate {
+            name,
+            email,
+            password,
+            owner_name,
+        } => {
             let tenant_name = TenantName::parse(&name)?;
             let email = Email::parse(&email)?;
-            let default_name = email.as_str().split('@').next().unwrap_or("owner").to_string();
+            let default_name = email
+                .as_str()
+                .split('@')
+                .next()
+                .unwrap_or("owner")
+                .to_string();
             let owner = NewUser {
                 name: PersonName::parse(owner_name.as_deref().unwrap_or(&default_name))?,
                 email,
@@ -123,13 +136,16 @@ async fn run_admin(config: Config, command: AdminCommand) -> anyhow::Result<()> 
             };
             let (tenant, user) = store.create_tenant_with_owner(&tenant_name, owner).await?;
             store
-                .audit(&tenant.id, AuditEvent {
-                    actor: "system",
-                    action: "tenant.create",
-                    target: &user.email,
-                    detail: "created by sluice admin tenant-create",
-                    ip: None,
-                })
+                .audit(
+                    &tenant.id,
+                    AuditEvent {
+                        actor: "system",
+                        action: "tenant.create",
+                        target: &user.email,
+                        detail: "created by sluice admin tenant-create",
+                        ip: None,
+                    },
+                )
                 .await?;
             println!("{}", tenant.id);
             Ok(())
@@ -141,13 +157,16 @@ async fn run_admin(config: Config, command: AdminCommand) -> anyhow::Result<()> 
                 .map_err(|e| anyhow::anyhow!("tenant {tenant:?}: {e}"))?;
             let (key, secret) = store.create_api_key(&tenant.id, &name, "system").await?;
             store
-                .audit(&tenant.id, AuditEvent {
-                    actor: "system",
-                    action: "api_key.create",
-                    target: &key.name,
-                    detail: "created by sluice admin apikey-create",
-                    ip: None,
-                })
+                .audit(
+                    &tenant.id,
+                    AuditEvent {
+                        actor: "system",
+                        action: "api_key.create",
+                        target: &key.name,
+                        detail: "created by sluice admin apikey-create",
+                        ip: None,
+                    },
+                )
                 .await?;
             println!("{secret}");
             Ok(())

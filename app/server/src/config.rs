@@ -16,7 +16,12 @@ pub struct Config {
     pub data_dir: PathBuf,
 
     /// Address the web server listens on (port 0 picks a free port).
-    #[arg(long, env = "SLUICE_BIND", default_value = "127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "SLUICE_BIND",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
     pub bind: SocketAddr,
 
     /// Public base URL of this instance, used to build inbox, direct-URL and invitation
@@ -31,11 +36,21 @@ pub struct Config {
 
     /// Allow outbound HTTP (callbacks, webhooks) to private and loopback addresses.
     /// Off in production; on for development, demos and tests.
-    #[arg(long, env = "SLUICE_ALLOW_PRIVATE_TARGETS", default_value_t = false, global = true)]
+    #[arg(
+        long,
+        env = "SLUICE_ALLOW_PRIVATE_TARGETS",
+        default_value_t = false,
+        global = true
+    )]
     pub allow_private_targets: bool,
 
     /// Log format: `pretty` for people, `json` for log collectors.
-    #[arg(long, env = "SLUICE_LOG_FORMAT", default_value = "pretty", global = true)]
+    #[arg(
+        long,
+        env = "SLUICE_LOG_FORMAT",
+        default_value = "pretty",
+        global = true
+    )]
     pub log_format: LogFormat,
 
     /// Cron expression (with seconds) for the housekeeping job (expired sessions).
@@ -64,6 +79,8 @@ impl Config {
 
     /// Cookies get the `Secure` flag when the instance is served over HTTPS.
     pub fn secure_cookies(&self) -> bool {
-        self.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
     }
 }

@@ -20,7 +20,10 @@ pub enum AppError {
     #[error("{0}")]
     Invalid(#[from] Invalid),
     #[error("{field}: {message}")]
-    Conflict { field: &'static str, message: String },
+    Conflict {
+        field: &'static str,
+        message: String,
+    },
     #[error("too many failed sign-in attempts; try again in {minutes} minute(s)")]
     Throttled { minutes: i64 },
     #[error("the form was stale or came from another site; reload the page and try again")]
@@ -116,7 +119,9 @@ impl ResponseError for AppError {
     fn error_response(&self) -> HttpResponse {
         self.log();
         if matches!(self, Self::Unauthenticated) {
-            return HttpResponse::SeeOther().insert_header((header::LOCATION, "/login")).finish();
+            return HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, "/login"))
+                .finish();
         }
         let status = self.status();
         let page = ErrorPage {
@@ -130,7 +135,9 @@ impl ResponseError for AppError {
         }
         match page.render() {
             Ok(html) => response.content_type("text/html; charset=utf-8").body(html),
-            Err(_) => response.content_type("text/plain; charset=utf-8").body(page.message),
+            Err(_) => response
+                .content_type("text/plain; charset=utf-8")
+                .body(page.message),
         }
     }
 }
@@ -182,7 +189,11 @@ impl ResponseError for ApiError {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
         response.json(ErrorBody {
-            error: ErrorDetail { code: self.0.code(), message: self.0.public_message(), field: self.0.field() },
+            error: ErrorDetail {
+                code: self.0.code(),
+                message: self.0.public_message(),
+                field: self.0.field(),
+            },
         })
     }
 }

@@ -3,7 +3,9 @@
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
 use std::time::Instant;
 
 #[derive(Clone)]
@@ -15,20 +17,35 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let registry = Registry::new_custom(Some("sluice".into()), None).expect("valid metric prefix");
+        let registry =
+            Registry::new_custom(Some("sluice".into()), None).expect("valid metric prefix");
         let http_requests = IntCounterVec::new(
-            Opts::new("http_requests_total", "HTTP requests by route pattern, method and status"),
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by route pattern, method and status",
+            ),
             &["method", "route", "status"],
         )
         .expect("valid metric");
         let http_latency = HistogramVec::new(
-            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency by route pattern"),
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "HTTP request latency by route pattern",
+            ),
             &["method", "route"],
         )
         .expect("valid metric");
-        registry.register(Box::new(http_requests.clone())).expect("registered once");
-        registry.register(Box::new(http_latency.clone())).expect("registered once");
-        Self { registry, http_requests, http_latency }
+        registry
+            .register(Box::new(http_requests.clone()))
+            .expect("registered once");
+        registry
+            .register(Box::new(http_latency.clone()))
+            .expect("registered once");
+        Self {
+            registry,
+            http_requests,
+            http_latency,
+        }
     }
 
     pub fn registry(&self) -> &Registry {
@@ -56,14 +73,22 @@ pub async fn record(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let metrics = req.app_data::<actix_web::web::Data<crate::state::AppState>>().map(|s| s.metrics.clone());
+    let metrics = req
+        .app_data::<actix_web::web::Data<crate::state::AppState>>()
+        .map(|s| s.metrics.clone());
     let method = req.method().to_string();
     let response = next.call(req).await?;
     // Routing has happened by now, so the pattern is known.
-    let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".into());
     if let Some(metrics) = metrics {
         let status = response.status().as_u16().to_string();
-        metrics.http_requests.with_label_values(&[method.as_str(), route.as_str(), status.as_str()]).inc();
+        metrics
+            .http_requests
+            .with_label_values(&[method.as_str(), route.as_str(), status.as_str()])
+            .inc();
         metrics
             .http_latency
             .with_label_values(&[method.as_str(), route.as_str()])

@@ -16,7 +16,9 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ready"),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            HttpResponse::ServiceUnavailable().content_type("text/plain").body("store unavailable")
+            HttpResponse::ServiceUnavailable()
+                .content_type("text/plain")
+                .body("store unavailable")
         }
     }
 }
@@ -29,14 +31,33 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 
 /// Assets are compiled into the binary, so `sluice` runs from any directory.
 const ASSETS: &[(&str, &str, &[u8])] = &[
-    ("app.css", "text/css", include_bytes!("../../../static/app.css")),
-    ("app.js", "text/javascript", include_bytes!("../../../static/app.js")),
-    ("vendor/pico/pico.min.css", "text/css", include_bytes!("../../../static/vendor/pico/pico.min.css")),
-    ("vendor/htmx/htmx.min.js", "text/javascript", include_bytes!("../../../static/vendor/htmx/htmx.min.js")),
+    (
+        "app.css",
+        "text/css",
+        include_bytes!("../../../static/app.css"),
+    ),
+    (
+        "app.js",
+        "text/javascript",
+        include_bytes!("../../../static/app.js"),
+    ),
+    (
+        "vendor/pico/pico.min.css",
+        "text/css",
+        include_bytes!("../../../static/vendor/pico/pico.min.css"),
+    ),
+    (
+        "vendor/htmx/htmx.min.js",
+        "text/javascript",
+        include_bytes!("../../../static/vendor/htmx/htmx.min.js"),
+    ),
 ];
 
 pub async fn static_asset(file: web::Path<String>) -> Result<HttpResponse, AppError> {
-    let (_, content_type, bytes) = ASSETS.iter().find(|(name, _, _)| *name == file.as_str()).ok_or(AppError::NotFound)?;
+    let (_, content_type, bytes) = ASSETS
+        .iter()
+        .find(|(name, _, _)| *name == file.as_str())
+        .ok_or(AppError::NotFound)?;
     Ok(HttpResponse::Ok()
         .content_type(*content_type)
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))

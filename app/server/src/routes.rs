@@ -15,7 +15,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(
             web::JsonConfig::default()
                 .limit(BODY_LIMIT)
-                .error_handler(|err, _| ApiError(AppError::BadRequest(format!("request body: {err}"))).into()),
+                .error_handler(|err, _| {
+                    ApiError(AppError::BadRequest(format!("request body: {err}"))).into()
+                }),
         )
         .app_data(web::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()))
         .service(
@@ -44,18 +46,45 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/login", web::get().to(pages::accounts::login_form))
                 .route("/login", web::post().to(pages::accounts::login))
                 .route("/logout", web::post().to(pages::accounts::logout))
-                .route("/invite/{token}", web::get().to(pages::accounts::invitation_form))
-                .route("/invite/{token}", web::post().to(pages::accounts::accept_invitation))
+                .route(
+                    "/invite/{token}",
+                    web::get().to(pages::accounts::invitation_form),
+                )
+                .route(
+                    "/invite/{token}",
+                    web::post().to(pages::accounts::accept_invitation),
+                )
                 // Pages
                 .route("/", web::get().to(pages::dashboard::show))
                 .route("/settings", web::get().to(pages::settings::show))
-                .route("/settings/password", web::post().to(pages::settings::change_password))
-                .route("/settings/users/invite", web::post().to(pages::settings::invite_user))
-                .route("/settings/users/{id}/role", web::post().to(pages::settings::change_role))
-                .route("/settings/users/{id}/delete", web::post().to(pages::settings::remove_user))
-                .route("/settings/invitations/{id}/revoke", web::post().to(pages::settings::revoke_invitation))
-                .route("/settings/api-keys", web::post().to(pages::settings::create_api_key))
-                .route("/settings/api-keys/{id}/revoke", web::post().to(pages::settings::revoke_api_key))
+                .route(
+                    "/settings/password",
+                    web::post().to(pages::settings::change_password),
+                )
+                .route(
+                    "/settings/users/invite",
+                    web::post().to(pages::settings::invite_user),
+                )
+                .route(
+                    "/settings/users/{id}/role",
+                    web::post().to(pages::settings::change_role),
+                )
+                .route(
+                    "/settings/users/{id}/delete",
+                    web::post().to(pages::settings::remove_user),
+                )
+                .route(
+                    "/settings/invitations/{id}/revoke",
+                    web::post().to(pages::settings::revoke_invitation),
+                )
+                .route(
+                    "/settings/api-keys",
+                    web::post().to(pages::settings::create_api_key),
+                )
+                .route(
+                    "/settings/api-keys/{id}/revoke",
+                    web::post().to(pages::settings::revoke_api_key),
+                )
                 .route("/audit", web::get().to(pages::audit::show))
                 .route("/{area}", web::get().to(pages::areas::show))
                 .default_service(web::to(page_not_found)),

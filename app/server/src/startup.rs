@@ -27,7 +27,12 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let secret = SecretKey::load_or_generate(config.secret_key.as_deref(), &config.data_dir)?;
     Store::open(location.clone(), secret, config.db_pool_size)
         .await
-        .with_context(|| format!("opening the {} control-plane store", location.backend_name()))
+        .with_context(|| {
+            format!(
+                "opening the {} control-plane store",
+                location.backend_name()
+            )
+        })
 }
 
 pub struct Application {
@@ -57,13 +62,18 @@ impl RunningApp {
 impl Application {
     pub async fn build(config: Config, mode: Mode) -> anyhow::Result<Self> {
         let store = open_store(&config).await?;
-        let queue = JobQueue::open(store.location()).await.context("opening the job queue")?;
-        let job_settings = JobSettings { housekeeping_schedule: config.housekeeping_cron.clone() };
+        let queue = JobQueue::open(store.location())
+            .await
+            .context("opening the job queue")?;
+        let job_settings = JobSettings {
+            housekeeping_schedule: config.housekeeping_cron.clone(),
+        };
         let metrics = Metrics::new();
         let (shutdown, _) = watch::channel(false);
         let listener = match mode {
             Mode::Serve => Some(
-                TcpListener::bind(config.bind).with_context(|| format!("binding {}", config.bind))?,
+                TcpListener::bind(config.bind)
+                    .with_context(|| format!("binding {}", config.bind))?,
             ),
             Mode::WorkerOnly => None,
         };
@@ -95,7 +105,12 @@ impl Application {
             }
             None => None,
         };
-        Ok(Self { state, server, job_settings, shutdown })
+        Ok(Self {
+            state,
+            server,
+            job_settings,
+            shutdown,
+        })
     }
 
     pub fn public_url(&self) -> &str {
@@ -123,16 +138,30 @@ impl Application {
 
     /// Starts in the background (tests, embedding); see [`RunningApp`].
     pub fn spawn(self) -> anyhow::Result<RunningApp> {
-        let (server, addr) = self.server.as_ref().map(|(s, a)| (s.handle(), *a)).context("spawn needs Mode::Serve")?;
+        let (server, addr) = self
+            .server
+            .as_ref()
+            .map(|(s, a)| (s.handle(), *a))
+            .context("spawn needs Mode::Serve")?;
         let state = self.state.clone();
         let shutdown = self.shutdown.clone();
         let task = tokio::spawn(self.run());
-        Ok(RunningApp { addr, state, server, shutdown, task })
+        Ok(RunningApp {
+            addr,
+            state,
+            server,
+            shutdown,
+            task,
+        })
     }
 
     async fn run(self) -> anyhow::Result<()> {
-        let ctx = JobContext { store: self.state.store.clone(), queue: self.state.queue.clone() };
-        let monitor = sluice_jobs::register_all(ctx, &self.job_settings).map_err(anyhow::Error::msg)?;
+        let ctx = JobContext {
+            store: self.state.store.clone(),
+            queue: self.state.queue.clone(),
+        };
+        let monitor =
+            sluice_jobs::register_all(ctx, &self.job_settings).map_err(anyhow::Error::msg)?;
         let mut stop = self.shutdown.subscribe();
         let jobs = tokio::spawn(async move {
             let signal = async move {

@@ -27,7 +27,11 @@ pub struct Tenant {
 
 impl From<TenantRow> for Tenant {
     fn from(r: TenantRow) -> Self {
-        Self { id: TenantId::from_stored(r.id), name: r.name, created_at: r.created_at }
+        Self {
+            id: TenantId::from_stored(r.id),
+            name: r.name,
+            created_at: r.created_at,
+        }
     }
 }
 
@@ -219,7 +223,12 @@ impl Store {
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
-    pub async fn set_password(&self, tenant: &TenantId, id: &UserId, password: &NewPassword) -> Result<(), StoreError> {
+    pub async fn set_password(
+        &self,
+        tenant: &TenantId,
+        id: &UserId,
+        password: &NewPassword,
+    ) -> Result<(), StoreError> {
         let hash = password::hash_password(password.expose()).await?;
         let mut conn = self.conn().await?;
         let changed = with_conn!(&mut conn, c => diesel::update(
@@ -234,7 +243,12 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_role(&self, tenant: &TenantId, id: &UserId, role: Role) -> Result<(), StoreError> {
+    pub async fn set_role(
+        &self,
+        tenant: &TenantId,
+        id: &UserId,
+        role: Role,
+    ) -> Result<(), StoreError> {
         let mut conn = self.conn().await?;
         let changed = with_conn!(&mut conn, c => diesel::update(
                 users::table.filter(users::tenant_id.eq(tenant.as_str())).filter(users::id.eq(id.as_str())),

@@ -55,7 +55,12 @@ const KEY_PREFIX: &str = "sk";
 
 impl Store {
     /// Creates a key; the returned secret is the only time it exists in clear.
-    pub async fn create_api_key(&self, tenant: &TenantId, name: &str, created_by: &str) -> Result<(ApiKey, String), StoreError> {
+    pub async fn create_api_key(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        created_by: &str,
+    ) -> Result<(ApiKey, String), StoreError> {
         let secret = random_token(KEY_PREFIX);
         let id = ApiKeyId::generate();
         let prefix: String = secret.chars().take(10).collect();
@@ -117,7 +122,11 @@ impl Store {
         Ok(row.map(Into::into))
     }
 
-    pub async fn revoke_api_key(&self, tenant: &TenantId, id: &ApiKeyId) -> Result<ApiKey, StoreError> {
+    pub async fn revoke_api_key(
+        &self,
+        tenant: &TenantId,
+        id: &ApiKeyId,
+    ) -> Result<ApiKey, StoreError> {
         let mut conn = self.conn().await?;
         let changed = with_conn!(&mut conn, c => diesel::update(
                 api_keys::table

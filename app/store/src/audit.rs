@@ -52,7 +52,11 @@ impl Store {
     }
 
     /// The newest entries first, at most `limit`.
-    pub async fn audit_entries(&self, tenant: &TenantId, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+    pub async fn audit_entries(
+        &self,
+        tenant: &TenantId,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
         let mut conn = self.conn().await?;
         Ok(with_conn!(&mut conn, c => audit_log::table
             .filter(audit_log::tenant_id.eq(tenant.as_str()))

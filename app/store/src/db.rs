@@ -3,17 +3,46 @@
 
 use diesel::SqliteConnection;
 use diesel_async::AsyncPgConnection;
+use diesel_async::RunQueryDsl;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
-use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::sync_connection_wrapper::{SpawnBlocking, SyncConnectionWrapper};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
 use std::path::{Path, PathBuf};
 
 use crate::StoreError;
 
-pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection, DetachedBlocking>;
+
+/// Runs SQLite work on tokio's blocking pool. diesel-async's default waits, on drop,
+/// for a query whose caller went away (a client disconnect, a failing sibling
+/// extractor) with `block_in_place`, which panics on actix-web's single-threaded
+/// workers. Here such a query simply finishes in the background; the connection is
+/// behind a mutex, so its next user waits for it.
+pub struct DetachedBlocking(tokio::runtime::Handle);
+
+impl SpawnBlocking for DetachedBlocking {
+    fn spawn_blocking<'a, R>(
+        &mut self,
+        task: impl FnOnce() -> R + Send + 'static,
+    ) -> BoxFuture<'a, Result<R, Box<dyn std::error::Error + Send + Sync + 'static>>>
+    where
+        R: Send + 'static,
+    {
+        self.0
+            .spawn_blocking(task)
+            .map(|joined| joined.map_err(Into::into))
+            .boxed()
+    }
+
+    fn get_runtime() -> Self {
+        // Only reached by `SyncConnectionWrapper::establish`; the pool below passes
+        // the store's own runtime explicitly.
+        Self(tokio::runtime::Handle::current())
+    }
+}
 
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
@@ -67,6 +96,9 @@ pub enum DbPool {
 }
 
 /// A pooled connection of either backend. Use [`with_conn!`] to run a query on it.
+// A pooled handle lives briefly on one stack frame; boxing would cost an allocation
+// per query for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Conn {
     Pg(Object<AsyncPgConnection>),
     Sqlite(Object<SqliteConn>),
@@ -112,6 +144,17 @@ const SQLITE_PRAGMAS: &[&str] = &[
     "PRAGMA foreign_keys = ON",
 ];
 
+fn open_sqlite(path: &str) -> diesel::ConnectionResult<SqliteConnection> {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+    let mut conn = SqliteConnection::establish(path)?;
+    for pragma in SQLITE_PRAGMAS {
+        conn.batch_execute(pragma)
+            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+    }
+    Ok(conn)
+}
+
 impl DbPool {
     pub async fn connect(location: &DatabaseLocation, max_size: usize) -> Result<Self, StoreError> {
         match location {
@@ -129,18 +172,17 @@ impl DbPool {
                         StoreError::Config(format!("cannot create {}: {e}", dir.display()))
                     })?;
                 }
+                // The runtime that opens the store (multi-threaded) runs all its SQLite work,
+                // whichever thread later awaits a query.
+                let runtime = tokio::runtime::Handle::current();
                 let mut config = ManagerConfig::<SqliteConn>::default();
-                config.custom_setup = Box::new(|url| {
-                    let url = url.to_string();
+                config.custom_setup = Box::new(move |url| {
+                    let (url, runtime) = (url.to_string(), runtime.clone());
                     async move {
-                        let mut conn = SqliteConn::establish(&url).await?;
-                        for pragma in SQLITE_PRAGMAS {
-                            diesel::sql_query(*pragma)
-                                .execute(&mut conn)
-                                .await
-                                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
-                        }
-                        Ok(conn)
+                        let opened = runtime.spawn_blocking(move || open_sqlite(&url)).await;
+                        let conn = opened
+                            .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))??;
+                        Ok(SqliteConn::with_runtime(conn, DetachedBlocking(runtime)))
                     }
                     .boxed()
                 });

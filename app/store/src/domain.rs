@@ -13,7 +13,10 @@ pub struct Invalid {
 
 impl Invalid {
     pub fn new(field: &'static str, message: impl Into<String>) -> Self {
-        Self { field, message: message.into() }
+        Self {
+            field,
+            message: message.into(),
+        }
     }
 }
 
@@ -33,7 +36,12 @@ impl Email {
         let Some((local, domain)) = email.split_once('@') else {
             return invalid("must look like name@example.com");
         };
-        if local.is_empty() || domain.is_empty() || !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') {
+        if local.is_empty()
+            || domain.is_empty()
+            || !domain.contains('.')
+            || domain.starts_with('.')
+            || domain.ends_with('.')
+        {
             return invalid("must look like name@example.com");
         }
         if email.chars().any(|c| c.is_whitespace() || c.is_control()) || domain.contains('@') {
@@ -67,7 +75,10 @@ impl TenantName {
             return Err(Invalid::new("tenant_name", "is longer than 80 characters"));
         }
         if name.chars().any(char::is_control) {
-            return Err(Invalid::new("tenant_name", "must not contain control characters"));
+            return Err(Invalid::new(
+                "tenant_name",
+                "must not contain control characters",
+            ));
         }
         Ok(Self(name.to_string()))
     }
@@ -88,7 +99,10 @@ impl PersonName {
             return Err(Invalid::new("name", "is required"));
         }
         if name.chars().count() > 100 || name.chars().any(char::is_control) {
-            return Err(Invalid::new("name", "must be at most 100 printable characters"));
+            return Err(Invalid::new(
+                "name",
+                "must be at most 100 printable characters",
+            ));
         }
         Ok(Self(name.to_string()))
     }
@@ -114,7 +128,10 @@ impl NewPassword {
     pub fn parse(raw: &str, field: &'static str) -> Result<Self, Invalid> {
         let count = raw.chars().count();
         if count < Self::MIN_CHARS {
-            return Err(Invalid::new(field, format!("must be at least {} characters", Self::MIN_CHARS)));
+            return Err(Invalid::new(
+                field,
+                format!("must be at least {} characters", Self::MIN_CHARS),
+            ));
         }
         if count > 256 {
             return Err(Invalid::new(field, "must be at most 256 characters"));
@@ -178,8 +195,20 @@ mod tests {
 
     #[test]
     fn email_is_normalised_and_checked() {
-        assert_eq!(Email::parse("  Ann@Example.COM ").unwrap().as_str(), "ann@example.com");
-        for bad in ["", "ann", "ann@", "@x.com", "ann@localhost", "a b@x.com", "a@b@c.com", "ann@.com"] {
+        assert_eq!(
+            Email::parse("  Ann@Example.COM ").unwrap().as_str(),
+            "ann@example.com"
+        );
+        for bad in [
+            "",
+            "ann",
+            "ann@",
+            "@x.com",
+            "ann@localhost",
+            "a b@x.com",
+            "a@b@c.com",
+            "ann@.com",
+        ] {
             let err = Email::parse(bad).unwrap_err();
             assert_eq!(err.field, "email", "{bad}");
         }
@@ -187,9 +216,15 @@ mod tests {
 
     #[test]
     fn passwords_need_ten_characters() {
-        assert_eq!(NewPassword::parse("short", "password").unwrap_err().field, "password");
+        assert_eq!(
+            NewPassword::parse("short", "password").unwrap_err().field,
+            "password"
+        );
         assert!(NewPassword::parse("long enough!", "password").is_ok());
-        assert_eq!(format!("{:?}", NewPassword::parse("long enough!", "p").unwrap()), "NewPassword(..)");
+        assert_eq!(
+            format!("{:?}", NewPassword::parse("long enough!", "p").unwrap()),
+            "NewPassword(..)"
+        );
     }
 
     #[test]

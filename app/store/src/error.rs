@@ -13,7 +13,10 @@ pub enum StoreError {
     #[error("{entity} not found")]
     NotFound { entity: &'static str },
     #[error("{field}: {message}")]
-    Conflict { field: &'static str, message: String },
+    Conflict {
+        field: &'static str,
+        message: String,
+    },
     #[error("secret key: {0}")]
     Secret(String),
 }
@@ -28,7 +31,10 @@ impl StoreError {
     }
 
     /// Maps a unique-constraint violation to a conflict on `field`, anything else as is.
-    pub(crate) fn unique(field: &'static str, message: &str) -> impl FnOnce(diesel::result::Error) -> Self {
+    pub(crate) fn unique(
+        field: &'static str,
+        message: &str,
+    ) -> impl FnOnce(diesel::result::Error) -> Self {
         let message = message.to_string();
         move |err| match err {
             diesel::result::Error::DatabaseError(

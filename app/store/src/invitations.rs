@@ -57,9 +57,18 @@ impl From<InvitationRow> for Invitation {
 
 impl Store {
     /// Creates an invitation; the returned token is the only copy in clear.
-    pub async fn create_invitation(&self, tenant: &TenantId, email: &Email, role: Role, invited_by: &str) -> Result<(Invitation, String), StoreError> {
+    pub async fn create_invitation(
+        &self,
+        tenant: &TenantId,
+        email: &Email,
+        role: Role,
+        invited_by: &str,
+    ) -> Result<(Invitation, String), StoreError> {
         if self.user_by_email(email).await?.is_some() {
-            return Err(StoreError::Conflict { field: "email", message: "already has an account".into() });
+            return Err(StoreError::Conflict {
+                field: "email",
+                message: "already has an account".into(),
+            });
         }
         let token = random_token("inv");
         let id = InvitationId::generate();
@@ -87,7 +96,10 @@ impl Store {
     }
 
     /// Open (unaccepted, unexpired) invitations of a tenant.
-    pub async fn pending_invitations(&self, tenant: &TenantId) -> Result<Vec<Invitation>, StoreError> {
+    pub async fn pending_invitations(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<Invitation>, StoreError> {
         let mut conn = self.conn().await?;
         let rows: Vec<InvitationRow> = with_conn!(&mut conn, c => invitations::table
             .filter(invitations::tenant_id.eq(tenant.as_str()))
@@ -114,7 +126,12 @@ impl Store {
     }
 
     /// Accepts an invitation: creates the user with the invited email and role.
-    pub async fn accept_invitation(&self, token: &str, name: PersonName, password: NewPassword) -> Result<User, StoreError> {
+    pub async fn accept_invitation(
+        &self,
+        token: &str,
+        name: PersonName,
+        password: NewPassword,
+    ) -> Result<User, StoreError> {
         let invitation = self.invitation_by_token(token).await?;
         let mut conn = self.conn().await?;
         // Claim first, so a double submit cannot create two users.
@@ -129,11 +146,27 @@ impl Store {
         if claimed == 0 {
             return Err(StoreError::not_found("invitation"));
         }
-        let email = Email::parse(&invitation.email).map_err(|e| StoreError::Conflict { field: "email", message: e.message })?;
-        self.create_user(&invitation.tenant_id, NewUser { email, name, password, role: invitation.role }).await
+        let email = Email::parse(&invitation.email).map_err(|e| StoreError::Conflict {
+            field: "email",
+            message: e.message,
+        })?;
+        self.create_user(
+            &invitation.tenant_id,
+            NewUser {
+                email,
+                name,
+                password,
+                role: invitation.role,
+            },
+        )
+        .await
     }
 
-    pub async fn revoke_invitation(&self, tenant: &TenantId, id: &InvitationId) -> Result<Invitation, StoreError> {
+    pub async fn revoke_invitation(
+        &self,
+        tenant: &TenantId,
+        id: &InvitationId,
+    ) -> Result<Invitation, StoreError> {
         let mut conn = self.conn().await?;
         let row: InvitationRow = with_conn!(&mut conn, c => invitations::table
             .filter(invitations::tenant_id.eq(tenant.as_str()))

@@ -32,13 +32,25 @@ pub struct Store {
 
 impl Store {
     /// Connects (creating an embedded database file if needed) and applies migrations.
-    pub async fn open(location: DatabaseLocation, secret: SecretKey, max_connections: usize) -> Result<Self, StoreError> {
+    pub async fn open(
+        location: DatabaseLocation,
+        secret: SecretKey,
+        max_connections: usize,
+    ) -> Result<Self, StoreError> {
         let pool = DbPool::connect(&location, max_connections).await?;
         let ran = pool.migrate().await?;
         if ran > 0 {
-            tracing::info!(backend = location.backend_name(), migrations = ran, "applied control-plane migrations");
+            tracing::info!(
+                backend = location.backend_name(),
+                migrations = ran,
+                "applied control-plane migrations"
+            );
         }
-        Ok(Self { pool, location, secret })
+        Ok(Self {
+            pool,
+            location,
+            secret,
+        })
     }
 
     pub async fn conn(&self) -> Result<Conn, StoreError> {
@@ -61,5 +73,6 @@ impl Store {
 /// The current UTC time at the precision both backends store (microseconds).
 pub fn now() -> NaiveDateTime {
     let t = Utc::now().naive_utc();
-    t.with_nanosecond(t.nanosecond() / 1_000 * 1_000).unwrap_or(t)
+    t.with_nanosecond(t.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(t)
 }

@@ -1,8 +1,10 @@
 //! Password hashing with argon2id (the crate's defaults: m=19 MiB, t=2, p=1), run on
 //! the blocking pool so a login never stalls the async workers.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use argon2::Argon2;
+use argon2::password_hash::{
+    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
+};
 
 use crate::StoreError;
 
@@ -23,7 +25,11 @@ pub async fn verify_password(stored_hash: &str, password: &str) -> bool {
     let (stored_hash, password) = (stored_hash.to_string(), password.to_string());
     tokio::task::spawn_blocking(move || {
         PasswordHash::new(&stored_hash)
-            .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
             .unwrap_or(false)
     })
     .await

@@ -63,12 +63,17 @@ impl SecretKey {
                 tracing::info!(path = %path.display(), "generated a new secret key");
                 Ok(Self::from_material(material.as_bytes()))
             }
-            Err(e) => Err(StoreError::Secret(format!("cannot read {}: {e}", path.display()))),
+            Err(e) => Err(StoreError::Secret(format!(
+                "cannot read {}: {e}",
+                path.display()
+            ))),
         }
     }
 
     pub fn from_material(material: &[u8]) -> Self {
-        Self { master: Sha256::digest(material).into() }
+        Self {
+            master: Sha256::digest(material).into(),
+        }
     }
 
     /// A key for one purpose, so no two uses of the secret share key material.
@@ -109,7 +114,9 @@ impl SecretKey {
     }
 
     pub fn decrypt(&self, stored: &str) -> Result<String, StoreError> {
-        let bad = || StoreError::Secret("stored credential cannot be decrypted with this secret key".into());
+        let bad = || {
+            StoreError::Secret("stored credential cannot be decrypted with this secret key".into())
+        };
         let raw = stored.strip_prefix(CIPHER_PREFIX).ok_or_else(bad)?;
         let bytes = STANDARD.decode(raw).map_err(|_| bad())?;
         if bytes.len() < 12 {
@@ -117,7 +124,9 @@ impl SecretKey {
         }
         let (nonce, sealed) = bytes.split_at(12);
         let cipher = Aes256Gcm::new_from_slice(&self.derive("credentials")).expect("32-byte key");
-        let plain = cipher.decrypt(Nonce::from_slice(nonce), sealed).map_err(|_| bad())?;
+        let plain = cipher
+            .decrypt(Nonce::from_slice(nonce), sealed)
+            .map_err(|_| bad())?;
         String::from_utf8(plain).map_err(|_| bad())
     }
 }
@@ -165,7 +174,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(KEY_FILE)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.path().join(KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
     }
@@ -192,7 +204,11 @@ mod tests {
         let key = SecretKey::from_material(b"0123456789abcdef0123456789abcdef");
         let sealed = key.encrypt("hunter2-password");
         assert!(!sealed.contains("hunter2"));
-        assert_ne!(sealed, key.encrypt("hunter2-password"), "nonce must differ per call");
+        assert_ne!(
+            sealed,
+            key.encrypt("hunter2-password"),
+            "nonce must differ per call"
+        );
         assert_eq!(key.decrypt(&sealed).unwrap(), "hunter2-password");
         let other = SecretKey::from_material(b"another key another key another!");
         assert!(other.decrypt(&sealed).is_err());

@@ -39,7 +39,14 @@ impl Store {
             ))
             .execute(c)
             .await)?;
-        Ok((Session { id, expires_at, user: user.clone() }, token))
+        Ok((
+            Session {
+                id,
+                expires_at,
+                user: user.clone(),
+            },
+            token,
+        ))
     }
 
     /// The live session behind a cookie token, if any.
@@ -67,7 +74,12 @@ impl Store {
     }
 
     /// Signs a user out everywhere but `keep` (after a password change).
-    pub async fn delete_other_sessions(&self, tenant: &TenantId, user: &UserId, keep: &SessionId) -> Result<usize, StoreError> {
+    pub async fn delete_other_sessions(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        keep: &SessionId,
+    ) -> Result<usize, StoreError> {
         let mut conn = self.conn().await?;
         Ok(with_conn!(&mut conn, c => diesel::delete(
                 sessions::table
@@ -82,9 +94,11 @@ impl Store {
     /// Housekeeping: drops sessions past their expiry; returns how many.
     pub async fn delete_expired_sessions(&self) -> Result<usize, StoreError> {
         let mut conn = self.conn().await?;
-        Ok(with_conn!(&mut conn, c => diesel::delete(sessions::table.filter(sessions::expires_at.le(now())))
+        Ok(
+            with_conn!(&mut conn, c => diesel::delete(sessions::table.filter(sessions::expires_at.le(now())))
             .execute(c)
-            .await)?)
+            .await)?,
+        )
     }
 
     pub async fn count_sessions(&self) -> Result<i64, StoreError> {
@@ -93,7 +107,11 @@ impl Store {
     }
 
     /// Test and operator hook: moves a session's expiry (used to prove cleanup works).
-    pub async fn set_session_expiry(&self, id: &SessionId, expires_at: NaiveDateTime) -> Result<(), StoreError> {
+    pub async fn set_session_expiry(
+        &self,
+        id: &SessionId,
+        expires_at: NaiveDateTime,
+    ) -> Result<(), StoreError> {
         let mut conn = self.conn().await?;
         with_conn!(&mut conn, c => diesel::update(sessions::table.find(id.as_str()))
             .set(sessions::expires_at.eq(expires_at))

@@ -16,8 +16,16 @@ pub struct ThrottlePolicy {
 }
 
 impl ThrottlePolicy {
-    pub const PER_EMAIL: Self = Self { max_failures: 5, window: Duration::minutes(15), lockout: Duration::minutes(15) };
-    pub const PER_ADDRESS: Self = Self { max_failures: 20, window: Duration::minutes(15), lockout: Duration::minutes(15) };
+    pub const PER_EMAIL: Self = Self {
+        max_failures: 5,
+        window: Duration::minutes(15),
+        lockout: Duration::minutes(15),
+    };
+    pub const PER_ADDRESS: Self = Self {
+        max_failures: 20,
+        window: Duration::minutes(15),
+        lockout: Duration::minutes(15),
+    };
 }
 
 impl Store {
@@ -34,7 +42,11 @@ impl Store {
     }
 
     /// Counts a failure against `key`, locking it once the policy's limit is reached.
-    pub async fn record_login_failure(&self, key: &str, policy: ThrottlePolicy) -> Result<(), StoreError> {
+    pub async fn record_login_failure(
+        &self,
+        key: &str,
+        policy: ThrottlePolicy,
+    ) -> Result<(), StoreError> {
         let at = now();
         let mut conn = self.conn().await?;
         let current: Option<(i64, NaiveDateTime)> = with_conn!(&mut conn, c => login_failures::table

@@ -27,14 +27,26 @@ pub struct AuditQuery {
 /// The tenant's audit log, newest first.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", security(("bearer" = [])), params(AuditQuery),
     responses((status = 200, body = [AuditEntryBody]), (status = 401, body = crate::error::ErrorBody)))]
-pub async fn list(state: web::Data<AppState>, caller: ApiCaller, query: web::Query<AuditQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let entries: Vec<AuditEntryBody> = state
         .store
         .audit_entries(caller.tenant(), limit)
         .await?
         .into_iter()
-        .map(|e| AuditEntryBody { id: e.id, at: iso(&e.at), actor: e.actor, action: e.action, target: e.target, detail: e.detail, ip: e.ip })
+        .map(|e| AuditEntryBody {
+            id: e.id,
+            at: iso(&e.at),
+            actor: e.actor,
+            action: e.action,
+            target: e.target,
+            detail: e.detail,
+            ip: e.ip,
+        })
         .collect();
     Ok(HttpResponse::Ok().json(entries))
 }

@@ -8,5 +8,6 @@ pub mod users;
 
 /// Timestamps in the API: ISO 8601 in UTC.
 pub fn iso(t: &chrono::NaiveDateTime) -> String {
-    t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    t.and_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

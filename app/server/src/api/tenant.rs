@@ -19,5 +19,9 @@ pub struct TenantBody {
     responses((status = 200, body = TenantBody), (status = 401, body = crate::error::ErrorBody)))]
 pub async fn show(state: web::Data<AppState>, caller: ApiCaller) -> Result<HttpResponse, ApiError> {
     let tenant = state.store.tenant(caller.tenant()).await?;
-    Ok(HttpResponse::Ok().json(TenantBody { id: tenant.id.to_string(), name: tenant.name, created_at: iso(&tenant.created_at) }))
+    Ok(HttpResponse::Ok().json(TenantBody {
+        id: tenant.id.to_string(),
+        name: tenant.name,
+        created_at: iso(&tenant.created_at),
+    }))
 }

@@ -21,7 +21,13 @@ pub struct UserBody {
 
 impl From<User> for UserBody {
     fn from(u: User) -> Self {
-        Self { id: u.id.to_string(), email: u.email, name: u.name, role: u.role.as_str().into(), created_at: iso(&u.created_at) }
+        Self {
+            id: u.id.to_string(),
+            email: u.email,
+            name: u.name,
+            role: u.role.as_str().into(),
+            created_at: iso(&u.created_at),
+        }
     }
 }
 
@@ -29,7 +35,13 @@ impl From<User> for UserBody {
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("bearer" = [])),
     responses((status = 200, body = [UserBody]), (status = 401, body = crate::error::ErrorBody)))]
 pub async fn list(state: web::Data<AppState>, caller: ApiCaller) -> Result<HttpResponse, ApiError> {
-    let users: Vec<UserBody> = state.store.users(caller.tenant()).await?.into_iter().map(Into::into).collect();
+    let users: Vec<UserBody> = state
+        .store
+        .users(caller.tenant())
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
     Ok(HttpResponse::Ok().json(users))
 }
 
@@ -37,7 +49,11 @@ pub async fn list(state: web::Data<AppState>, caller: ApiCaller) -> Result<HttpR
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = [])),
     params(("id" = String, Path, description = "User id")),
     responses((status = 200, body = UserBody), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn show(state: web::Data<AppState>, caller: ApiCaller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn show(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = UserId::parse(&id).ok_or(AppError::NotFound)?;
     let user = state.store.user(caller.tenant(), &id).await?;
     Ok(HttpResponse::Ok().json(UserBody::from(user)))

@@ -43,7 +43,11 @@ impl FromRequest for ApiCaller {
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .ok_or(AppError::Unauthenticated)?;
-            let key = state.store.authenticate_api_key(secret).await?.ok_or(AppError::Unauthenticated)?;
+            let key = state
+                .store
+                .authenticate_api_key(secret)
+                .await?
+                .ok_or(AppError::Unauthenticated)?;
             Ok(ApiCaller { key })
         })
     }

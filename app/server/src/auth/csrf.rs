@@ -43,7 +43,11 @@ fn verify(req: &HttpRequest, store: &Store, submitted: &str) -> Result<(), AppEr
     let by_anon = req
         .cookie(ANON_COOKIE)
         .is_some_and(|c| secret.verify(ANON_PURPOSE, c.value(), submitted));
-    if by_session || by_anon { Ok(()) } else { Err(AppError::Csrf) }
+    if by_session || by_anon {
+        Ok(())
+    } else {
+        Err(AppError::Csrf)
+    }
 }
 
 impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
@@ -55,8 +59,11 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
         let body = web::Bytes::from_request(&req, payload);
         Box::pin(async move {
             let body = body.await.map_err(|_| AppError::PayloadTooLarge)?;
-            let state = req.app_data::<web::Data<AppState>>().ok_or_else(|| AppError::internal(anyhow::anyhow!("no app state")))?;
-            let CsrfField { csrf } = serde_urlencoded::from_bytes(&body).map_err(|_| AppError::Csrf)?;
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .ok_or_else(|| AppError::internal(anyhow::anyhow!("no app state")))?;
+            let CsrfField { csrf } =
+                serde_urlencoded::from_bytes(&body).map_err(|_| AppError::Csrf)?;
             verify(&req, &state.store, &csrf)?;
             let form = serde_urlencoded::from_bytes::<T>(&body)
                 .map_err(|e| AppError::BadRequest(format!("form: {e}")))?;
@@ -86,6 +93,9 @@ impl AnonCsrf {
                 (value, Some(cookie))
             }
         };
-        Self { token: state.store.secret().sign(ANON_PURPOSE, &value), cookie }
+        Self {
+            token: state.store.secret().sign(ANON_PURPOSE, &value),
+            cookie,
+        }
     }
 }

@@ -7,7 +7,7 @@ mod session;
 
 pub use api_key::ApiCaller;
 pub use csrf::{AnonCsrf, CsrfForm};
-pub use session::{CurrentUser, SESSION_COOKIE, session_cookie, expired_session_cookie};
+pub use session::{CurrentUser, SESSION_COOKIE, expired_session_cookie, session_cookie};
 
 use actix_web::HttpRequest;
 

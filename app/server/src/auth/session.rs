@@ -35,7 +35,9 @@ impl CurrentUser {
         if self.session.user.role.can_write() {
             Ok(())
         } else {
-            Err(AppError::Forbidden("viewers cannot change anything; ask an owner or admin"))
+            Err(AppError::Forbidden(
+                "viewers cannot change anything; ask an owner or admin",
+            ))
         }
     }
 
@@ -55,12 +57,24 @@ impl FromRequest for CurrentUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let state = req.app_data::<web::Data<AppState>>().ok_or_else(|| AppError::internal(anyhow::anyhow!("no app state")))?;
-            let token = req.cookie(SESSION_COOKIE).ok_or(AppError::Unauthenticated)?;
-            let session = state.store.session_by_token(token.value()).await?.ok_or(AppError::Unauthenticated)?;
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .ok_or_else(|| AppError::internal(anyhow::anyhow!("no app state")))?;
+            let token = req
+                .cookie(SESSION_COOKIE)
+                .ok_or(AppError::Unauthenticated)?;
+            let session = state
+                .store
+                .session_by_token(token.value())
+                .await?
+                .ok_or(AppError::Unauthenticated)?;
             let tenant = state.store.tenant(&session.user.tenant_id).await?;
             let csrf = csrf::session_token(&state.store, token.value());
-            Ok(CurrentUser { session, tenant, csrf })
+            Ok(CurrentUser {
+                session,
+                tenant,
+                csrf,
+            })
         })
     }
 }

@@ -10,7 +10,9 @@ use sluice_store::domain::{Email, NewPassword, PersonName, Role, TenantName};
 use sluice_store::throttle::ThrottlePolicy;
 use sluice_store::{StoreError, password};
 
-use crate::auth::{AnonCsrf, CsrfForm, SESSION_COOKIE, client_ip, expired_session_cookie, session_cookie};
+use crate::auth::{
+    AnonCsrf, CsrfForm, SESSION_COOKIE, client_ip, expired_session_cookie, session_cookie,
+};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::{FormErrors, redirect, render_with_status};
@@ -72,7 +74,12 @@ pub struct AcceptForm {
     password: String,
 }
 
-fn anon_page(req: &HttpRequest, state: &AppState, status: StatusCode, page: impl FnOnce(String) -> Result<HttpResponse, AppError>) -> Result<HttpResponse, AppError> {
+fn anon_page(
+    req: &HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    page: impl FnOnce(String) -> Result<HttpResponse, AppError>,
+) -> Result<HttpResponse, AppError> {
     let csrf = AnonCsrf::for_request(req, state);
     let mut response = page(csrf.token)?;
     if let Some(cookie) = csrf.cookie {
@@ -83,25 +90,54 @@ fn anon_page(req: &HttpRequest, state: &AppState, status: StatusCode, page: impl
 }
 
 /// Signs `user` in: a new session, its cookie, and an audit entry.
-async fn start_session(req: &HttpRequest, state: &AppState, user: &User, action: &str) -> Result<HttpResponse, AppError> {
+async fn start_session(
+    req: &HttpRequest,
+    state: &AppState,
+    user: &User,
+    action: &str,
+) -> Result<HttpResponse, AppError> {
     let (_, token) = state.store.create_session(user).await?;
     let ip = client_ip(req);
     state
         .store
-        .audit(&user.tenant_id, AuditEvent { actor: &format!("user:{}", user.email), action, target: &user.email, detail: "", ip: ip.as_deref() })
+        .audit(
+            &user.tenant_id,
+            AuditEvent {
+                actor: &format!("user:{}", user.email),
+                action,
+                target: &user.email,
+                detail: "",
+                ip: ip.as_deref(),
+            },
+        )
         .await?;
     let mut response = redirect("/");
-    response.add_cookie(&session_cookie(&token, state.secure_cookies)).map_err(AppError::internal)?;
+    response
+        .add_cookie(&session_cookie(&token, state.secure_cookies))
+        .map_err(AppError::internal)?;
     Ok(response)
 }
 
-pub async fn signup_form(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+pub async fn signup_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
     anon_page(&req, &state, StatusCode::OK, |csrf| {
-        crate::web::render(&SignupPage { csrf, errors: FormErrors::default(), tenant_name: String::new(), name: String::new(), email: String::new() })
+        crate::web::render(&SignupPage {
+            csrf,
+            errors: FormErrors::default(),
+            tenant_name: String::new(),
+            name: String::new(),
+            email: String::new(),
+        })
     })
 }
 
-pub async fn signup(req: HttpRequest, state: web::Data<AppState>, CsrfForm(form): CsrfForm<SignupForm>) -> Result<HttpResponse, AppError> {
+pub async fn signup(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    CsrfForm(form): CsrfForm<SignupForm>,
+) -> Result<HttpResponse, AppError> {
     let mut errors = FormErrors::default();
     let tenant_name = errors.check(TenantName::parse(&form.tenant_name));
     let name = errors.check(PersonName::parse(&form.name));
@@ -109,7 +145,19 @@ pub async fn signup(req: HttpRequest, state: web::Data<AppState>, CsrfForm(form)
     let password = errors.check(NewPassword::parse(&form.password, "password"));
     let created = match (tenant_name, name, email, password) {
         (Some(tenant_name), Some(name), Some(email), Some(password)) if errors.is_empty() => {
-            match state.store.create_tenant_with_owner(&tenant_name, NewUser { email, name, password, role: Role::Owner }).await {
+            match state
+                .store
+                .create_tenant_with_owner(
+                    &tenant_name,
+                    NewUser {
+                        email,
+                        name,
+                        password,
+                        role: Role::Owner,
+                    },
+                )
+                .await
+            {
                 Ok((_, user)) => Some(user),
                 Err(StoreError::Conflict { field, message }) => {
                     errors.add(field, message);
@@ -123,29 +171,52 @@ pub async fn signup(req: HttpRequest, state: web::Data<AppState>, CsrfForm(form)
     match created {
         Some(user) => start_session(&req, &state, &user, "tenant.signup").await,
         None => anon_page(&req, &state, StatusCode::BAD_REQUEST, |csrf| {
-            crate::web::render(&SignupPage { csrf, errors, tenant_name: form.tenant_name, name: form.name, email: form.email })
+            crate::web::render(&SignupPage {
+                csrf,
+                errors,
+                tenant_name: form.tenant_name,
+                name: form.name,
+                email: form.email,
+            })
         }),
     }
 }
 
-pub async fn login_form(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+pub async fn login_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
     if let Some(cookie) = req.cookie(SESSION_COOKIE)
-        && state.store.session_by_token(cookie.value()).await?.is_some()
+        && state
+            .store
+            .session_by_token(cookie.value())
+            .await?
+            .is_some()
     {
         return Ok(redirect("/"));
     }
     anon_page(&req, &state, StatusCode::OK, |csrf| {
-        crate::web::render(&LoginPage { csrf, errors: FormErrors::default(), email: String::new() })
+        crate::web::render(&LoginPage {
+            csrf,
+            errors: FormErrors::default(),
+            email: String::new(),
+        })
     })
 }
 
-pub async fn login(req: HttpRequest, state: web::Data<AppState>, CsrfForm(form): CsrfForm<LoginForm>) -> Result<HttpResponse, AppError> {
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    CsrfForm(form): CsrfForm<LoginForm>,
+) -> Result<HttpResponse, AppError> {
     let email_key = format!("email:{}", form.email.trim().to_lowercase());
     let ip_key = format!("ip:{}", client_ip(&req).unwrap_or_default());
     for key in [&email_key, &ip_key] {
         if let Some(until) = state.store.login_locked_until(key).await? {
             let minutes = ((until - sluice_store::now()).num_seconds() + 59) / 60;
-            return Err(AppError::Throttled { minutes: minutes.max(1) });
+            return Err(AppError::Throttled {
+                minutes: minutes.max(1),
+            });
         }
     }
     let user = match Email::parse(&form.email) {
@@ -165,18 +236,32 @@ pub async fn login(req: HttpRequest, state: web::Data<AppState>, CsrfForm(form):
             start_session(&req, &state, &user, "user.login").await
         }
         _ => {
-            state.store.record_login_failure(&email_key, ThrottlePolicy::PER_EMAIL).await?;
-            state.store.record_login_failure(&ip_key, ThrottlePolicy::PER_ADDRESS).await?;
+            state
+                .store
+                .record_login_failure(&email_key, ThrottlePolicy::PER_EMAIL)
+                .await?;
+            state
+                .store
+                .record_login_failure(&ip_key, ThrottlePolicy::PER_ADDRESS)
+                .await?;
             let mut errors = FormErrors::default();
             errors.add("password", "Email or password is incorrect.");
             anon_page(&req, &state, StatusCode::UNAUTHORIZED, |csrf| {
-                crate::web::render(&LoginPage { csrf, errors, email: form.email })
+                crate::web::render(&LoginPage {
+                    csrf,
+                    errors,
+                    email: form.email,
+                })
             })
         }
     }
 }
 
-pub async fn logout(req: HttpRequest, state: web::Data<AppState>, _form: CsrfForm<serde::de::IgnoredAny>) -> Result<HttpResponse, AppError> {
+pub async fn logout(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    _form: CsrfForm<serde::de::IgnoredAny>,
+) -> Result<HttpResponse, AppError> {
     if let Some(cookie) = req.cookie(SESSION_COOKIE)
         && let Some(session) = state.store.session_by_token(cookie.value()).await?
     {
@@ -184,15 +269,30 @@ pub async fn logout(req: HttpRequest, state: web::Data<AppState>, _form: CsrfFor
         let user = &session.user;
         state
             .store
-            .audit(&user.tenant_id, AuditEvent { actor: &format!("user:{}", user.email), action: "user.logout", target: &user.email, detail: "", ip: client_ip(&req).as_deref() })
+            .audit(
+                &user.tenant_id,
+                AuditEvent {
+                    actor: &format!("user:{}", user.email),
+                    action: "user.logout",
+                    target: &user.email,
+                    detail: "",
+                    ip: client_ip(&req).as_deref(),
+                },
+            )
             .await?;
     }
     let mut response = redirect("/login");
-    response.add_cookie(&expired_session_cookie(state.secure_cookies)).map_err(AppError::internal)?;
+    response
+        .add_cookie(&expired_session_cookie(state.secure_cookies))
+        .map_err(AppError::internal)?;
     Ok(response)
 }
 
-pub async fn invitation_form(req: HttpRequest, state: web::Data<AppState>, token: web::Path<String>) -> Result<HttpResponse, AppError> {
+pub async fn invitation_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
     let invitation = state.store.invitation_by_token(&token).await?;
     let tenant = state.store.tenant(&invitation.tenant_id).await?;
     anon_page(&req, &state, StatusCode::OK, |csrf| {
@@ -207,19 +307,34 @@ pub async fn invitation_form(req: HttpRequest, state: web::Data<AppState>, token
     })
 }
 
-pub async fn accept_invitation(req: HttpRequest, state: web::Data<AppState>, token: web::Path<String>, CsrfForm(form): CsrfForm<AcceptForm>) -> Result<HttpResponse, AppError> {
+pub async fn accept_invitation(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+    CsrfForm(form): CsrfForm<AcceptForm>,
+) -> Result<HttpResponse, AppError> {
     let invitation = state.store.invitation_by_token(&token).await?;
     let mut errors = FormErrors::default();
     let name = errors.check(PersonName::parse(&form.name));
     let password = errors.check(NewPassword::parse(&form.password, "password"));
     if let (Some(name), Some(password)) = (name, password) {
-        let user = state.store.accept_invitation(&token, name, password).await?;
+        let user = state
+            .store
+            .accept_invitation(&token, name, password)
+            .await?;
         return start_session(&req, &state, &user, "invitation.accept").await;
     }
     let tenant = state.store.tenant(&invitation.tenant_id).await?;
     anon_page(&req, &state, StatusCode::BAD_REQUEST, |csrf| {
         render_with_status(
-            &InvitePage { csrf, errors, tenant_name: tenant.name, email: invitation.email, role: invitation.role.as_str(), name: form.name },
+            &InvitePage {
+                csrf,
+                errors,
+                tenant_name: tenant.name,
+                email: invitation.email,
+                role: invitation.role.as_str(),
+                name: form.name,
+            },
             StatusCode::BAD_REQUEST,
         )
     })

@@ -15,12 +15,36 @@ struct Area {
 }
 
 const UPCOMING: &[Area] = &[
-    Area { key: "connectors", title: "Connectors", purpose: "Connections to your PostgreSQL, MySQL, MariaDB, SQL Server, Oracle and SQLite databases, reached directly or through the on-premise gateway agent, with connection tests, schema exploration and the commands queue." },
-    Area { key: "inboxes", title: "Inboxes", purpose: "Public URLs that receive JSON and keep every message, usable as a command's callback, and direct URLs that start a command with parameters." },
-    Area { key: "profiles", title: "Profiles", purpose: "Profiles with custom fields, created through the API or a CSV import, that segments group together." },
-    Area { key: "segments", title: "Segments", purpose: "Static segments of profiles: add, remove, clear, rename and delete." },
-    Area { key: "segment-syncs", title: "Segment syncs", purpose: "SQL templates that run in your database, in batches, when profiles join or leave a segment — with statistics and Start resync." },
-    Area { key: "triggers", title: "Triggers", purpose: "INSERT, UPDATE and DELETE on chosen tables delivered as signed CloudEvents webhooks, with retries and event and invocation logs." },
+    Area {
+        key: "connectors",
+        title: "Connectors",
+        purpose: "Connections to your PostgreSQL, MySQL, MariaDB, SQL Server, Oracle and SQLite databases, reached directly or through the on-premise gateway agent, with connection tests, schema exploration and the commands queue.",
+    },
+    Area {
+        key: "inboxes",
+        title: "Inboxes",
+        purpose: "Public URLs that receive JSON and keep every message, usable as a command's callback, and direct URLs that start a command with parameters.",
+    },
+    Area {
+        key: "profiles",
+        title: "Profiles",
+        purpose: "Profiles with custom fields, created through the API or a CSV import, that segments group together.",
+    },
+    Area {
+        key: "segments",
+        title: "Segments",
+        purpose: "Static segments of profiles: add, remove, clear, rename and delete.",
+    },
+    Area {
+        key: "segment-syncs",
+        title: "Segment syncs",
+        purpose: "SQL templates that run in your database, in batches, when profiles join or leave a segment — with statistics and Start resync.",
+    },
+    Area {
+        key: "triggers",
+        title: "Triggers",
+        purpose: "INSERT, UPDATE and DELETE on chosen tables delivered as signed CloudEvents webhooks, with retries and event and invocation logs.",
+    },
 ];
 
 #[derive(Template)]
@@ -32,6 +56,13 @@ struct AreaPage {
 }
 
 pub async fn show(current: CurrentUser, area: web::Path<String>) -> Result<HttpResponse, AppError> {
-    let area = UPCOMING.iter().find(|a| a.key == area.as_str()).ok_or(AppError::NotFound)?;
-    render(&AreaPage { layout: Layout::new(&current, area.key), title: area.title, purpose: area.purpose })
+    let area = UPCOMING
+        .iter()
+        .find(|a| a.key == area.as_str())
+        .ok_or(AppError::NotFound)?;
+    render(&AreaPage {
+        layout: Layout::new(&current, area.key),
+        title: area.title,
+        purpose: area.purpose,
+    })
 }

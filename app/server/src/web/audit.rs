@@ -26,13 +26,26 @@ struct AuditPage {
 
 pub const PAGE_SIZE: i64 = 200;
 
-pub async fn show(state: web::Data<AppState>, current: CurrentUser) -> Result<HttpResponse, AppError> {
+pub async fn show(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+) -> Result<HttpResponse, AppError> {
     let entries = state
         .store
         .audit_entries(&current.tenant.id, PAGE_SIZE)
         .await?
         .into_iter()
-        .map(|e| EntryRow { at: when(&e.at), actor: e.actor, action: e.action, target: e.target, detail: e.detail, ip: e.ip.unwrap_or_default() })
+        .map(|e| EntryRow {
+            at: when(&e.at),
+            actor: e.actor,
+            action: e.action,
+            target: e.target,
+            detail: e.detail,
+            ip: e.ip.unwrap_or_default(),
+        })
         .collect();
-    render(&AuditPage { layout: Layout::new(&current, "audit"), entries })
+    render(&AuditPage {
+        layout: Layout::new(&current, "audit"),
+        entries,
+    })
 }

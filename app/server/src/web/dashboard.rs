@@ -16,7 +16,13 @@ struct DashboardPage {
     user_count: usize,
 }
 
-pub async fn show(state: web::Data<AppState>, current: CurrentUser) -> Result<HttpResponse, AppError> {
+pub async fn show(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+) -> Result<HttpResponse, AppError> {
     let user_count = state.store.users(&current.tenant.id).await?.len();
-    render(&DashboardPage { layout: Layout::new(&current, "dashboard"), user_count })
+    render(&DashboardPage {
+        layout: Layout::new(&current, "dashboard"),
+        user_count,
+    })
 }

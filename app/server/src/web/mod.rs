@@ -73,7 +73,10 @@ impl FormErrors {
     }
 
     pub fn get(&self, field: &str) -> Option<&str> {
-        self.0.iter().find(|(f, _)| *f == field).map(|(_, m)| m.as_str())
+        self.0
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, m)| m.as_str())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -100,14 +103,21 @@ pub fn render(template: &impl Template) -> Result<HttpResponse, AppError> {
     render_with_status(template, actix_web::http::StatusCode::OK)
 }
 
-pub fn render_with_status(template: &impl Template, status: actix_web::http::StatusCode) -> Result<HttpResponse, AppError> {
+pub fn render_with_status(
+    template: &impl Template,
+    status: actix_web::http::StatusCode,
+) -> Result<HttpResponse, AppError> {
     let html = template.render().map_err(AppError::internal)?;
-    Ok(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(html))
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(html))
 }
 
 /// Post/redirect/get: a 303 to `location`.
 pub fn redirect(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish()
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
 }
 
 /// Formats a stored UTC time for tables.

@@ -73,7 +73,13 @@ fn notice_text(code: &str) -> Option<&'static str> {
     })
 }
 
-async fn page(state: &AppState, current: &CurrentUser, notice: Option<&'static str>, secret: Option<OneTimeSecret>, errors: FormErrors) -> Result<SettingsPage, AppError> {
+async fn page(
+    state: &AppState,
+    current: &CurrentUser,
+    notice: Option<&'static str>,
+    secret: Option<OneTimeSecret>,
+    errors: FormErrors,
+) -> Result<SettingsPage, AppError> {
     let tenant = &current.tenant.id;
     let me = &current.user().id;
     let users = state
@@ -81,7 +87,13 @@ async fn page(state: &AppState, current: &CurrentUser, notice: Option<&'static s
         .users(tenant)
         .await?
         .into_iter()
-        .map(|u| UserRow { is_me: &u.id == me, id: u.id.to_string(), name: u.name, email: u.email, role: u.role.as_str() })
+        .map(|u| UserRow {
+            is_me: &u.id == me,
+            id: u.id.to_string(),
+            name: u.name,
+            email: u.email,
+            role: u.role.as_str(),
+        })
         .collect();
     let invitations = if current.user().role.can_manage_users() {
         state
@@ -89,7 +101,12 @@ async fn page(state: &AppState, current: &CurrentUser, notice: Option<&'static s
             .pending_invitations(tenant)
             .await?
             .into_iter()
-            .map(|i| InvitationRow { id: i.id.to_string(), email: i.email, role: i.role.as_str(), expires: when(&i.expires_at) })
+            .map(|i| InvitationRow {
+                id: i.id.to_string(),
+                email: i.email,
+                role: i.role.as_str(),
+                expires: when(&i.expires_at),
+            })
             .collect()
     } else {
         Vec::new()
@@ -105,30 +122,66 @@ async fn page(state: &AppState, current: &CurrentUser, notice: Option<&'static s
                 name: k.name,
                 prefix: k.prefix,
                 created: when(&k.created_at),
-                last_used: k.last_used_at.as_ref().map(when).unwrap_or_else(|| "never".into()),
+                last_used: k
+                    .last_used_at
+                    .as_ref()
+                    .map(when)
+                    .unwrap_or_else(|| "never".into()),
                 revoked: k.revoked_at.is_some(),
             })
             .collect()
     } else {
         Vec::new()
     };
-    Ok(SettingsPage { layout: Layout::new(current, "settings"), roles: Role::ALL, users, invitations, keys, notice, secret, errors })
+    Ok(SettingsPage {
+        layout: Layout::new(current, "settings"),
+        roles: Role::ALL,
+        users,
+        invitations,
+        keys,
+        notice,
+        secret,
+        errors,
+    })
 }
 
 fn show_page(page: SettingsPage, status: StatusCode) -> Result<HttpResponse, AppError> {
     render_with_status(&page, status)
 }
 
-pub async fn show(state: web::Data<AppState>, current: CurrentUser, query: web::Query<Notice>) -> Result<HttpResponse, AppError> {
+pub async fn show(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    query: web::Query<Notice>,
+) -> Result<HttpResponse, AppError> {
     let notice = query.done.as_deref().and_then(notice_text);
-    show_page(page(&state, &current, notice, None, FormErrors::default()).await?, StatusCode::OK)
+    show_page(
+        page(&state, &current, notice, None, FormErrors::default()).await?,
+        StatusCode::OK,
+    )
 }
 
-async fn audit(state: &AppState, req: &HttpRequest, current: &CurrentUser, action: &str, target: &str, detail: &str) -> Result<(), AppError> {
+async fn audit(
+    state: &AppState,
+    req: &HttpRequest,
+    current: &CurrentUser,
+    action: &str,
+    target: &str,
+    detail: &str,
+) -> Result<(), AppError> {
     let ip = client_ip(req);
     state
         .store
-        .audit(&current.tenant.id, AuditEvent { actor: &current.actor(), action, target, detail, ip: ip.as_deref() })
+        .audit(
+            &current.tenant.id,
+            AuditEvent {
+                actor: &current.actor(),
+                action,
+                target,
+                detail,
+                ip: ip.as_deref(),
+            },
+        )
         .await?;
     Ok(())
 }
@@ -141,19 +194,45 @@ pub struct PasswordForm {
     new_password: String,
 }
 
-pub async fn change_password(req: HttpRequest, state: web::Data<AppState>, current: CurrentUser, CsrfForm(form): CsrfForm<PasswordForm>) -> Result<HttpResponse, AppError> {
+pub async fn change_password(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    CsrfForm(form): CsrfForm<PasswordForm>,
+) -> Result<HttpResponse, AppError> {
     let mut errors = FormErrors::default();
-    if !current.user().password_matches(&form.current_password).await {
+    if !current
+        .user()
+        .password_matches(&form.current_password)
+        .await
+    {
         errors.add("current_password", "is not your current password");
     }
     let new_password = errors.check(NewPassword::parse(&form.new_password, "new_password"));
     let (Some(new_password), true) = (new_password, errors.is_empty()) else {
-        return show_page(page(&state, &current, None, None, errors).await?, StatusCode::BAD_REQUEST);
+        return show_page(
+            page(&state, &current, None, None, errors).await?,
+            StatusCode::BAD_REQUEST,
+        );
     };
     let user = current.user();
-    state.store.set_password(&current.tenant.id, &user.id, &new_password).await?;
-    state.store.delete_other_sessions(&current.tenant.id, &user.id, &current.session.id).await?;
-    audit(&state, &req, &current, "user.password_change", &user.email, "").await?;
+    state
+        .store
+        .set_password(&current.tenant.id, &user.id, &new_password)
+        .await?;
+    state
+        .store
+        .delete_other_sessions(&current.tenant.id, &user.id, &current.session.id)
+        .await?;
+    audit(
+        &state,
+        &req,
+        &current,
+        "user.password_change",
+        &user.email,
+        "",
+    )
+    .await?;
     Ok(redirect("/settings?done=password"))
 }
 
@@ -165,7 +244,12 @@ pub struct InviteForm {
     role: String,
 }
 
-pub async fn invite_user(req: HttpRequest, state: web::Data<AppState>, current: CurrentUser, CsrfForm(form): CsrfForm<InviteForm>) -> Result<HttpResponse, AppError> {
+pub async fn invite_user(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    CsrfForm(form): CsrfForm<InviteForm>,
+) -> Result<HttpResponse, AppError> {
     current.require_owner()?;
     let mut errors = FormErrors::default();
     let email = errors.check(Email::parse(&form.email).map_err(|mut e| {
@@ -174,18 +258,42 @@ pub async fn invite_user(req: HttpRequest, state: web::Data<AppState>, current: 
     }));
     let role = errors.check(Role::parse(&form.role));
     let (Some(email), Some(role)) = (email, role) else {
-        return show_page(page(&state, &current, None, None, errors).await?, StatusCode::BAD_REQUEST);
+        return show_page(
+            page(&state, &current, None, None, errors).await?,
+            StatusCode::BAD_REQUEST,
+        );
     };
-    match state.store.create_invitation(&current.tenant.id, &email, role, &current.actor()).await {
+    match state
+        .store
+        .create_invitation(&current.tenant.id, &email, role, &current.actor())
+        .await
+    {
         Ok((invitation, token)) => {
-            audit(&state, &req, &current, "user.invite", &invitation.email, &format!("role {}", invitation.role)).await?;
+            audit(
+                &state,
+                &req,
+                &current,
+                "user.invite",
+                &invitation.email,
+                &format!("role {}", invitation.role),
+            )
+            .await?;
             let link = format!("{}/invite/{token}", state.public_url);
-            let secret = OneTimeSecret { label: "Invitation link — send it to the new user; it is shown only now and works for 7 days", value: link };
-            show_page(page(&state, &current, None, Some(secret), FormErrors::default()).await?, StatusCode::OK)
+            let secret = OneTimeSecret {
+                label: "Invitation link — send it to the new user; it is shown only now and works for 7 days",
+                value: link,
+            };
+            show_page(
+                page(&state, &current, None, Some(secret), FormErrors::default()).await?,
+                StatusCode::OK,
+            )
         }
         Err(StoreError::Conflict { message, .. }) => {
             errors.add("invite_email", message);
-            show_page(page(&state, &current, None, None, errors).await?, StatusCode::CONFLICT)
+            show_page(
+                page(&state, &current, None, None, errors).await?,
+                StatusCode::CONFLICT,
+            )
         }
         Err(other) => Err(other.into()),
     }
@@ -201,36 +309,90 @@ pub struct RoleForm {
     role: String,
 }
 
-pub async fn change_role(req: HttpRequest, state: web::Data<AppState>, current: CurrentUser, id: web::Path<String>, CsrfForm(form): CsrfForm<RoleForm>) -> Result<HttpResponse, AppError> {
+pub async fn change_role(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    id: web::Path<String>,
+    CsrfForm(form): CsrfForm<RoleForm>,
+) -> Result<HttpResponse, AppError> {
     current.require_owner()?;
     let id = user_id(&id)?;
     let role = Role::parse(&form.role)?;
     let target = state.store.user(&current.tenant.id, &id).await?;
-    if target.role == Role::Owner && role != Role::Owner && state.store.count_owners(&current.tenant.id).await? <= 1 {
-        return Err(AppError::Conflict { field: "role", message: "a tenant needs at least one owner".into() });
+    if target.role == Role::Owner
+        && role != Role::Owner
+        && state.store.count_owners(&current.tenant.id).await? <= 1
+    {
+        return Err(AppError::Conflict {
+            field: "role",
+            message: "a tenant needs at least one owner".into(),
+        });
     }
     state.store.set_role(&current.tenant.id, &id, role).await?;
-    audit(&state, &req, &current, "user.role_change", &target.email, &format!("{} → {}", target.role, role)).await?;
+    audit(
+        &state,
+        &req,
+        &current,
+        "user.role_change",
+        &target.email,
+        &format!("{} → {}", target.role, role),
+    )
+    .await?;
     Ok(redirect("/settings?done=role"))
 }
 
-pub async fn remove_user(req: HttpRequest, state: web::Data<AppState>, current: CurrentUser, id: web::Path<String>, _form: CsrfForm<serde::de::IgnoredAny>) -> Result<HttpResponse, AppError> {
+pub async fn remove_user(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    id: web::Path<String>,
+    _form: CsrfForm<serde::de::IgnoredAny>,
+) -> Result<HttpResponse, AppError> {
     current.require_owner()?;
     let id = user_id(&id)?;
     if id == current.user().id {
-        return Err(AppError::Conflict { field: "user", message: "you cannot remove yourself".into() });
+        return Err(AppError::Conflict {
+            field: "user",
+            message: "you cannot remove yourself".into(),
+        });
     }
     let target = state.store.user(&current.tenant.id, &id).await?;
     state.store.delete_user(&current.tenant.id, &id).await?;
-    audit(&state, &req, &current, "user.remove", &target.email, &format!("role {}", target.role)).await?;
+    audit(
+        &state,
+        &req,
+        &current,
+        "user.remove",
+        &target.email,
+        &format!("role {}", target.role),
+    )
+    .await?;
     Ok(redirect("/settings?done=removed"))
 }
 
-pub async fn revoke_invitation(req: HttpRequest, state: web::Data<AppState>, current: CurrentUser, id: web::Path<String>, _form: CsrfForm<serde::de::IgnoredAny>) -> Result<HttpResponse, AppError> {
+pub async fn revoke_invitation(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    id: web::Path<String>,
+    _form: CsrfForm<serde::de::IgnoredAny>,
+) -> Result<HttpResponse, AppError> {
     current.require_owner()?;
     let id = InvitationId::parse(&id).ok_or(AppError::NotFound)?;
-    let invitation = state.store.revoke_invitation(&current.tenant.id, &id).await?;
-    audit(&state, &req, &current, "invitation.revoke", &invitation.email, "").await?;
+    let invitation = state
+        .store
+        .revoke_invitation(&current.tenant.id, &id)
+        .await?;
+    audit(
+        &state,
+        &req,
+        &current,
+        "invitation.revoke",
+        &invitation.email,
+        "",
+    )
+    .await?;
     Ok(redirect("/settings?done=invitation_revoked"))
 }
 
@@ -240,24 +402,63 @@ pub struct KeyForm {
     name: String,
 }
 
-pub async fn create_api_key(req: HttpRequest, state: web::Data<AppState>, current: CurrentUser, CsrfForm(form): CsrfForm<KeyForm>) -> Result<HttpResponse, AppError> {
+pub async fn create_api_key(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    CsrfForm(form): CsrfForm<KeyForm>,
+) -> Result<HttpResponse, AppError> {
     current.require_write()?;
     let name = form.name.trim();
     if name.is_empty() || name.chars().count() > 80 {
         let mut errors = FormErrors::default();
         errors.add("key_name", "is required (at most 80 characters)");
-        return show_page(page(&state, &current, None, None, errors).await?, StatusCode::BAD_REQUEST);
+        return show_page(
+            page(&state, &current, None, None, errors).await?,
+            StatusCode::BAD_REQUEST,
+        );
     }
-    let (key, secret) = state.store.create_api_key(&current.tenant.id, name, &current.actor()).await?;
-    audit(&state, &req, &current, "api_key.create", &key.name, &key.prefix).await?;
-    let secret = OneTimeSecret { label: "New API key — copy it now; it is shown only once", value: secret };
-    show_page(page(&state, &current, None, Some(secret), FormErrors::default()).await?, StatusCode::CREATED)
+    let (key, secret) = state
+        .store
+        .create_api_key(&current.tenant.id, name, &current.actor())
+        .await?;
+    audit(
+        &state,
+        &req,
+        &current,
+        "api_key.create",
+        &key.name,
+        &key.prefix,
+    )
+    .await?;
+    let secret = OneTimeSecret {
+        label: "New API key — copy it now; it is shown only once",
+        value: secret,
+    };
+    show_page(
+        page(&state, &current, None, Some(secret), FormErrors::default()).await?,
+        StatusCode::CREATED,
+    )
 }
 
-pub async fn revoke_api_key(req: HttpRequest, state: web::Data<AppState>, current: CurrentUser, id: web::Path<String>, _form: CsrfForm<serde::de::IgnoredAny>) -> Result<HttpResponse, AppError> {
+pub async fn revoke_api_key(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    id: web::Path<String>,
+    _form: CsrfForm<serde::de::IgnoredAny>,
+) -> Result<HttpResponse, AppError> {
     current.require_write()?;
     let id = ApiKeyId::parse(&id).ok_or(AppError::NotFound)?;
     let key = state.store.revoke_api_key(&current.tenant.id, &id).await?;
-    audit(&state, &req, &current, "api_key.revoke", &key.name, &key.prefix).await?;
+    audit(
+        &state,
+        &req,
+        &current,
+        "api_key.revoke",
+        &key.name,
+        &key.prefix,
+    )
+    .await?;
     Ok(redirect("/settings?done=key_revoked"))
 }

@@ -1,0 +1,229 @@
+//! The application under test: the real server, in-process, on port 0.
+
+use reqwest::redirect::Policy;
+use sluice_server::config::{Config, LogFormat};
+use sluice_server::startup::{Application, Mode, RunningApp};
+use sluice_store::Store;
+use std::path::PathBuf;
+
+use crate::TestDatabase;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Credentials of a user created by a test.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub tenant: String,
+    pub name: String,
+    pub email: String,
+    pub password: String,
+}
+
+impl TestUser {
+    /// A unique tenant and owner, so tests never collide.
+    pub fn unique(label: &str) -> Self {
+        let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
+        Self {
+            tenant: format!("{label} {tag}"),
+            name: format!("{label} owner"),
+            email: format!("{label}-{tag}@example.test")
+                .to_lowercase()
+                .replace(' ', "-"),
+            password: "correct horse battery".into(),
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base_url: String,
+    pub backend: Backend,
+    /// A browser-like client: keeps cookies, does not follow redirects.
+    pub client: reqwest::Client,
+    pub data_dir: PathBuf,
+    running: Option<RunningApp>,
+    _tempdir: tempfile::TempDir,
+    _database: Option<TestDatabase>,
+}
+
+pub fn test_config(data_dir: PathBuf, database_url: Option<String>) -> Config {
+    Config {
+        database_url,
+        data_dir,
+        bind: "127.0.0.1:0".parse().expect("valid address"),
+        public_url: None,
+        secret_key: None,
+        allow_private_targets: true,
+        log_format: LogFormat::Pretty,
+        housekeeping_cron: "* * * * * *".into(),
+        db_pool_size: 5,
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Starts the app after `adjust` had a chance to change the configuration.
+    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Self {
+        let tempdir = tempfile::tempdir().expect("temp dir");
+        let database = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(TestDatabase::create("sluice_test").await),
+        };
+        let mut config = test_config(
+            tempdir.path().join("data"),
+            database.as_ref().map(|d| d.url.clone()),
+        );
+        adjust(&mut config);
+        let data_dir = config.data_dir.clone();
+        let app = Application::build(config, Mode::Serve)
+            .await
+            .expect("application builds");
+        let running = app.spawn().expect("application starts");
+        let base_url = format!("http://{}", running.addr);
+        Self {
+            base_url,
+            backend,
+            client: Self::browser_like_client(),
+            data_dir,
+            running: Some(running),
+            _tempdir: tempdir,
+            _database: database,
+        }
+    }
+
+    /// A client with its own cookie jar: another browser.
+    pub fn browser_like_client() -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(Policy::none())
+            .build()
+            .expect("http client")
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.running.as_ref().expect("running").state.store
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// GETs a page with `client` and returns the CSRF token of its first form.
+    pub async fn csrf_token(&self, client: &reqwest::Client, path: &str) -> String {
+        let html = client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("GET page")
+            .text()
+            .await
+            .expect("page body");
+        extract_csrf(&html).unwrap_or_else(|| panic!("no CSRF token on {path}"))
+    }
+
+    /// Submits a form the way a browser would: fetch the page for its token, then POST.
+    pub async fn submit(
+        &self,
+        client: &reqwest::Client,
+        page: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let csrf = self.csrf_token(client, page).await;
+        let mut form: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
+        form.extend_from_slice(fields);
+        client
+            .post(self.url(action))
+            .form(&form)
+            .send()
+            .await
+            .expect("POST form")
+    }
+
+    /// Signs a new tenant up with `client`, leaving it signed in.
+    pub async fn signup_with(&self, client: &reqwest::Client, user: &TestUser) {
+        let response = self
+            .submit(
+                client,
+                "/signup",
+                "/signup",
+                &[
+                    ("tenant_name", &user.tenant),
+                    ("name", &user.name),
+                    ("email", &user.email),
+                    ("password", &user.password),
+                ],
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            303,
+            "sign-up should redirect: {}",
+            response.text().await.unwrap_or_default()
+        );
+    }
+
+    /// Signs a fresh tenant up with the app's own client.
+    pub async fn signup(&self, label: &str) -> TestUser {
+        let user = TestUser::unique(label);
+        self.signup_with(&self.client, &user).await;
+        user
+    }
+
+    pub async fn login_with(
+        &self,
+        client: &reqwest::Client,
+        email: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        self.submit(
+            client,
+            "/login",
+            "/login",
+            &[("email", email), ("password", password)],
+        )
+        .await
+    }
+
+    /// Creates an API key through the store and returns its secret.
+    pub async fn api_key_for(&self, user: &TestUser) -> String {
+        let tenant = self
+            .store()
+            .tenant_by_name(&user.tenant)
+            .await
+            .expect("tenant exists");
+        self.store()
+            .create_api_key(&tenant.id, "test", "test")
+            .await
+            .expect("api key")
+            .1
+    }
+
+    pub async fn api_get(&self, key: &str, path: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .get(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("API GET")
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop().await;
+        }
+    }
+}
+
+pub fn extract_csrf(html: &str) -> Option<String> {
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker)? + marker.len();
+    let end = html[start..].find('"')?;
+    Some(html[start..start + end].to_string())
+}

@@ -1,0 +1,10 @@
+//! Sluice integration tests: the real server against real SQLite files, real
+//! PostgreSQL databases and real headless Chromium. One binary, many modules.
+
+mod accounts;
+mod api;
+mod browser;
+mod cli;
+mod jobs;
+mod ops;
+mod roles;
