@@ -38,7 +38,9 @@ async fn sign_up_log_out_and_log_back_in() {
 
     browser.goto(&app.url("/settings")).await;
     browser.fill("#key_name", "from the browser").await;
-    browser.click("section[aria-labelledby=api-keys] form button[type=submit]").await;
+    browser
+        .click("section[aria-labelledby=api-keys] form button[type=submit]")
+        .await;
     assert!(browser.text("#one-time-secret").await.starts_with("sk_"));
     if let Ok(dir) = std::env::var("SLUICE_SCREENSHOT_DIR") {
         browser
