@@ -237,3 +237,74 @@ mod tests {
         assert!(TenantName::parse("  ").is_err());
     }
 }
+
+/// A connector's name: `[a-z0-9_]+`, unique per tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectorName(String);
+
+impl ConnectorName {
+    pub const MAX_CHARS: usize = 63;
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let name = raw.trim();
+        if name.is_empty() {
+            return Err(Invalid::new("name", "is required"));
+        }
+        if name.len() > Self::MAX_CHARS {
+            return Err(Invalid::new("name", format!("must be at most {} characters", Self::MAX_CHARS)));
+        }
+        if let Some(bad) = name.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')) {
+            return Err(Invalid::new(
+                "name",
+                format!("may contain only lower-case letters a-z, digits 0-9 and _ (found {bad:?})"),
+            ));
+        }
+        Ok(Self(name.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// How Sluice reaches a connector's database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reach {
+    /// Sluice connects itself.
+    Direct,
+    /// The on-premise gateway agent runs the work and reports back.
+    Gateway,
+}
+
+impl Reach {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reach::Direct => "direct",
+            Reach::Gateway => "gateway",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        match raw.trim() {
+            "" | "direct" => Ok(Reach::Direct),
+            "gateway" => Ok(Reach::Gateway),
+            _ => Err(Invalid::new("reach", "must be direct or gateway")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod connector_name_tests {
+    use super::*;
+
+    #[test]
+    fn connector_names_are_lower_snake_case() {
+        assert_eq!(ConnectorName::parse(" billing_db2 ").unwrap().as_str(), "billing_db2");
+        for bad in ["", "Billing", "billing-db", "bill db", "ü", &"a".repeat(64)] {
+            assert_eq!(ConnectorName::parse(bad).unwrap_err().field, "name", "{bad}");
+        }
+        assert_eq!(Reach::parse("").unwrap(), Reach::Direct);
+        assert!(Reach::parse("carrier pigeon").is_err());
+    }
+}

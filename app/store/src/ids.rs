@@ -57,6 +57,7 @@ typed_id!(SessionId, "ses");
 typed_id!(ApiKeyId, "key");
 typed_id!(InvitationId, "inv");
 typed_id!(AuditId, "aud");
+typed_id!(ConnectorId, "con");
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod audit;
+pub mod connectors;
 pub mod db;
 pub mod domain;
 mod error;

@@ -92,4 +92,31 @@ diesel::allow_tables_to_appear_in_same_query!(
     invitations,
     audit_log,
     login_failures,
+    connectors,
 );
+
+diesel::table! {
+    connectors (id) {
+        id -> Text,
+        tenant_id -> Text,
+        name -> Text,
+        description -> Text,
+        kind -> Text,
+        reach -> Text,
+        host -> Nullable<Text>,
+        port -> Nullable<BigInt>,
+        database_name -> Nullable<Text>,
+        username -> Nullable<Text>,
+        tls_mode -> Text,
+        options -> Text,
+        path -> Nullable<Text>,
+        secrets_enc -> Nullable<Text>,
+        gateway_key_hash -> Nullable<Text>,
+        gateway_key_prefix -> Nullable<Text>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(connectors -> tenants (tenant_id));

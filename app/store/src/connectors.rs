@@ -1,0 +1,332 @@
+//! SQL connectors: where a tenant's database is and how to reach it. The password
+//! and secret-like options are sealed in `secrets_enc` and only ever decrypted to
+//! open a connection.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use crate::domain::{ConnectorName, Reach};
+use crate::error::OptionalExt;
+use crate::ids::{ConnectorId, TenantId};
+use crate::schema::connectors;
+use crate::secret::{hash_token, random_token};
+use crate::{Store, StoreError, now, with_conn};
+
+/// Everything about a connector except its secrets, as edited in forms and the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectorSettings {
+    pub name: ConnectorName,
+    pub description: String,
+    /// `postgres`, `mysql`, `mariadb`, `sqlserver`, `oracle` or `sqlite`.
+    pub kind: String,
+    pub reach: Reach,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub database: Option<String>,
+    pub username: Option<String>,
+    /// `disabled`, `preferred`, `required` or `verify-full`.
+    pub tls_mode: String,
+    /// Non-secret driver options.
+    pub options: BTreeMap<String, String>,
+    /// SQLite database file.
+    pub path: Option<String>,
+}
+
+/// The sealed part of a connector.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectorSecrets {
+    pub password: Option<String>,
+    /// Driver options whose values are secret (e.g. a key passphrase).
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+/// What an edit does to the stored secrets.
+#[derive(Debug, Clone)]
+pub enum SecretsChange {
+    /// A blank password field: keep what is stored.
+    Keep,
+    Replace(ConnectorSecrets),
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = connectors)]
+struct ConnectorRow {
+    id: String,
+    tenant_id: String,
+    name: String,
+    description: String,
+    kind: String,
+    reach: String,
+    host: Option<String>,
+    port: Option<i64>,
+    database_name: Option<String>,
+    username: Option<String>,
+    tls_mode: String,
+    options: String,
+    path: Option<String>,
+    secrets_enc: Option<String>,
+    gateway_key_prefix: Option<String>,
+    version: i64,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone)]
+pub struct Connector {
+    pub id: ConnectorId,
+    pub tenant_id: TenantId,
+    pub settings: ConnectorSettings,
+    pub has_password: bool,
+    /// The first characters of the gateway key, for recognising it.
+    pub gateway_key_prefix: Option<String>,
+    /// Increases with every change; a cached connection pool of an older version is stale.
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    secrets_enc: Option<String>,
+}
+
+impl Connector {
+    /// Decrypts the secrets, for opening a connection.
+    pub fn secrets(&self, store: &Store) -> Result<ConnectorSecrets, StoreError> {
+        match &self.secrets_enc {
+            None => Ok(ConnectorSecrets::default()),
+            Some(sealed) => {
+                let json = store.secret().decrypt(sealed)?;
+                serde_json::from_str(&json).map_err(|e| StoreError::Secret(format!("connector secrets: {e}")))
+            }
+        }
+    }
+}
+
+impl TryFrom<ConnectorRow> for Connector {
+    type Error = StoreError;
+
+    fn try_from(r: ConnectorRow) -> Result<Self, StoreError> {
+        let corrupt = |what: &str| StoreError::Secret(format!("connector {}: stored {what} is invalid", r.id));
+        let options: BTreeMap<String, String> = serde_json::from_str(&r.options).map_err(|_| corrupt("options"))?;
+        let settings = ConnectorSettings {
+            name: ConnectorName::parse(&r.name).map_err(|_| corrupt("name"))?,
+            description: r.description,
+            kind: r.kind,
+            reach: Reach::parse(&r.reach).map_err(|_| corrupt("reach"))?,
+            host: r.host,
+            port: r.port.and_then(|p| u16::try_from(p).ok()),
+            database: r.database_name,
+            username: r.username,
+            tls_mode: r.tls_mode,
+            options,
+            path: r.path,
+        };
+        Ok(Self {
+            id: ConnectorId::from_stored(r.id),
+            tenant_id: TenantId::from_stored(r.tenant_id),
+            has_password: r.secrets_enc.is_some(),
+            settings,
+            gateway_key_prefix: r.gateway_key_prefix,
+            version: r.version,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            secrets_enc: r.secrets_enc,
+        })
+    }
+}
+
+const NAME_TAKEN: &str = "is already used by another connector";
+const GATEWAY_KEY_PREFIX: &str = "gw";
+
+fn seal(store: &Store, secrets: &ConnectorSecrets) -> Result<Option<String>, StoreError> {
+    if secrets.password.is_none() && secrets.options.is_empty() {
+        return Ok(None);
+    }
+    let json = serde_json::to_string(secrets).map_err(|e| StoreError::Secret(e.to_string()))?;
+    Ok(Some(store.secret().encrypt(&json)))
+}
+
+fn options_json(options: &BTreeMap<String, String>) -> String {
+    serde_json::to_string(options).unwrap_or_else(|_| "{}".into())
+}
+
+/// A new gateway key: (secret shown once, its hash, its display prefix).
+fn new_gateway_key() -> (String, String, String) {
+    let key = random_token(GATEWAY_KEY_PREFIX);
+    let hash = hash_token(&key);
+    let prefix = key.chars().take(10).collect();
+    (key, hash, prefix)
+}
+
+impl Store {
+    /// Creates a connector; a gateway connector also gets its key, returned once.
+    pub async fn create_connector(
+        &self,
+        tenant: &TenantId,
+        settings: &ConnectorSettings,
+        secrets: &ConnectorSecrets,
+    ) -> Result<(Connector, Option<String>), StoreError> {
+        let id = ConnectorId::generate();
+        let sealed = seal(self, secrets)?;
+        let gateway = (settings.reach == Reach::Gateway).then(new_gateway_key);
+        let at = now();
+        let mut conn = self.conn().await?;
+        with_conn!(&mut conn, c => diesel::insert_into(connectors::table)
+            .values((
+                connectors::id.eq(id.as_str()),
+                connectors::tenant_id.eq(tenant.as_str()),
+                connectors::name.eq(settings.name.as_str()),
+                connectors::description.eq(&settings.description),
+                connectors::kind.eq(&settings.kind),
+                connectors::reach.eq(settings.reach.as_str()),
+                connectors::host.eq(&settings.host),
+                connectors::port.eq(settings.port.map(i64::from)),
+                connectors::database_name.eq(&settings.database),
+                connectors::username.eq(&settings.username),
+                connectors::tls_mode.eq(&settings.tls_mode),
+                connectors::options.eq(options_json(&settings.options)),
+                connectors::path.eq(&settings.path),
+                connectors::secrets_enc.eq(&sealed),
+                connectors::gateway_key_hash.eq(gateway.as_ref().map(|g| &g.1)),
+                connectors::gateway_key_prefix.eq(gateway.as_ref().map(|g| &g.2)),
+                connectors::version.eq(1i64),
+                connectors::created_at.eq(at),
+                connectors::updated_at.eq(at),
+            ))
+            .execute(c)
+            .await)
+        .map_err(StoreError::unique("name", NAME_TAKEN))?;
+        Ok((self.connector(tenant, &id).await?, gateway.map(|g| g.0)))
+    }
+
+    pub async fn connector(&self, tenant: &TenantId, id: &ConnectorId) -> Result<Connector, StoreError> {
+        let mut conn = self.conn().await?;
+        let row: ConnectorRow = with_conn!(&mut conn, c => connectors::table
+            .filter(connectors::tenant_id.eq(tenant.as_str()))
+            .filter(connectors::id.eq(id.as_str()))
+            .select(ConnectorRow::as_select())
+            .first(c)
+            .await)
+        .or_not_found("connector")?;
+        row.try_into()
+    }
+
+    pub async fn connectors(&self, tenant: &TenantId) -> Result<Vec<Connector>, StoreError> {
+        let mut conn = self.conn().await?;
+        let rows: Vec<ConnectorRow> = with_conn!(&mut conn, c => connectors::table
+            .filter(connectors::tenant_id.eq(tenant.as_str()))
+            .order(connectors::name.asc())
+            .select(ConnectorRow::as_select())
+            .load(c)
+            .await)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    /// Replaces the settings (and, unless `Keep`, the secrets) of a connector.
+    /// Switching to gateway reach issues a key, returned once.
+    pub async fn update_connector(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectorId,
+        settings: &ConnectorSettings,
+        secrets: SecretsChange,
+    ) -> Result<(Connector, Option<String>), StoreError> {
+        let current = self.connector(tenant, id).await?;
+        let sealed = match secrets {
+            SecretsChange::Keep => current.secrets_enc.clone(),
+            SecretsChange::Replace(new) => seal(self, &new)?,
+        };
+        let issue_key = settings.reach == Reach::Gateway && current.gateway_key_prefix.is_none();
+        let gateway = issue_key.then(new_gateway_key);
+        let keep_key = settings.reach == Reach::Gateway;
+        let mut conn = self.conn().await?;
+        let changed = with_conn!(&mut conn, c => {
+            let target = connectors::table
+                .filter(connectors::tenant_id.eq(tenant.as_str()))
+                .filter(connectors::id.eq(id.as_str()));
+            let common = (
+                connectors::name.eq(settings.name.as_str()),
+                connectors::description.eq(&settings.description),
+                connectors::kind.eq(&settings.kind),
+                connectors::reach.eq(settings.reach.as_str()),
+                connectors::host.eq(&settings.host),
+                connectors::port.eq(settings.port.map(i64::from)),
+                connectors::database_name.eq(&settings.database),
+                connectors::username.eq(&settings.username),
+                connectors::tls_mode.eq(&settings.tls_mode),
+                connectors::options.eq(options_json(&settings.options)),
+                connectors::path.eq(&settings.path),
+                connectors::secrets_enc.eq(&sealed),
+                connectors::version.eq(connectors::version + 1i64),
+                connectors::updated_at.eq(now()),
+            );
+            match (&gateway, keep_key) {
+                (Some((_, hash, prefix)), _) => diesel::update(target)
+                    .set((common, connectors::gateway_key_hash.eq(Some(hash)), connectors::gateway_key_prefix.eq(Some(prefix))))
+                    .execute(c)
+                    .await,
+                (None, true) => diesel::update(target).set(common).execute(c).await,
+                (None, false) => diesel::update(target)
+                    .set((
+                        common,
+                        connectors::gateway_key_hash.eq(None::<String>),
+                        connectors::gateway_key_prefix.eq(None::<String>),
+                    ))
+                    .execute(c)
+                    .await,
+            }
+        })
+        .map_err(StoreError::unique("name", NAME_TAKEN))?;
+        if changed == 0 {
+            return Err(StoreError::not_found("connector"));
+        }
+        Ok((self.connector(tenant, id).await?, gateway.map(|g| g.0)))
+    }
+
+    /// Issues a new gateway key (the old one stops working); returned once.
+    pub async fn rotate_gateway_key(&self, tenant: &TenantId, id: &ConnectorId) -> Result<String, StoreError> {
+        let (key, hash, prefix) = new_gateway_key();
+        let mut conn = self.conn().await?;
+        let changed = with_conn!(&mut conn, c => diesel::update(
+                connectors::table
+                    .filter(connectors::tenant_id.eq(tenant.as_str()))
+                    .filter(connectors::id.eq(id.as_str()))
+                    .filter(connectors::reach.eq(Reach::Gateway.as_str())),
+            )
+            .set((connectors::gateway_key_hash.eq(hash), connectors::gateway_key_prefix.eq(prefix)))
+            .execute(c)
+            .await)?;
+        if changed == 0 {
+            return Err(StoreError::not_found("gateway connector"));
+        }
+        Ok(key)
+    }
+
+    /// Deletes a connector and, by cascade, everything that belongs to it.
+    pub async fn delete_connector(&self, tenant: &TenantId, id: &ConnectorId) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        let removed = with_conn!(&mut conn, c => diesel::delete(
+                connectors::table
+                    .filter(connectors::tenant_id.eq(tenant.as_str()))
+                    .filter(connectors::id.eq(id.as_str())),
+            )
+            .execute(c)
+            .await)?;
+        if removed == 0 {
+            return Err(StoreError::not_found("connector"));
+        }
+        Ok(())
+    }
+
+    /// The raw stored secrets column, for tests proving nothing is stored in clear.
+    pub async fn connector_sealed_secrets(&self, id: &ConnectorId) -> Result<Option<String>, StoreError> {
+        let mut conn = self.conn().await?;
+        Ok(with_conn!(&mut conn, c => connectors::table
+            .find(id.as_str())
+            .select(connectors::secrets_enc)
+            .first::<Option<String>>(c)
+            .await)
+        .or_not_found("connector")?)
+    }
+}
