@@ -60,6 +60,7 @@ pub fn test_config(data_dir: PathBuf, database_url: Option<String>) -> Config {
         log_format: LogFormat::Pretty,
         housekeeping_cron: "* * * * * *".into(),
         db_pool_size: 5,
+        sqlite_root: None,
     }
 }
 
@@ -212,6 +213,20 @@ impl TestApp {
             .send()
             .await
             .expect("API GET")
+    }
+
+    /// A JSON API request with a bearer key.
+    pub fn api(&self, method: reqwest::Method, key: &str, path: &str) -> reqwest::RequestBuilder {
+        reqwest::Client::new()
+            .request(method, self.url(path))
+            .bearer_auth(key)
+    }
+
+    /// Where SQLite connectors may point (created on demand).
+    pub fn sqlite_root(&self) -> PathBuf {
+        let root = self.data_dir.join("sqlite");
+        std::fs::create_dir_all(&root).expect("sqlite root");
+        root
     }
 
     pub async fn stop(mut self) {

@@ -4,11 +4,13 @@
 
 mod app;
 mod browser;
+mod mariadb;
 mod postgres;
 mod receiver;
 
 pub use app::{Backend, TestApp, TestUser};
 pub use browser::Browser;
+pub use mariadb::TestMariaDb;
 pub use postgres::TestDatabase;
 pub use receiver::{Received, Receiver};
 

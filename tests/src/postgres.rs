@@ -40,6 +40,20 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// Runs setup SQL (several statements) in this database.
+    pub async fn execute(&self, sql: &str) {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&self.url)
+            .await
+            .expect("connect to test database");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(&mut conn)
+            .await
+            .expect("setup SQL");
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let name = self.name.clone();

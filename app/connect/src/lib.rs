@@ -1,11 +1,28 @@
-//! Sluice connectors.
+//! Sluice connectors: the tenants' databases.
 //!
-//! For now this crate only turns the connection strings people paste (JDBC URLs,
-//! ODBC/ADO key-value strings and database URLs) into [`ConnectionParams`]; it
-//! performs no I/O.
+//! - [`parse_connection_string`] turns pasted connection strings (JDBC URLs,
+//!   ODBC/ADO key-value strings, database URLs) into [`ConnectionParams`];
+//! - [`Database`] connects with bounded pools (sqlx for PostgreSQL, MySQL,
+//!   MariaDB and SQLite; tiberius for SQL Server; oracle for Oracle), tests,
+//!   explores and reads rows;
+//! - [`value`] converts rows to JSON faithfully;
+//! - [`connection_specs`] describes the parameters each kind asks for;
+//! - [`Registry`] keeps one pool per connector for the server and the workers.
 
 pub mod connstr;
+pub mod database;
+pub mod driver;
+pub mod error;
+pub mod ident;
 pub mod kind;
+pub mod registry;
+pub mod spec;
+pub mod value;
 
 pub use connstr::{ConnectionParams, OracleTarget, ParseError, parse_connection_string};
+pub use database::{ColumnInfo, Database, Limits, RowSet, TableKind, TableRef, TestReport};
+pub use error::ConnectError;
 pub use kind::{DbKind, TlsMode, UnknownDbKind, UnknownTlsMode};
+pub use registry::Registry;
+pub use spec::{ConnectionSpec, ParamSpec, connection_specs};
+pub use value::{ConvertError, nest_dotted};

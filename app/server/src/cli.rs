@@ -33,6 +33,9 @@ pub enum Command {
     Serve,
     /// Job workers only, for scaling out beside `serve` on a shared PostgreSQL.
     Worker,
+    /// Provision a demo tenant (sample SQLite database and a connector to it), print
+    /// its login, then serve. Outbound calls to local addresses are allowed.
+    Demo,
     /// Apply pending control-plane migrations and exit (`serve` also does this on start).
     Migrate,
     /// Operator commands for scripts and automated provisioning.
@@ -100,6 +103,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Worker => {
             let app = Application::build(config, startup::Mode::WorkerOnly).await?;
+            app.run_until_stopped().await
+        }
+        Command::Demo => {
+            let mut config = config;
+            config.allow_private_targets = true;
+            let store = startup::open_store(&config).await?;
+            let login = crate::demo::provision(&store, &config.sqlite_root()).await?;
+            let app = Application::build(config, startup::Mode::Serve).await?;
+            println!("Sluice demo is ready at {}", app.public_url());
+            println!(
+                "  log in as {} with the password {}",
+                login.email, login.password
+            );
             app.run_until_stopped().await
         }
         Command::Migrate => {

@@ -57,6 +57,12 @@ pub struct Config {
     #[arg(long, env = "SLUICE_HOUSEKEEPING_CRON", default_value = sluice_jobs::HOUSEKEEPING_DEFAULT_SCHEDULE, global = true)]
     pub housekeeping_cron: String,
 
+    /// Directory holding the SQLite databases that SQLite connectors may open; a
+    /// connector's path is resolved inside it and can never leave it. Default:
+    /// `<data-dir>/sqlite`.
+    #[arg(long, env = "SLUICE_SQLITE_ROOT", global = true)]
+    pub sqlite_root: Option<PathBuf>,
+
     /// Maximum connections to the control-plane database.
     #[arg(long, env = "SLUICE_DB_POOL_SIZE", default_value_t = 10, global = true)]
     pub db_pool_size: usize,
@@ -75,6 +81,12 @@ impl Config {
             Some(url) => url.trim_end_matches('/').to_string(),
             None => format!("http://{bound}"),
         }
+    }
+
+    pub fn sqlite_root(&self) -> PathBuf {
+        self.sqlite_root
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("sqlite"))
     }
 
     /// Cookies get the `Secure` flag when the instance is served over HTTPS.

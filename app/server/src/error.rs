@@ -32,6 +32,9 @@ pub enum AppError {
     BadRequest(String),
     #[error("payload too large")]
     PayloadTooLarge,
+    /// A tenant's database (or other remote system) could not be used.
+    #[error("{0}")]
+    Upstream(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -50,6 +53,7 @@ impl AppError {
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -65,6 +69,7 @@ impl AppError {
             Self::Conflict { .. } => "conflict",
             Self::Throttled { .. } => "rate_limited",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::Upstream(_) => "connection_failed",
             Self::Internal(_) => "internal",
         }
     }

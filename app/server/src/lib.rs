@@ -4,6 +4,8 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod connectors;
+pub mod demo;
 pub mod error;
 pub mod metrics;
 mod ops;

@@ -38,6 +38,34 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route("/users", web::get().to(api::users::list))
                         .route("/users/{id}", web::get().to(api::users::show))
                         .route("/audit", web::get().to(api::audit::list))
+                        .route("/connectionSpecs", web::get().to(api::connections::specs))
+                        .route("/connections", web::post().to(api::connections::create))
+                        .route("/connections", web::get().to(api::connections::list))
+                        .route("/connections/{id}", web::get().to(api::connections::show))
+                        .route(
+                            "/connections/{id}",
+                            web::patch().to(api::connections::update),
+                        )
+                        .route(
+                            "/connections/{id}",
+                            web::delete().to(api::connections::delete),
+                        )
+                        .route(
+                            "/connections/{id}/test",
+                            web::post().to(api::connections::test),
+                        )
+                        .route(
+                            "/connections/{id}/tables",
+                            web::get().to(api::connections::tables),
+                        )
+                        .route(
+                            "/connections/{id}/tables/{name}/columns",
+                            web::get().to(api::connections::columns),
+                        )
+                        .route(
+                            "/connections/{id}/tables/{name}/preview",
+                            web::get().to(api::connections::preview),
+                        )
                         .default_service(web::to(api_not_found)),
                 )
                 // Accounts
@@ -86,6 +114,50 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     web::post().to(pages::settings::revoke_api_key),
                 )
                 .route("/audit", web::get().to(pages::audit::show))
+                // Connectors
+                .route("/connectors", web::get().to(pages::connectors::list))
+                .route("/connectors", web::post().to(pages::connectors::create))
+                .route(
+                    "/connectors/new",
+                    web::get().to(pages::connectors::new_form),
+                )
+                .route(
+                    "/connectors/guide/{kind}",
+                    web::get().to(pages::connectors::guide),
+                )
+                .route("/connectors/{id}", web::get().to(pages::connectors::show))
+                .route(
+                    "/connectors/{id}/edit",
+                    web::get().to(pages::connectors::edit_form),
+                )
+                .route(
+                    "/connectors/{id}/edit",
+                    web::post().to(pages::connectors::update),
+                )
+                .route(
+                    "/connectors/{id}/test",
+                    web::post().to(pages::connectors::test),
+                )
+                .route(
+                    "/connectors/{id}/rotate-key",
+                    web::post().to(pages::connectors::rotate_key),
+                )
+                .route(
+                    "/connectors/{id}/explore",
+                    web::get().to(pages::connectors::explore),
+                )
+                .route(
+                    "/connectors/{id}/explore/table",
+                    web::get().to(pages::connectors::table),
+                )
+                .route(
+                    "/connectors/{id}/delete",
+                    web::get().to(pages::connectors::delete_form),
+                )
+                .route(
+                    "/connectors/{id}/delete",
+                    web::post().to(pages::connectors::delete),
+                )
                 .route("/{area}", web::get().to(pages::areas::show))
                 .default_service(web::to(page_not_found)),
         );

@@ -3,6 +3,7 @@
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
+use sluice_connect::{Limits, Registry};
 use sluice_jobs::{JobContext, JobQueue, JobSettings};
 use sluice_store::{DatabaseLocation, SecretKey, Store};
 use std::net::{SocketAddr, TcpListener};
@@ -88,6 +89,8 @@ impl Application {
             secure_cookies: config.secure_cookies(),
             allow_private_targets: config.allow_private_targets,
             metrics,
+            databases: Registry::new(Limits::default()),
+            sqlite_root: Arc::new(config.sqlite_root()),
         };
         let server = match listener {
             Some(listener) => {

@@ -1,5 +1,7 @@
+use sluice_connect::Registry;
 use sluice_jobs::JobQueue;
 use sluice_store::Store;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::metrics::Metrics;
@@ -14,4 +16,8 @@ pub struct AppState {
     pub secure_cookies: bool,
     pub allow_private_targets: bool,
     pub metrics: Metrics,
+    /// Connection pools to tenants' databases, one per connector.
+    pub databases: Registry,
+    /// SQLite connectors open files only inside this directory.
+    pub sqlite_root: Arc<PathBuf>,
 }

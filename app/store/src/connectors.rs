@@ -97,7 +97,8 @@ impl Connector {
             None => Ok(ConnectorSecrets::default()),
             Some(sealed) => {
                 let json = store.secret().decrypt(sealed)?;
-                serde_json::from_str(&json).map_err(|e| StoreError::Secret(format!("connector secrets: {e}")))
+                serde_json::from_str(&json)
+                    .map_err(|e| StoreError::Secret(format!("connector secrets: {e}")))
             }
         }
     }
@@ -107,8 +108,11 @@ impl TryFrom<ConnectorRow> for Connector {
     type Error = StoreError;
 
     fn try_from(r: ConnectorRow) -> Result<Self, StoreError> {
-        let corrupt = |what: &str| StoreError::Secret(format!("connector {}: stored {what} is invalid", r.id));
-        let options: BTreeMap<String, String> = serde_json::from_str(&r.options).map_err(|_| corrupt("options"))?;
+        let corrupt = |what: &str| {
+            StoreError::Secret(format!("connector {}: stored {what} is invalid", r.id))
+        };
+        let options: BTreeMap<String, String> =
+            serde_json::from_str(&r.options).map_err(|_| corrupt("options"))?;
         let settings = ConnectorSettings {
             name: ConnectorName::parse(&r.name).map_err(|_| corrupt("name"))?,
             description: r.description,
@@ -200,7 +204,11 @@ impl Store {
         Ok((self.connector(tenant, &id).await?, gateway.map(|g| g.0)))
     }
 
-    pub async fn connector(&self, tenant: &TenantId, id: &ConnectorId) -> Result<Connector, StoreError> {
+    pub async fn connector(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectorId,
+    ) -> Result<Connector, StoreError> {
         let mut conn = self.conn().await?;
         let row: ConnectorRow = with_conn!(&mut conn, c => connectors::table
             .filter(connectors::tenant_id.eq(tenant.as_str()))
@@ -285,7 +293,11 @@ impl Store {
     }
 
     /// Issues a new gateway key (the old one stops working); returned once.
-    pub async fn rotate_gateway_key(&self, tenant: &TenantId, id: &ConnectorId) -> Result<String, StoreError> {
+    pub async fn rotate_gateway_key(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectorId,
+    ) -> Result<String, StoreError> {
         let (key, hash, prefix) = new_gateway_key();
         let mut conn = self.conn().await?;
         let changed = with_conn!(&mut conn, c => diesel::update(
@@ -304,7 +316,11 @@ impl Store {
     }
 
     /// Deletes a connector and, by cascade, everything that belongs to it.
-    pub async fn delete_connector(&self, tenant: &TenantId, id: &ConnectorId) -> Result<(), StoreError> {
+    pub async fn delete_connector(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectorId,
+    ) -> Result<(), StoreError> {
         let mut conn = self.conn().await?;
         let removed = with_conn!(&mut conn, c => diesel::delete(
                 connectors::table
@@ -320,13 +336,16 @@ impl Store {
     }
 
     /// The raw stored secrets column, for tests proving nothing is stored in clear.
-    pub async fn connector_sealed_secrets(&self, id: &ConnectorId) -> Result<Option<String>, StoreError> {
+    pub async fn connector_sealed_secrets(
+        &self,
+        id: &ConnectorId,
+    ) -> Result<Option<String>, StoreError> {
         let mut conn = self.conn().await?;
-        Ok(with_conn!(&mut conn, c => connectors::table
+        with_conn!(&mut conn, c => connectors::table
             .find(id.as_str())
             .select(connectors::secrets_enc)
             .first::<Option<String>>(c)
             .await)
-        .or_not_found("connector")?)
+        .or_not_found("connector")
     }
 }

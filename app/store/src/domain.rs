@@ -251,12 +251,20 @@ impl ConnectorName {
             return Err(Invalid::new("name", "is required"));
         }
         if name.len() > Self::MAX_CHARS {
-            return Err(Invalid::new("name", format!("must be at most {} characters", Self::MAX_CHARS)));
-        }
-        if let Some(bad) = name.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')) {
             return Err(Invalid::new(
                 "name",
-                format!("may contain only lower-case letters a-z, digits 0-9 and _ (found {bad:?})"),
+                format!("must be at most {} characters", Self::MAX_CHARS),
+            ));
+        }
+        if let Some(bad) = name
+            .chars()
+            .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
+        {
+            return Err(Invalid::new(
+                "name",
+                format!(
+                    "may contain only lower-case letters a-z, digits 0-9 and _ (found {bad:?})"
+                ),
             ));
         }
         Ok(Self(name.to_string()))
@@ -300,9 +308,16 @@ mod connector_name_tests {
 
     #[test]
     fn connector_names_are_lower_snake_case() {
-        assert_eq!(ConnectorName::parse(" billing_db2 ").unwrap().as_str(), "billing_db2");
+        assert_eq!(
+            ConnectorName::parse(" billing_db2 ").unwrap().as_str(),
+            "billing_db2"
+        );
         for bad in ["", "Billing", "billing-db", "bill db", "ü", &"a".repeat(64)] {
-            assert_eq!(ConnectorName::parse(bad).unwrap_err().field, "name", "{bad}");
+            assert_eq!(
+                ConnectorName::parse(bad).unwrap_err().field,
+                "name",
+                "{bad}"
+            );
         }
         assert_eq!(Reach::parse("").unwrap(), Reach::Direct);
         assert!(Reach::parse("carrier pigeon").is_err());

@@ -49,3 +49,58 @@ async fn sign_up_log_out_and_log_back_in() {
     }
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_a_connector_from_a_pasted_jdbc_string_test_it_and_explore() {
+    let source = sluice_tests::TestDatabase::create("sluice_src").await;
+    source
+        .execute("CREATE TABLE orders (id int PRIMARY KEY, customer text, total numeric(10,2)); INSERT INTO orders VALUES (1, 'Ada', 42.10), (2, 'Grace', 7.00);")
+        .await;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let user = app.signup("Jdbc").await;
+    let browser = Browser::start().await;
+    browser.goto(&app.url("/login")).await;
+    browser.fill("#email", &user.email).await;
+    browser.fill("#password", &user.password).await;
+    browser.click("button[type=submit]").await;
+    browser.wait_for_path("/").await;
+
+    browser.goto(&app.url("/connectors")).await;
+    browser.click("#new-connector").await;
+    browser.wait_for_path("/connectors/new").await;
+    browser.fill("#connection_string", &format!("jdbc:postgresql://127.0.0.1:5432/{}?user=postgres&password=any-pass&sslmode=disable", source.name)).await;
+    browser.click("#parse-connection-string").await;
+    assert!(browser.text("#imported-notice").await.contains("Imported"));
+    let server = browser
+        .client
+        .find(fantoccini::Locator::Css("#server"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(server.as_deref(), Some("127.0.0.1"));
+    browser.fill("#name", "orders_db").await;
+    browser.click("#save-connector").await;
+    browser.click("#test-connection").await;
+    assert!(
+        browser
+            .text("#test-result")
+            .await
+            .contains("Connection works.")
+    );
+    if let Ok(dir) = std::env::var("SLUICE_SCREENSHOT_DIR") {
+        browser
+            .screenshot(&std::path::Path::new(&dir).join("connector.png"))
+            .await;
+    }
+    browser.click("#explore").await;
+    browser.click("#tables a").await;
+    assert!(browser.text("#preview").await.contains("Grace"));
+    if let Ok(dir) = std::env::var("SLUICE_SCREENSHOT_DIR") {
+        browser
+            .screenshot(&std::path::Path::new(&dir).join("explore.png"))
+            .await;
+    }
+    browser.close().await;
+}

@@ -5,6 +5,7 @@ mod accounts;
 mod api;
 mod browser;
 mod cli;
+mod connectors;
 mod jobs;
 mod ops;
 mod roles;

@@ -2,6 +2,7 @@
 //! generated from these handlers.
 
 pub mod audit;
+pub mod connections;
 pub mod openapi;
 pub mod tenant;
 pub mod users;

@@ -4,14 +4,23 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{audit, tenant, users};
+use crate::api::{audit, connections, tenant, users};
 use crate::error::{ErrorBody, ErrorDetail};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Sluice API", version = "1", description = "Authenticate with `Authorization: Bearer <API key>` (Settings → API keys). Errors are `{\"error\": {\"code\", \"message\", \"field\"?}}`; another tenant's id answers 404."),
-    paths(tenant::show, users::list, users::show, audit::list),
-    components(schemas(ErrorBody, ErrorDetail, tenant::TenantBody, users::UserBody, audit::AuditEntryBody)),
+    paths(
+        tenant::show, users::list, users::show, audit::list,
+        connections::specs, connections::create, connections::list, connections::show, connections::update,
+        connections::delete, connections::test, connections::tables, connections::columns, connections::preview,
+    ),
+    components(schemas(
+        ErrorBody, ErrorDetail, tenant::TenantBody, users::UserBody, audit::AuditEntryBody,
+        connections::ConnectionSpecBody, connections::ParamSpecBody, connections::ConnectionRequest, connections::Auth,
+        connections::AuthParams, connections::ConnectionBody, connections::ConnectionParamsBody, connections::CreatedConnection,
+        connections::DeleteRequest, connections::TestBody, connections::TableBody, connections::ColumnBody, connections::PreviewBody,
+    )),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

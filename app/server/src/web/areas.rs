@@ -16,11 +16,6 @@ struct Area {
 
 const UPCOMING: &[Area] = &[
     Area {
-        key: "connectors",
-        title: "Connectors",
-        purpose: "Connections to your PostgreSQL, MySQL, MariaDB, SQL Server, Oracle and SQLite databases, reached directly or through the on-premise gateway agent, with connection tests, schema exploration and the commands queue.",
-    },
-    Area {
         key: "inboxes",
         title: "Inboxes",
         purpose: "Public URLs that receive JSON and keep every message, usable as a command's callback, and direct URLs that start a command with parameters.",

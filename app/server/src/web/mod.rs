@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod areas;
 pub mod audit;
+pub mod connectors;
 pub mod dashboard;
 pub mod settings;
 

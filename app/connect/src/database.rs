@@ -1,0 +1,262 @@
+//! A connected tenant database: one bounded pool per connector, whatever the
+//! engine, with the same small API for testing, exploring and reading rows.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::connstr::ConnectionParams;
+use crate::driver::{
+    self, mysql::MySqlDatabase, oracle::OracleDatabase, postgres::PgDatabase,
+    sqlite::SqliteDatabase, sqlserver::SqlServerDatabase, within,
+};
+use crate::error::ConnectError;
+use crate::kind::DbKind;
+
+/// How much a connector may use of its database, and how long it may wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_connections: u32,
+    pub connect_timeout: Duration,
+    pub query_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 4,
+            connect_timeout: Duration::from_secs(10),
+            query_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestReport {
+    pub server_version: String,
+    pub latency_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TableKind {
+    Table,
+    View,
+}
+
+/// A table or view. MySQL/MariaDB use the database as the schema; SQLite has none.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TableRef {
+    pub schema: Option<String>,
+    pub name: String,
+    pub kind: TableKind,
+}
+
+impl TableRef {
+    fn same_object(&self, other: &TableRef) -> bool {
+        self.schema == other.schema && self.name == other.name
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnInfo {
+    pub name: String,
+    /// The type as the database declares it, e.g. `numeric(38,10)`.
+    pub data_type: String,
+    pub nullable: bool,
+}
+
+/// Rows as JSON objects keyed by column alias, plus the column order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RowSet {
+    pub columns: Vec<String>,
+    pub rows: Vec<Map<String, Value>>,
+}
+
+/// A connector's pool.
+pub enum Database {
+    Postgres(PgDatabase),
+    /// MySQL and MariaDB.
+    Mysql(MySqlDatabase),
+    Sqlite(SqliteDatabase),
+    Sqlserver(SqlServerDatabase),
+    Oracle(OracleDatabase),
+}
+
+macro_rules! each_driver {
+    ($database:expr, $driver:ident => $body:expr) => {
+        match $database {
+            Database::Postgres($driver) => $body,
+            Database::Mysql($driver) => $body,
+            Database::Sqlite($driver) => $body,
+            Database::Sqlserver($driver) => $body,
+            Database::Oracle($driver) => $body,
+        }
+    };
+}
+
+/// tiberius brings rustls' aws-lc-rs backend next to the ring one the rest of
+/// the workspace uses; with both compiled in, rustls cannot pick a default and
+/// code that relies on the default (sqlx's CA-only verifier, tiberius) would
+/// panic. Installing ring once settles it; an already installed default wins.
+fn ensure_crypto_provider() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+    });
+}
+
+impl Database {
+    /// Opens one connection (so bad credentials fail here) within
+    /// `limits.connect_timeout`, then keeps a pool of at most
+    /// `limits.max_connections`.
+    pub async fn connect(
+        params: &ConnectionParams,
+        limits: &Limits,
+    ) -> Result<Database, ConnectError> {
+        ensure_crypto_provider();
+        let limits = Limits {
+            max_connections: limits.max_connections.max(1),
+            ..*limits
+        };
+        // Boxed: the drivers' connect futures are large, and one per kind.
+        let connected = match params.kind {
+            DbKind::Postgres => Box::pin(PgDatabase::connect(params, limits))
+                .await
+                .map(Database::Postgres),
+            DbKind::Mysql | DbKind::Mariadb => Box::pin(MySqlDatabase::connect(params, limits))
+                .await
+                .map(Database::Mysql),
+            DbKind::Sqlite => Box::pin(SqliteDatabase::connect(params, limits))
+                .await
+                .map(Database::Sqlite),
+            DbKind::Sqlserver => Box::pin(SqlServerDatabase::connect(params, limits))
+                .await
+                .map(Database::Sqlserver),
+            DbKind::Oracle => Box::pin(OracleDatabase::connect(params, limits))
+                .await
+                .map(Database::Oracle),
+        };
+        connected.map_err(|error| error.redacted(params.password.as_deref()))
+    }
+
+    pub fn kind(&self) -> DbKind {
+        each_driver!(self, driver => driver.kind())
+    }
+
+    fn limits(&self) -> Limits {
+        each_driver!(self, driver => driver.limits())
+    }
+
+    /// The server's version and the round-trip time of a trivial query.
+    pub async fn test(&self) -> Result<TestReport, ConnectError> {
+        let started = Instant::now();
+        let server_version = self
+            .timed("the connection test", async {
+                each_driver!(self, driver => driver.server_version().await)
+            })
+            .await?;
+        let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        Ok(TestReport {
+            server_version,
+            latency_ms,
+        })
+    }
+
+    /// User schemas (for MySQL/MariaDB: databases), without system ones.
+    pub async fn schemas(&self) -> Result<Vec<String>, ConnectError> {
+        self.timed("listing schemas", async {
+            each_driver!(self, driver => driver.schemas().await)
+        })
+        .await
+    }
+
+    /// User tables and views, without system ones.
+    pub async fn tables(&self) -> Result<Vec<TableRef>, ConnectError> {
+        self.timed("listing tables", async {
+            each_driver!(self, driver => driver.tables().await)
+        })
+        .await
+    }
+
+    pub async fn columns(&self, table: &TableRef) -> Result<Vec<ColumnInfo>, ConnectError> {
+        let table = self.existing_table(table).await?;
+        self.timed("listing columns", async {
+            each_driver!(self, driver => driver.columns(&table).await)
+        })
+        .await
+    }
+
+    /// The first `limit` rows (clamped to 1..=1000) of a table that
+    /// [`Database::tables`] lists; any other name is refused before any SQL is built.
+    pub async fn preview(&self, table: &TableRef, limit: u32) -> Result<RowSet, ConnectError> {
+        let table = self.existing_table(table).await?;
+        let limit = driver::clamp_preview_limit(limit);
+        self.timed("the preview", async {
+            each_driver!(self, driver => driver.preview(&table, limit).await)
+        })
+        .await
+    }
+
+    /// Runs a read query and returns at most `limit` rows (at least 1); the
+    /// rest of the result is not read. PostgreSQL and MySQL/MariaDB run it in a
+    /// read-only transaction. The SQL is the connector owner's own.
+    pub async fn fetch_json(&self, sql: &str, limit: u32) -> Result<RowSet, ConnectError> {
+        let limit = limit.max(1);
+        self.timed("the query", async {
+            each_driver!(self, driver => driver.fetch_json(sql, limit).await)
+        })
+        .await
+    }
+
+    /// Closes every pooled connection; later calls fail.
+    pub async fn close(&self) {
+        each_driver!(self, driver => driver.close().await)
+    }
+
+    /// Boxed: a driver future is large, and debug builds would otherwise
+    /// carry every driver's state on the caller's stack.
+    async fn timed<T>(
+        &self,
+        what: &str,
+        work: impl Future<Output = Result<T, ConnectError>>,
+    ) -> Result<T, ConnectError> {
+        within(self.limits().query_timeout, what, Box::pin(work)).await
+    }
+
+    /// The listed table matching `wanted` by schema and name.
+    async fn existing_table(&self, wanted: &TableRef) -> Result<TableRef, ConnectError> {
+        let tables = self.tables().await?;
+        let exact = tables
+            .iter()
+            .find(|table| table.same_object(wanted))
+            .cloned();
+        // Without a schema, a name that exists in exactly one schema (or in the
+        // usual default one) is unambiguous.
+        let by_name_only = || {
+            let named: Vec<&TableRef> = tables.iter().filter(|t| t.name == wanted.name).collect();
+            match named.as_slice() {
+                [only] => Some((*only).clone()),
+                several => several
+                    .iter()
+                    .find(|t| matches!(t.schema.as_deref(), Some("public" | "main" | "dbo")))
+                    .map(|t| (*t).clone()),
+            }
+        };
+        exact
+            .or_else(|| wanted.schema.is_none().then(by_name_only).flatten())
+            .ok_or_else(|| {
+                let name = match &wanted.schema {
+                    Some(schema) => format!("{schema}.{}", wanted.name),
+                    None => wanted.name.clone(),
+                };
+                ConnectError::Query(format!(
+                    "no table or view named {} is visible to this connector",
+                    crate::connstr::quoted(&name)
+                ))
+            })
+    }
+}

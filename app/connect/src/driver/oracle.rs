@@ -1,0 +1,382 @@
+//! Oracle through the `oracle` crate (ODPI-C). The driver blocks, so every
+//! call runs on Tokio's blocking threads; the Oracle client libraries are
+//! loaded at the first connection, not at build time.
+//!
+//! TLS: "required" and "verify-full" connect over TCPS with the server's
+//! certificate name checked (`ssl_server_dn_match`); CA certificates come from
+//! an Oracle wallet (`wallet_location` option), as Oracle Net has no PEM
+//! setting. Oracle listeners serve TCP and TCPS on separate ports with no
+//! negotiation between them, so "preferred" connects over plain TCP: a plain
+//! listener offers no TLS to prefer.
+
+use std::sync::Arc;
+
+use oracle::pool::{GetMode, Pool, PoolBuilder};
+use oracle::{Connection, ResultSet, Row};
+
+use super::{address, connect_within, refuse_disabled_certificate_checks, required};
+use crate::connstr::{ConnectionParams, OracleTarget};
+use crate::database::{ColumnInfo, Limits, RowSet, TableKind, TableRef};
+use crate::error::ConnectError;
+use crate::ident::qualified_name;
+use crate::kind::{DbKind, TlsMode};
+use crate::value::oracle_row_to_json;
+
+const USER_SCHEMAS: &str = "SELECT username FROM all_users WHERE oracle_maintained = 'N'";
+
+pub struct OracleDatabase {
+    pool: Arc<Pool>,
+    limits: Limits,
+    address: String,
+}
+
+impl OracleDatabase {
+    pub(crate) async fn connect(
+        params: &ConnectionParams,
+        limits: Limits,
+    ) -> Result<OracleDatabase, ConnectError> {
+        refuse_disabled_certificate_checks(params)?;
+        let address = address(params);
+        let username = required(params.username.as_deref(), "username")?.to_owned();
+        let password = params.password.clone().unwrap_or_default();
+        let target = connect_target(params)?;
+        let max = limits.max_connections;
+        let wait = limits.connect_timeout;
+        let build = move || -> Result<Pool, oracle::Error> {
+            let pool = PoolBuilder::new(username, password, target)
+                .min_connections(0)
+                .max_connections(max)
+                .get_mode(GetMode::TimedWait(wait))
+                .build()?;
+            // Open one session now, so a wrong password fails here.
+            pool.get()?.close()?;
+            Ok(pool)
+        };
+        let pool = connect_within(limits.connect_timeout, &address, async {
+            tokio::task::spawn_blocking(build)
+                .await
+                .map_err(|e| ConnectError::Driver(e.to_string()))?
+                .map_err(|e| oracle_error(&e, &address))
+        })
+        .await?;
+        Ok(OracleDatabase {
+            pool: Arc::new(pool),
+            limits,
+            address,
+        })
+    }
+
+    pub(crate) fn kind(&self) -> DbKind {
+        DbKind::Oracle
+    }
+
+    pub(crate) fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Runs `work` with a pooled session on a blocking thread. The session's
+    /// call timeout stops the server-side work when the query timeout passes.
+    async fn with_session<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, ConnectError> + Send + 'static,
+    ) -> Result<T, ConnectError> {
+        let pool = Arc::clone(&self.pool);
+        let address = self.address.clone();
+        let call_timeout = self.limits.query_timeout;
+        tokio::task::spawn_blocking(move || {
+            let session = pool.get().map_err(|e| oracle_error(&e, &address))?;
+            session
+                .set_call_timeout(Some(call_timeout))
+                .map_err(|e| oracle_error(&e, &address))?;
+            work(&session)
+        })
+        .await
+        .map_err(|e| ConnectError::Driver(e.to_string()))?
+    }
+
+    pub(crate) async fn server_version(&self) -> Result<String, ConnectError> {
+        let address = self.address.clone();
+        self.with_session(move |session| {
+            let (version, banner) = session
+                .server_version()
+                .map_err(|e| oracle_error(&e, &address))?;
+            let banner = banner.lines().next().unwrap_or_default().trim().to_owned();
+            Ok(if banner.is_empty() {
+                version.to_string()
+            } else {
+                banner
+            })
+        })
+        .await
+    }
+
+    pub(crate) async fn schemas(&self) -> Result<Vec<String>, ConnectError> {
+        let address = self.address.clone();
+        self.with_session(move |session| {
+            strings(
+                session,
+                &format!("{USER_SCHEMAS} ORDER BY username"),
+                &[],
+                &address,
+            )
+        })
+        .await
+    }
+
+    pub(crate) async fn tables(&self) -> Result<Vec<TableRef>, ConnectError> {
+        let address = self.address.clone();
+        self.with_session(move |session| {
+            let sql = format!(
+                "SELECT owner, table_name, 'TABLE' FROM all_tables WHERE owner IN ({USER_SCHEMAS}) \
+                 UNION ALL \
+                 SELECT owner, view_name, 'VIEW' FROM all_views WHERE owner IN ({USER_SCHEMAS}) \
+                 ORDER BY 1, 2"
+            );
+            let rows = session
+                .query(&sql, &[])
+                .map_err(|e| oracle_error(&e, &address))?;
+            rows.map(|row| {
+                let row = row.map_err(|e| oracle_error(&e, &address))?;
+                let text = |index: usize| -> Result<String, ConnectError> {
+                    row.get::<usize, String>(index)
+                        .map_err(|e| oracle_error(&e, &address))
+                };
+                Ok(TableRef {
+                    schema: Some(text(0)?),
+                    name: text(1)?,
+                    kind: if text(2)? == "VIEW" {
+                        TableKind::View
+                    } else {
+                        TableKind::Table
+                    },
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    pub(crate) async fn columns(&self, table: &TableRef) -> Result<Vec<ColumnInfo>, ConnectError> {
+        let address = self.address.clone();
+        let owner = table.schema.clone().unwrap_or_default();
+        let name = table.name.clone();
+        self.with_session(move |session| {
+            let rows = session
+                .query(
+                    "SELECT column_name, data_type, nullable FROM all_tab_columns \
+                     WHERE owner = :1 AND table_name = :2 ORDER BY column_id",
+                    &[&owner, &name],
+                )
+                .map_err(|e| oracle_error(&e, &address))?;
+            rows.map(|row| {
+                let row = row.map_err(|e| oracle_error(&e, &address))?;
+                let text = |index: usize| -> Result<String, ConnectError> {
+                    row.get::<usize, Option<String>>(index)
+                        .map(Option::unwrap_or_default)
+                        .map_err(|e| oracle_error(&e, &address))
+                };
+                Ok(ColumnInfo {
+                    name: text(0)?,
+                    data_type: text(1)?,
+                    nullable: text(2)? == "Y",
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    /// `table` has been checked against [`Self::tables`].
+    pub(crate) async fn preview(
+        &self,
+        table: &TableRef,
+        limit: u32,
+    ) -> Result<RowSet, ConnectError> {
+        let sql = format!(
+            "SELECT * FROM {} FETCH FIRST {limit} ROWS ONLY",
+            qualified_name(DbKind::Oracle, table.schema.as_deref(), &table.name)
+        );
+        self.fetch_json(&sql, limit).await
+    }
+
+    pub(crate) async fn fetch_json(&self, sql: &str, limit: u32) -> Result<RowSet, ConnectError> {
+        let address = self.address.clone();
+        let sql = sql.to_owned();
+        self.with_session(move |session| {
+            let rows = session
+                .query(&sql, &[])
+                .map_err(|e| oracle_error(&e, &address))?;
+            collect_rows(rows, limit, &address)
+        })
+        .await
+    }
+
+    pub(crate) async fn close(&self) {
+        let pool = Arc::clone(&self.pool);
+        let _ =
+            tokio::task::spawn_blocking(move || pool.close(&oracle::pool::CloseMode::Force)).await;
+    }
+}
+
+fn collect_rows(
+    rows: ResultSet<'_, Row>,
+    limit: u32,
+    address: &str,
+) -> Result<RowSet, ConnectError> {
+    let mut result = RowSet {
+        columns: rows
+            .column_info()
+            .iter()
+            .map(|c| c.name().to_owned())
+            .collect(),
+        rows: Vec::new(),
+    };
+    for row in rows.take(limit as usize) {
+        let row = row.map_err(|e| oracle_error(&e, address))?;
+        result.rows.push(oracle_row_to_json(&row)?);
+    }
+    Ok(result)
+}
+
+fn strings(
+    session: &Connection,
+    sql: &str,
+    params: &[&dyn oracle::sql_type::ToSql],
+    address: &str,
+) -> Result<Vec<String>, ConnectError> {
+    let rows = session
+        .query(sql, params)
+        .map_err(|e| oracle_error(&e, address))?;
+    rows.map(|row| {
+        row.and_then(|row| row.get::<usize, String>(0))
+            .map_err(|e| oracle_error(&e, address))
+    })
+    .collect()
+}
+
+/// An EZConnect string (`//host:port/service`, `tcps://…`) or, for a SID, a
+/// connect descriptor built from validated parts.
+pub(crate) fn connect_target(params: &ConnectionParams) -> Result<String, ConnectError> {
+    let host = required(params.host.as_deref(), "server")?;
+    let port = params.effective_port().unwrap_or(1521);
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    };
+    let secure = matches!(params.tls, TlsMode::Required | TlsMode::VerifyFull);
+    let wallet = params
+        .options
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case("wallet_location"))
+        .map(|(_, value)| value.clone());
+    if let Some(wallet) = &wallet
+        && wallet.contains(['(', ')', '=', '?', '&'])
+    {
+        return Err(ConnectError::config(
+            "wallet_location",
+            "must be a plain directory path",
+        ));
+    }
+    let target = params
+        .oracle_service
+        .clone()
+        .or_else(|| params.database.clone().map(OracleTarget::ServiceName))
+        .ok_or_else(|| ConnectError::config("database", "is required (a service name or SID)"))?;
+    let name = target.name().to_owned();
+    if name.contains(['(', ')', '=', '/', '?', '&', ' ']) {
+        return Err(ConnectError::config(
+            "database",
+            "is not a valid service name or SID",
+        ));
+    }
+    Ok(match (target, secure) {
+        (OracleTarget::ServiceName(_), false) => format!("//{host}:{port}/{name}"),
+        (OracleTarget::ServiceName(_), true) => {
+            let mut text = format!("tcps://{host}:{port}/{name}?ssl_server_dn_match=true");
+            if let Some(wallet) = wallet {
+                text.push_str(&format!("&wallet_location={wallet}"));
+            }
+            text
+        }
+        (OracleTarget::Sid(_), secure) => {
+            let protocol = if secure { "TCPS" } else { "TCP" };
+            let security = match (secure, wallet) {
+                (true, Some(wallet)) => {
+                    format!("(SECURITY=(SSL_SERVER_DN_MATCH=TRUE)(MY_WALLET_DIRECTORY={wallet}))")
+                }
+                (true, None) => "(SECURITY=(SSL_SERVER_DN_MATCH=TRUE))".to_owned(),
+                (false, _) => String::new(),
+            };
+            format!(
+                "(DESCRIPTION=(ADDRESS=(PROTOCOL={protocol})(HOST={host})(PORT={port}))\
+                 (CONNECT_DATA=(SID={name})){security})"
+            )
+        }
+    })
+}
+
+/// Classifies an Oracle failure by its ORA- or DPI- number.
+fn oracle_error(error: &oracle::Error, address: &str) -> ConnectError {
+    let message = error.to_string();
+    if error.dpi_code() == Some(1047) {
+        return ConnectError::Unsupported(format!(
+            "the Oracle client libraries (Instant Client) are not installed: {message}"
+        ));
+    }
+    if error.dpi_code() == Some(1067) {
+        return ConnectError::Timeout(message);
+    }
+    match error.oci_code() {
+        Some(1017 | 1005 | 28000) => ConnectError::Authentication(message),
+        Some(12514 | 12505 | 12154) => ConnectError::UnknownDatabase(message),
+        Some(12541 | 12543 | 12545 | 12170 | 12535 | 12537) => {
+            ConnectError::Unreachable(format!("{address}: {message}"))
+        }
+        Some(29024 | 29002 | 28759 | 28860 | 29003 | 29039) => ConnectError::Tls(message),
+        Some(3136 | 3156 | 1013) => ConnectError::Timeout(message),
+        Some(_) => ConnectError::Query(message),
+        None => ConnectError::Driver(message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(text: &str) -> ConnectionParams {
+        crate::parse_connection_string(text, None).expect("valid connection string")
+    }
+
+    #[test]
+    fn service_names_use_ezconnect_and_tls_uses_tcps() {
+        let plain = params("jdbc:oracle:thin:u/p@//db.example.com:1522/ORCLPDB?sslmode=disable");
+        assert_eq!(
+            connect_target(&plain).as_deref(),
+            Ok("//db.example.com:1522/ORCLPDB")
+        );
+        let secure = params("jdbc:oracle:thin:u/p@//db.example.com/ORCLPDB?sslmode=verify-full");
+        assert_eq!(
+            connect_target(&secure).as_deref(),
+            Ok("tcps://db.example.com:1521/ORCLPDB?ssl_server_dn_match=true")
+        );
+    }
+
+    #[test]
+    fn sids_use_a_descriptor() {
+        let sid = params("jdbc:oracle:thin:u/p@db.example.com:1521:XE");
+        let target = connect_target(&sid).expect("target");
+        assert!(target.contains("(SID=XE)"), "{target}");
+        assert!(target.contains("(PROTOCOL=TCP)"), "{target}");
+    }
+
+    #[test]
+    fn hostile_names_are_refused() {
+        let mut p = params("jdbc:oracle:thin:u/p@db.example.com:1521:XE");
+        p.oracle_service = Some(OracleTarget::Sid("XE)(HOST=evil".into()));
+        assert_eq!(
+            connect_target(&p).expect_err("refused").category(),
+            "config"
+        );
+    }
+}

@@ -1,0 +1,583 @@
+//! `/api/v1/connectionSpecs` and `/api/v1/connections…`.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sluice_connect::{TableKind, TableRef, connection_specs};
+use sluice_store::audit::AuditEvent;
+use sluice_store::connectors::Connector;
+use sluice_store::domain::Invalid;
+use sluice_store::ids::ConnectorId;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::api::iso;
+use crate::auth::{ApiCaller, client_ip};
+use crate::connectors::{ConnectorFields, open_database};
+use crate::error::{ApiError, AppError};
+use crate::state::AppState;
+
+#[derive(Serialize, ToSchema)]
+pub struct ParamSpecBody {
+    pub name: String,
+    /// `string`, `integer`, `password` or `enum`.
+    pub r#type: String,
+    pub required: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<String>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConnectionSpecBody {
+    pub kind: String,
+    pub params: Vec<ParamSpecBody>,
+}
+
+/// The connector kinds and the parameters each takes.
+#[utoipa::path(get, path = "/api/v1/connectionSpecs", tag = "connections", security(("bearer" = [])),
+    responses((status = 200, body = [ConnectionSpecBody])))]
+pub async fn specs(_caller: ApiCaller) -> HttpResponse {
+    let specs: Vec<ConnectionSpecBody> = connection_specs()
+        .into_iter()
+        .map(|s| ConnectionSpecBody {
+            kind: s.kind.as_str().to_string(),
+            params: s
+                .params
+                .into_iter()
+                .map(|p| ParamSpecBody {
+                    name: p.name.into(),
+                    r#type: p.r#type.into(),
+                    required: p.required,
+                    values: p.values.map(|v| v.iter().map(|x| x.to_string()).collect()),
+                })
+                .collect(),
+        })
+        .collect();
+    HttpResponse::Ok().json(specs)
+}
+
+/// Connection parameters in requests (`auth.params`).
+#[derive(Deserialize, Default, ToSchema)]
+pub struct AuthParams {
+    pub server: Option<String>,
+    /// A number or a numeric string.
+    #[schema(value_type = Option<u16>)]
+    pub port: Option<Value>,
+    pub database: Option<String>,
+    pub username: Option<String>,
+    /// Write-only: never returned.
+    pub password: Option<String>,
+    #[serde(rename = "sslMode")]
+    pub ssl_mode: Option<String>,
+    /// SQLite: the file inside the server's SQLite directory.
+    pub path: Option<String>,
+    /// Extra driver options.
+    pub options: Option<std::collections::BTreeMap<String, String>>,
+}
+
+#[derive(Deserialize, Default, ToSchema)]
+pub struct Auth {
+    #[serde(default)]
+    pub params: AuthParams,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ConnectionRequest {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// `postgres`, `mysql`, `mariadb`, `sqlserver`, `oracle`, `sqlite`.
+    pub kind: Option<String>,
+    /// `direct` (default) or `gateway`.
+    pub reach: Option<String>,
+    pub auth: Option<Auth>,
+    /// Alternative to `kind` + `auth`: JDBC, ODBC/ADO or URL.
+    #[serde(rename = "connectionString")]
+    pub connection_string: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConnectionParamsBody {
+    pub server: Option<String>,
+    pub port: Option<u16>,
+    pub database: Option<String>,
+    pub username: Option<String>,
+    #[serde(rename = "sslMode")]
+    pub ssl_mode: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    pub options: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConnectionBody {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub kind: String,
+    pub reach: String,
+    pub params: ConnectionParamsBody,
+    /// Whether a password is stored (it is never returned).
+    pub has_password: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&Connector> for ConnectionBody {
+    fn from(c: &Connector) -> Self {
+        let s = &c.settings;
+        Self {
+            id: c.id.to_string(),
+            name: s.name.as_str().into(),
+            description: s.description.clone(),
+            kind: s.kind.clone(),
+            reach: s.reach.as_str().into(),
+            params: ConnectionParamsBody {
+                server: s.host.clone(),
+                port: s.port,
+                database: s.database.clone(),
+                username: s.username.clone(),
+                ssl_mode: s.tls_mode.clone(),
+                path: s
+                    .path
+                    .as_deref()
+                    .map(|p| p.rsplit('/').next().unwrap_or(p).to_string()),
+                options: s.options.clone(),
+            },
+            has_password: c.has_password,
+            created_at: iso(&c.created_at),
+            updated_at: iso(&c.updated_at),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedConnection {
+    pub id: String,
+    /// Only for `reach: gateway`, only in this answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway_key: Option<String>,
+}
+
+fn first_error(invalid: Vec<Invalid>) -> ApiError {
+    let mut invalid = invalid.into_iter();
+    match invalid.next() {
+        Some(first) => ApiError(AppError::Invalid(first)),
+        None => ApiError(AppError::BadRequest("invalid connection".into())),
+    }
+}
+
+fn port_text(port: &Value) -> Result<String, Invalid> {
+    match port {
+        Value::Number(n) => Ok(n.to_string()),
+        Value::String(s) => Ok(s.clone()),
+        Value::Null => Ok(String::new()),
+        _ => Err(Invalid::new("port", "must be a number")),
+    }
+}
+
+/// Applies a request onto `fields` (empty for a create, the stored values for a patch).
+fn apply(request: ConnectionRequest, fields: &mut ConnectorFields) -> Result<(), Invalid> {
+    if let Some(v) = request.name {
+        fields.name = v;
+    }
+    if let Some(v) = request.description {
+        fields.description = v;
+    }
+    if let Some(v) = request.kind {
+        fields.kind = v;
+    }
+    if let Some(v) = request.reach {
+        fields.reach = v;
+    }
+    if let Some(cs) = request.connection_string {
+        fields.connection_string = cs;
+        fields.password.clear();
+        fields.import()?;
+    }
+    if let Some(Auth { params: p }) = request.auth {
+        if let Some(v) = p.server {
+            fields.server = v;
+        }
+        if let Some(v) = &p.port {
+            fields.port = port_text(v)?;
+        }
+        if let Some(v) = p.database {
+            fields.database = v;
+        }
+        if let Some(v) = p.username {
+            fields.username = v;
+        }
+        if let Some(v) = p.password {
+            fields.password = v;
+        }
+        if let Some(v) = p.ssl_mode {
+            fields.ssl_mode = v;
+        }
+        if let Some(v) = p.path {
+            fields.path = v;
+        }
+        if let Some(options) = p.options {
+            fields.options = options
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("\n");
+        }
+    }
+    Ok(())
+}
+
+async fn audit(
+    state: &AppState,
+    req: &HttpRequest,
+    caller: &ApiCaller,
+    action: &str,
+    target: &str,
+) -> Result<(), ApiError> {
+    let ip = client_ip(req);
+    state
+        .store
+        .audit(
+            caller.tenant(),
+            AuditEvent {
+                actor: &caller.actor(),
+                action,
+                target,
+                detail: "via API",
+                ip: ip.as_deref(),
+            },
+        )
+        .await?;
+    Ok(())
+}
+
+/// Creates a connection from parameters or a connection string.
+#[utoipa::path(post, path = "/api/v1/connections", tag = "connections", security(("bearer" = [])), request_body = ConnectionRequest,
+    responses((status = 201, body = CreatedConnection), (status = 400, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    body: web::Json<ConnectionRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let mut fields = ConnectorFields::default();
+    apply(body.into_inner(), &mut fields)?;
+    let validated = fields.validate(&state.sqlite_root).map_err(first_error)?;
+    let (connector, gateway_key) = state
+        .store
+        .create_connector(
+            caller.tenant(),
+            &validated.settings,
+            &validated.new_secrets(),
+        )
+        .await?;
+    audit(
+        &state,
+        &req,
+        &caller,
+        "connector.create",
+        connector.settings.name.as_str(),
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(CreatedConnection {
+        id: connector.id.to_string(),
+        gateway_key,
+    }))
+}
+
+/// The tenant's connections (never their passwords).
+#[utoipa::path(get, path = "/api/v1/connections", tag = "connections", security(("bearer" = [])), responses((status = 200, body = [ConnectionBody])))]
+pub async fn list(state: web::Data<AppState>, caller: ApiCaller) -> Result<HttpResponse, ApiError> {
+    let body: Vec<ConnectionBody> = state
+        .store
+        .connectors(caller.tenant())
+        .await?
+        .iter()
+        .map(ConnectionBody::from)
+        .collect();
+    Ok(HttpResponse::Ok().json(body))
+}
+
+async fn load(state: &AppState, caller: &ApiCaller, raw: &str) -> Result<Connector, ApiError> {
+    let id = ConnectorId::parse(raw).ok_or(AppError::NotFound)?;
+    Ok(state.store.connector(caller.tenant(), &id).await?)
+}
+
+/// One connection; another tenant's id answers 404.
+#[utoipa::path(get, path = "/api/v1/connections/{id}", tag = "connections", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = ConnectionBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn show(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let connector = load(&state, &caller, &id).await?;
+    Ok(HttpResponse::Ok().json(ConnectionBody::from(&connector)))
+}
+
+fn stored_fields(c: &Connector) -> ConnectorFields {
+    let s = &c.settings;
+    ConnectorFields {
+        name: s.name.as_str().into(),
+        description: s.description.clone(),
+        kind: s.kind.clone(),
+        reach: s.reach.as_str().into(),
+        server: s.host.clone().unwrap_or_default(),
+        port: s.port.map(|p| p.to_string()).unwrap_or_default(),
+        database: s.database.clone().unwrap_or_default(),
+        username: s.username.clone().unwrap_or_default(),
+        ssl_mode: s.tls_mode.clone(),
+        options: s
+            .options
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        path: s.path.clone().unwrap_or_default(),
+        ..Default::default()
+    }
+}
+
+/// Partial update: only the given fields change; a missing password keeps the stored one.
+#[utoipa::path(patch, path = "/api/v1/connections/{id}", tag = "connections", security(("bearer" = [])), params(("id" = String, Path)), request_body = ConnectionRequest,
+    responses((status = 200, body = ConnectionBody), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn update(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    id: web::Path<String>,
+    body: web::Json<ConnectionRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let connector = load(&state, &caller, &id).await?;
+    let mut fields = stored_fields(&connector);
+    apply(body.into_inner(), &mut fields)?;
+    let validated = fields.validate(&state.sqlite_root).map_err(first_error)?;
+    let secrets = validated.edited_secrets(&state, &connector)?;
+    let (updated, _) = state
+        .store
+        .update_connector(caller.tenant(), &connector.id, &validated.settings, secrets)
+        .await?;
+    audit(
+        &state,
+        &req,
+        &caller,
+        "connector.update",
+        updated.settings.name.as_str(),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(ConnectionBody::from(&updated)))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct DeleteRequest {
+    /// The connection's name, to confirm.
+    pub confirm: Option<String>,
+}
+
+/// Deletes a connection with its commands and logs; `confirm` must repeat its name.
+#[utoipa::path(delete, path = "/api/v1/connections/{id}", tag = "connections", security(("bearer" = [])), params(("id" = String, Path)), request_body = DeleteRequest,
+    responses((status = 204), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    id: web::Path<String>,
+    body: Option<web::Json<DeleteRequest>>,
+) -> Result<HttpResponse, ApiError> {
+    let connector = load(&state, &caller, &id).await?;
+    let confirm = body
+        .and_then(|b| b.into_inner().confirm)
+        .unwrap_or_default();
+    if confirm != connector.settings.name.as_str() {
+        return Err(ApiError(AppError::Invalid(Invalid::new(
+            "confirm",
+            "must be the connection's name",
+        ))));
+    }
+    state
+        .store
+        .delete_connector(caller.tenant(), &connector.id)
+        .await?;
+    state.databases.forget(connector.id.as_str()).await;
+    audit(
+        &state,
+        &req,
+        &caller,
+        "connector.delete",
+        connector.settings.name.as_str(),
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TestBody {
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Why it failed: `unreachable`, `authentication`, `unknown_database`, `tls`, `timeout`, …
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+}
+
+/// Connects and reports the server version and latency, or a clear error.
+#[utoipa::path(post, path = "/api/v1/connections/{id}/test", tag = "connections", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = TestBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn test(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let connector = load(&state, &caller, &id).await?;
+    let failed = |error: String, category: &str| TestBody {
+        ok: false,
+        server_version: None,
+        latency_ms: None,
+        error: Some(error),
+        category: Some(category.into()),
+    };
+    let body = match open_database(&state, &connector).await {
+        Err(u) => failed(u.message(), u.category()),
+        Ok(db) => match db.test().await {
+            Ok(r) => TestBody {
+                ok: true,
+                server_version: Some(r.server_version),
+                latency_ms: Some(r.latency_ms),
+                error: None,
+                category: None,
+            },
+            Err(e) => failed(e.to_string(), e.category()),
+        },
+    };
+    Ok(HttpResponse::Ok().json(body))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TableBody {
+    pub schema: Option<String>,
+    pub name: String,
+    /// `table` or `view`.
+    pub kind: String,
+}
+
+/// Tables and views the connection's user can see.
+#[utoipa::path(get, path = "/api/v1/connections/{id}/tables", tag = "connections", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = [TableBody]), (status = 502, body = crate::error::ErrorBody)))]
+pub async fn tables(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let connector = load(&state, &caller, &id).await?;
+    let db = open_database(&state, &connector)
+        .await
+        .map_err(AppError::from)?;
+    let tables = db
+        .tables()
+        .await
+        .map_err(|e| AppError::Upstream(e.to_string()))?;
+    let body: Vec<TableBody> = tables
+        .into_iter()
+        .map(|t| TableBody {
+            schema: t.schema,
+            name: t.name,
+            kind: if matches!(t.kind, TableKind::View) {
+                "view".into()
+            } else {
+                "table".into()
+            },
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(body))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct TableQuery {
+    /// The table's schema, when the database has several.
+    schema: Option<String>,
+    /// Preview only: rows to return (1–1000, default 50).
+    limit: Option<u32>,
+}
+
+fn table_ref(name: String, query: &TableQuery) -> TableRef {
+    TableRef {
+        schema: query.schema.clone().filter(|s| !s.is_empty()),
+        name,
+        kind: TableKind::Table,
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ColumnBody {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub data_type: String,
+    pub nullable: bool,
+}
+
+/// A table's columns with their types.
+#[utoipa::path(get, path = "/api/v1/connections/{id}/tables/{name}/columns", tag = "connections", security(("bearer" = [])),
+    params(("id" = String, Path), ("name" = String, Path), TableQuery),
+    responses((status = 200, body = [ColumnBody]), (status = 502, body = crate::error::ErrorBody)))]
+pub async fn columns(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+    query: web::Query<TableQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, name) = path.into_inner();
+    let connector = load(&state, &caller, &id).await?;
+    let db = open_database(&state, &connector)
+        .await
+        .map_err(AppError::from)?;
+    let columns = db
+        .columns(&table_ref(name, &query))
+        .await
+        .map_err(|e| AppError::Upstream(e.to_string()))?;
+    let body: Vec<ColumnBody> = columns
+        .into_iter()
+        .map(|c| ColumnBody {
+            name: c.name,
+            data_type: c.data_type,
+            nullable: c.nullable,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(body))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PreviewBody {
+    pub columns: Vec<String>,
+    /// Rows as JSON objects keyed by column.
+    #[schema(value_type = Vec<Object>)]
+    pub rows: Vec<serde_json::Map<String, Value>>,
+}
+
+/// The first rows of a table, converted to JSON.
+#[utoipa::path(get, path = "/api/v1/connections/{id}/tables/{name}/preview", tag = "connections", security(("bearer" = [])),
+    params(("id" = String, Path), ("name" = String, Path), TableQuery),
+    responses((status = 200, body = PreviewBody), (status = 502, body = crate::error::ErrorBody)))]
+pub async fn preview(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+    query: web::Query<TableQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, name) = path.into_inner();
+    let connector = load(&state, &caller, &id).await?;
+    let db = open_database(&state, &connector)
+        .await
+        .map_err(AppError::from)?;
+    let limit = query.limit.unwrap_or(50).clamp(1, 1000);
+    let rows = db
+        .preview(&table_ref(name, &query), limit)
+        .await
+        .map_err(|e| AppError::Upstream(e.to_string()))?;
+    Ok(HttpResponse::Ok().json(PreviewBody {
+        columns: rows.columns,
+        rows: rows.rows,
+    }))
+}

@@ -1,0 +1,555 @@
+//! Connector logic shared by the pages and the API: turning submitted fields or a
+//! pasted connection string into validated settings, and opening a connector's
+//! database from its stored settings.
+
+use sluice_connect::{
+    ConnectError, ConnectionParams, Database, DbKind, TlsMode, parse_connection_string,
+};
+use sluice_store::SecretKey;
+use sluice_store::connectors::{Connector, ConnectorSecrets, ConnectorSettings, SecretsChange};
+use sluice_store::domain::{ConnectorName, Invalid, Reach};
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// Connector fields as submitted (form or API), all still unvalidated text.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub struct ConnectorFields {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub reach: String,
+    #[serde(default)]
+    pub server: String,
+    #[serde(default)]
+    pub port: String,
+    #[serde(default)]
+    pub database: String,
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub password: String,
+    #[serde(default)]
+    pub ssl_mode: String,
+    /// `key=value` lines.
+    #[serde(default)]
+    pub options: String,
+    #[serde(default)]
+    pub path: String,
+    #[serde(default)]
+    pub connection_string: String,
+    /// A password taken from an imported connection string, sealed with the
+    /// instance key, so a re-rendered form carries it without showing it.
+    #[serde(default)]
+    pub sealed_password: String,
+}
+
+/// Option names whose values are secrets: stored sealed with the password.
+fn is_secret_option(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["password", "pwd", "secret", "token", "passphrase"]
+        .iter()
+        .any(|s| key.contains(s))
+}
+
+/// Records a validation failure, returning the value when it parsed.
+fn keep<T>(errors: &mut Vec<Invalid>, result: Result<T, Invalid>) -> Option<T> {
+    result.map_err(|e| errors.push(e)).ok()
+}
+
+fn blank_to_none(s: &str) -> Option<String> {
+    let t = s.trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+impl ConnectorFields {
+    /// Fills the fields from a pasted connection string (keeping name, description
+    /// and reach). The error names the part of the string that is wrong.
+    pub fn import(&mut self) -> Result<(), Invalid> {
+        let hint = DbKind::parse(self.kind.trim());
+        let params = parse_connection_string(&self.connection_string, hint)
+            .map_err(|e| Invalid::new("connection_string", e.to_string()))?;
+        self.kind = params.kind.as_str().to_string();
+        self.server = params.host.clone().unwrap_or_default();
+        self.port = params.port.map(|p| p.to_string()).unwrap_or_default();
+        self.database = params.database.clone().unwrap_or_default();
+        self.username = params.username.clone().unwrap_or_default();
+        self.ssl_mode = params.tls.as_str().to_string();
+        self.path = params.path.clone().unwrap_or_default();
+        self.options = params
+            .options
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        if self.password.is_empty() {
+            self.password = params.password.clone().unwrap_or_default();
+        }
+        Ok(())
+    }
+
+    /// Moves the password into `sealed_password` (before the form is shown again).
+    pub fn seal_password(&mut self, key: &SecretKey) {
+        if !self.password.is_empty() {
+            self.sealed_password = key.encrypt(&self.password);
+            self.password.clear();
+        }
+    }
+
+    /// A typed password wins; otherwise the sealed one from an import is used.
+    pub fn unseal_password(&mut self, key: &SecretKey) -> Result<(), Invalid> {
+        if self.password.is_empty() && !self.sealed_password.is_empty() {
+            self.password = key.decrypt(&self.sealed_password).map_err(|_| {
+                Invalid::new(
+                    "password",
+                    "the imported password could not be read back; type it again",
+                )
+            })?;
+        }
+        self.sealed_password.clear();
+        Ok(())
+    }
+
+    /// Validates everything, collecting one message per bad field.
+    pub fn validate(&self, sqlite_root: &Path) -> Result<Validated, Vec<Invalid>> {
+        let mut errors = Vec::new();
+        let name = keep(&mut errors, ConnectorName::parse(&self.name));
+        let kind = keep(
+            &mut errors,
+            DbKind::parse(self.kind.trim()).ok_or_else(|| {
+                Invalid::new(
+                    "kind",
+                    "must be one of postgres, mysql, mariadb, sqlserver, oracle, sqlite",
+                )
+            }),
+        );
+        let reach = keep(&mut errors, Reach::parse(&self.reach));
+        let tls = keep(
+            &mut errors,
+            match self.ssl_mode.trim() {
+                "" => Ok(None),
+                raw => TlsMode::parse(raw).map(Some).ok_or_else(|| {
+                    Invalid::new(
+                        "sslMode",
+                        "must be disabled, preferred, required or verify-full",
+                    )
+                }),
+            },
+        );
+        let port = keep(
+            &mut errors,
+            match self.port.trim() {
+                "" => Ok(None),
+                raw => raw
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .map(Some)
+                    .ok_or_else(|| {
+                        Invalid::new("port", format!("{raw:?} is not a port number (1-65535)"))
+                    }),
+            },
+        );
+        let options = keep(&mut errors, parse_options(&self.options));
+        if self.description.chars().count() > 500 {
+            keep(
+                &mut errors,
+                Err::<(), _>(Invalid::new(
+                    "description",
+                    "must be at most 500 characters",
+                )),
+            );
+        }
+        let path = match kind {
+            Some(DbKind::Sqlite) => keep(
+                &mut errors,
+                match blank_to_none(&self.path) {
+                    None => Err(Invalid::new(
+                        "path",
+                        "is required for SQLite: the database file's name",
+                    )),
+                    Some(raw) => resolve_sqlite_path(sqlite_root, &raw).map(Some),
+                },
+            )
+            .flatten(),
+            Some(kind) => {
+                if blank_to_none(&self.server).is_none() {
+                    keep(
+                        &mut errors,
+                        Err::<(), _>(Invalid::new("server", "is required")),
+                    );
+                }
+                if blank_to_none(&self.username).is_none() {
+                    keep(
+                        &mut errors,
+                        Err::<(), _>(Invalid::new("username", "is required")),
+                    );
+                }
+                if kind == DbKind::Oracle && blank_to_none(&self.database).is_none() {
+                    keep(
+                        &mut errors,
+                        Err::<(), _>(Invalid::new(
+                            "database",
+                            "is required for Oracle: the service name or SID",
+                        )),
+                    );
+                }
+                None
+            }
+            None => None,
+        };
+        let (
+            Some(name),
+            Some(kind),
+            Some(reach),
+            Some(tls),
+            Some(port),
+            Some((options, secret_options)),
+        ) = (name, kind, reach, tls, port, options)
+        else {
+            return Err(errors);
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let network = kind != DbKind::Sqlite;
+        let default_tls = if network {
+            TlsMode::Preferred
+        } else {
+            TlsMode::Disabled
+        };
+        let settings = ConnectorSettings {
+            name,
+            description: self.description.trim().to_string(),
+            kind: kind.as_str().to_string(),
+            reach,
+            host: network.then(|| blank_to_none(&self.server)).flatten(),
+            port: if network { port } else { None },
+            database: network.then(|| blank_to_none(&self.database)).flatten(),
+            username: network.then(|| blank_to_none(&self.username)).flatten(),
+            tls_mode: tls.unwrap_or(default_tls).as_str().to_string(),
+            options,
+            path,
+        };
+        let password = (!self.password.is_empty()).then(|| self.password.clone());
+        Ok(Validated {
+            settings,
+            password,
+            secret_options,
+        })
+    }
+}
+
+/// Submitted connector fields that passed validation.
+pub struct Validated {
+    pub settings: ConnectorSettings,
+    pub password: Option<String>,
+    pub secret_options: BTreeMap<String, String>,
+}
+
+impl Validated {
+    pub fn new_secrets(&self) -> ConnectorSecrets {
+        ConnectorSecrets {
+            password: self.password.clone(),
+            options: self.secret_options.clone(),
+        }
+    }
+
+    /// On an edit a blank password keeps the stored one, and secret options are
+    /// never shown, so submitted ones are merged into the stored ones.
+    pub fn edited_secrets(
+        &self,
+        state: &AppState,
+        existing: &Connector,
+    ) -> Result<SecretsChange, AppError> {
+        if self.password.is_none() && self.secret_options.is_empty() {
+            return Ok(SecretsChange::Keep);
+        }
+        let mut secrets = existing.secrets(&state.store)?;
+        if let Some(password) = &self.password {
+            secrets.password = Some(password.clone());
+        }
+        secrets.options.extend(self.secret_options.clone());
+        Ok(SecretsChange::Replace(secrets))
+    }
+}
+
+type Options = BTreeMap<String, String>;
+
+/// `key=value` lines → (plain options, secret options). The error names the line.
+fn parse_options(text: &str) -> Result<(Options, Options), Invalid> {
+    let mut plain = BTreeMap::new();
+    let mut secret = BTreeMap::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(Invalid::new(
+                "options",
+                format!("line {}: expected key=value", number + 1),
+            ));
+        };
+        let key = key.trim();
+        if key.is_empty()
+            || !key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+        {
+            return Err(Invalid::new(
+                "options",
+                format!("line {}: {key:?} is not an option name", number + 1),
+            ));
+        }
+        let target = if is_secret_option(key) {
+            &mut secret
+        } else {
+            &mut plain
+        };
+        target.insert(key.to_string(), value.trim().to_string());
+    }
+    Ok((plain, secret))
+}
+
+/// Resolves a SQLite connector's file inside `root`; it must exist and may not
+/// escape the directory (no `..`, no absolute path elsewhere, no symlink out).
+pub fn resolve_sqlite_path(root: &Path, raw: &str) -> Result<String, Invalid> {
+    let invalid = |m: String| Invalid::new("path", m);
+    let raw = raw
+        .trim()
+        .trim_start_matches("sqlite:")
+        .trim_start_matches("//");
+    if raw.is_empty() || raw == ":memory:" {
+        return Err(invalid("must name a database file".into()));
+    }
+    let candidate = Path::new(raw);
+    let joined: PathBuf = if candidate.is_absolute() {
+        candidate.to_path_buf()
+    } else {
+        root.join(candidate)
+    };
+    if candidate
+        .components()
+        .any(|c| matches!(c, Component::ParentDir))
+    {
+        return Err(invalid("may not contain '..'".into()));
+    }
+    let root = root.canonicalize().map_err(|_| {
+        invalid(format!(
+            "the SQLite directory {} does not exist on the server",
+            root.display()
+        ))
+    })?;
+    let file = joined.canonicalize().map_err(|_| {
+        invalid(format!(
+            "{raw:?} does not exist in the SQLite directory {}",
+            root.display()
+        ))
+    })?;
+    if !file.starts_with(&root) {
+        return Err(invalid(format!(
+            "must be inside the SQLite directory {}",
+            root.display()
+        )));
+    }
+    if !file.is_file() {
+        return Err(invalid(format!("{raw:?} is not a file")));
+    }
+    Ok(file.to_string_lossy().into_owned())
+}
+
+/// The driver's view of a stored connector, secrets decrypted.
+pub fn connection_params(
+    state: &AppState,
+    connector: &Connector,
+) -> Result<ConnectionParams, ConnectError> {
+    let settings = &connector.settings;
+    let config_error = |field: &str, message: String| ConnectError::Config {
+        field: field.into(),
+        message,
+    };
+    let kind = DbKind::parse(&settings.kind)
+        .ok_or_else(|| config_error("kind", format!("unknown kind {:?}", settings.kind)))?;
+    let secrets = connector
+        .secrets(&state.store)
+        .map_err(|e| config_error("password", e.to_string()))?;
+    let mut params = ConnectionParams::new(kind);
+    params.host = settings.host.clone();
+    params.port = settings.port;
+    params.database = settings.database.clone();
+    params.username = settings.username.clone();
+    params.password = secrets.password;
+    params.tls = TlsMode::parse(&settings.tls_mode).unwrap_or(TlsMode::Preferred);
+    params.options = settings.options.clone();
+    params.options.extend(secrets.options);
+    if kind == DbKind::Sqlite {
+        // Re-checked on every open: the directory may have changed since saving.
+        let raw = settings.path.clone().unwrap_or_default();
+        params.path = Some(
+            resolve_sqlite_path(&state.sqlite_root, &raw)
+                .map_err(|e| config_error("path", e.message))?,
+        );
+    }
+    Ok(params)
+}
+
+/// Why a connector's database cannot be used from here.
+pub enum Unavailable {
+    /// Reached through the gateway agent: Sluice does not connect itself.
+    ThroughGateway,
+    Failed(ConnectError),
+}
+
+/// The (cached) pool of a direct connector's database.
+pub async fn open_database(
+    state: &AppState,
+    connector: &Connector,
+) -> Result<Arc<Database>, Unavailable> {
+    if connector.settings.reach == Reach::Gateway {
+        return Err(Unavailable::ThroughGateway);
+    }
+    state
+        .databases
+        .database(connector.id.as_str(), connector.version, || {
+            connection_params(state, connector)
+        })
+        .await
+        .map_err(Unavailable::Failed)
+}
+
+impl Unavailable {
+    pub fn message(&self) -> String {
+        match self {
+            Self::ThroughGateway => "This connector is reached through the gateway agent; Sluice does not connect to it directly.".into(),
+            Self::Failed(e) => e.to_string(),
+        }
+    }
+
+    pub fn category(&self) -> &'static str {
+        match self {
+            Self::ThroughGateway => "gateway",
+            Self::Failed(e) => e.category(),
+        }
+    }
+}
+
+impl From<Unavailable> for AppError {
+    fn from(e: Unavailable) -> Self {
+        match e {
+            Unavailable::ThroughGateway => AppError::Conflict {
+                field: "reach",
+                message: e.message(),
+            },
+            Unavailable::Failed(_) => AppError::Upstream(e.message()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_split_secrets_and_name_bad_lines() {
+        let (plain, secret) =
+            parse_options("applicationName=sluice\n\nsslpassword = hush\n").unwrap();
+        assert_eq!(
+            plain.get("applicationName").map(String::as_str),
+            Some("sluice")
+        );
+        assert_eq!(secret.get("sslpassword").map(String::as_str), Some("hush"));
+        assert_eq!(
+            parse_options("a=1\nnonsense").unwrap_err().message,
+            "line 2: expected key=value"
+        );
+        assert!(
+            parse_options("bad key=1")
+                .unwrap_err()
+                .message
+                .contains("line 1")
+        );
+    }
+
+    #[test]
+    fn sqlite_paths_stay_inside_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("sqlite");
+        std::fs::create_dir(&root).unwrap();
+        std::fs::write(root.join("shop.db"), b"").unwrap();
+        std::fs::write(dir.path().join("secret.db"), b"").unwrap();
+        assert!(
+            resolve_sqlite_path(&root, "shop.db")
+                .unwrap()
+                .ends_with("shop.db")
+        );
+        assert_eq!(
+            resolve_sqlite_path(&root, "../secret.db")
+                .unwrap_err()
+                .field,
+            "path"
+        );
+        let outside = dir.path().join("secret.db");
+        assert!(
+            resolve_sqlite_path(&root, outside.to_str().unwrap())
+                .unwrap_err()
+                .message
+                .contains("inside")
+        );
+        assert!(
+            resolve_sqlite_path(&root, "missing.db")
+                .unwrap_err()
+                .message
+                .contains("does not exist")
+        );
+        assert!(resolve_sqlite_path(&root, ":memory:").is_err());
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(&outside, root.join("link.db")).unwrap();
+            assert!(
+                resolve_sqlite_path(&root, "link.db").is_err(),
+                "a symlink out of the root is refused"
+            );
+        }
+    }
+
+    #[test]
+    fn imported_strings_fill_the_fields_and_errors_name_the_part() {
+        let mut fields = ConnectorFields {
+            connection_string:
+                "jdbc:mariadb://db.example.com:3307/billing?user=sluice&password=s3cret".into(),
+            ..Default::default()
+        };
+        fields.import().unwrap();
+        assert_eq!(
+            (
+                fields.kind.as_str(),
+                fields.server.as_str(),
+                fields.port.as_str()
+            ),
+            ("mariadb", "db.example.com", "3307")
+        );
+        assert_eq!(
+            (
+                fields.database.as_str(),
+                fields.username.as_str(),
+                fields.password.as_str()
+            ),
+            ("billing", "sluice", "s3cret")
+        );
+        let mut bad = ConnectorFields {
+            connection_string: "jdbc:mysql://h:99999/db".into(),
+            ..Default::default()
+        };
+        let err = bad.import().unwrap_err();
+        assert_eq!(err.field, "connection_string");
+        assert!(err.message.contains("port"), "{}", err.message);
+    }
+}

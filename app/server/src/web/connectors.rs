@@ -1,0 +1,915 @@
+//! Connector pages: list, create (fields or a pasted connection string), detail with
+//! Test connection, Explore (tables, columns, preview), edit, password-confirmed
+//! delete, gateway key rotation, and the least-privilege guides.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+use sluice_connect::{DbKind, TableRef, TlsMode};
+use sluice_store::StoreError;
+use sluice_store::audit::AuditEvent;
+use sluice_store::connectors::Connector;
+use sluice_store::domain::{Invalid, Reach};
+use sluice_store::ids::ConnectorId;
+
+use crate::auth::{CsrfForm, CurrentUser, client_ip};
+use crate::connectors::{ConnectorFields, open_database};
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::web::{FormErrors, Layout, redirect, render, render_with_status, when};
+
+/// A connector as shown on pages (never its secrets).
+pub struct ConnectorView {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub kind: String,
+    pub reach: &'static str,
+    pub target: String,
+    pub username: String,
+    pub tls_mode: String,
+    pub options: Vec<(String, String)>,
+    pub has_password: bool,
+    pub gateway_key_prefix: Option<String>,
+    pub created: String,
+    pub updated: String,
+}
+
+impl From<&Connector> for ConnectorView {
+    fn from(c: &Connector) -> Self {
+        let s = &c.settings;
+        let target = match &s.path {
+            Some(path) => path.clone(),
+            None => {
+                let host = s.host.clone().unwrap_or_default();
+                let port = s.port.map(|p| format!(":{p}")).unwrap_or_default();
+                let db = s
+                    .database
+                    .as_ref()
+                    .map(|d| format!("/{d}"))
+                    .unwrap_or_default();
+                format!("{host}{port}{db}")
+            }
+        };
+        Self {
+            id: c.id.to_string(),
+            name: s.name.as_str().to_string(),
+            description: s.description.clone(),
+            kind: s.kind.clone(),
+            reach: s.reach.as_str(),
+            target,
+            username: s.username.clone().unwrap_or_default(),
+            tls_mode: s.tls_mode.clone(),
+            options: s
+                .options
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            has_password: c.has_password,
+            gateway_key_prefix: c.gateway_key_prefix.clone(),
+            created: when(&c.created_at),
+            updated: when(&c.updated_at),
+        }
+    }
+}
+
+fn connector_id(raw: &str) -> Result<ConnectorId, AppError> {
+    ConnectorId::parse(raw).ok_or(AppError::NotFound)
+}
+
+async fn load(
+    state: &AppState,
+    current: &CurrentUser,
+    raw_id: &str,
+) -> Result<Connector, AppError> {
+    Ok(state
+        .store
+        .connector(&current.tenant.id, &connector_id(raw_id)?)
+        .await?)
+}
+
+async fn audit(
+    state: &AppState,
+    req: &HttpRequest,
+    current: &CurrentUser,
+    action: &str,
+    target: &str,
+    detail: &str,
+) -> Result<(), AppError> {
+    let ip = client_ip(req);
+    state
+        .store
+        .audit(
+            &current.tenant.id,
+            AuditEvent {
+                actor: &current.actor(),
+                action,
+                target,
+                detail,
+                ip: ip.as_deref(),
+            },
+        )
+        .await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- list
+
+#[derive(Template)]
+#[template(path = "connectors/list.html")]
+struct ListPage {
+    layout: Layout,
+    connectors: Vec<ConnectorView>,
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+) -> Result<HttpResponse, AppError> {
+    let connectors = state
+        .store
+        .connectors(&current.tenant.id)
+        .await?
+        .iter()
+        .map(ConnectorView::from)
+        .collect();
+    render(&ListPage {
+        layout: Layout::new(&current, "connectors"),
+        connectors,
+    })
+}
+
+// ---------------------------------------------------------------- create / edit
+
+#[derive(Template)]
+#[template(path = "connectors/form.html")]
+struct FormPage {
+    layout: Layout,
+    /// `None` when creating.
+    editing: Option<ConnectorView>,
+    fields: ConnectorFields,
+    errors: FormErrors,
+    imported: bool,
+    kinds: [DbKind; 6],
+    tls_modes: [TlsMode; 4],
+}
+
+impl FormPage {
+    fn action(&self) -> String {
+        match &self.editing {
+            Some(c) => format!("/connectors/{}/edit", c.id),
+            None => "/connectors".into(),
+        }
+    }
+}
+
+fn form_page(
+    current: &CurrentUser,
+    editing: Option<ConnectorView>,
+    mut fields: ConnectorFields,
+    errors: FormErrors,
+    imported: bool,
+) -> FormPage {
+    // A password is never sent back to the browser in clear.
+    fields.password.clear();
+    FormPage {
+        layout: Layout::new(current, "connectors"),
+        editing,
+        fields,
+        errors,
+        imported,
+        kinds: DbKind::ALL,
+        tls_modes: TlsMode::ALL,
+    }
+}
+
+/// Shows the form again after a parse or an error: an imported password travels
+/// sealed, and the pasted string (which may hold it) is not echoed.
+fn reshow_form(
+    state: &AppState,
+    current: &CurrentUser,
+    editing: Option<ConnectorView>,
+    mut fields: ConnectorFields,
+    errors: FormErrors,
+    imported: bool,
+) -> Result<HttpResponse, AppError> {
+    fields.seal_password(state.store.secret());
+    if imported {
+        fields.connection_string.clear();
+    }
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    render_with_status(
+        &form_page(current, editing, fields, errors, imported),
+        status,
+    )
+}
+
+fn errors_from(invalid: Vec<Invalid>) -> FormErrors {
+    let mut errors = FormErrors::default();
+    for e in invalid {
+        errors.add(e.field, e.message);
+    }
+    errors
+}
+
+pub async fn new_form(current: CurrentUser) -> Result<HttpResponse, AppError> {
+    current.require_write()?;
+    let fields = ConnectorFields {
+        kind: "postgres".into(),
+        reach: "direct".into(),
+        ssl_mode: "preferred".into(),
+        ..Default::default()
+    };
+    render(&form_page(
+        &current,
+        None,
+        fields,
+        FormErrors::default(),
+        false,
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct SubmittedConnector {
+    #[serde(flatten)]
+    fields: ConnectorFields,
+    /// `parse` fills the form from the connection string without saving.
+    #[serde(default)]
+    intent: String,
+}
+
+/// Applies a pasted connection string: on `parse`, or on save when it is the only input.
+fn import_if_asked(submitted: &mut SubmittedConnector, errors: &mut FormErrors) -> bool {
+    let wants_import = submitted.intent == "parse"
+        || (!submitted.fields.connection_string.trim().is_empty()
+            && submitted.fields.server.trim().is_empty()
+            && submitted.fields.path.trim().is_empty());
+    if !wants_import {
+        return false;
+    }
+    if submitted.fields.connection_string.trim().is_empty() {
+        errors.add("connection_string", "paste a connection string first");
+        return false;
+    }
+    match submitted.fields.import() {
+        Ok(()) => true,
+        Err(e) => {
+            errors.add(e.field, e.message);
+            false
+        }
+    }
+}
+
+pub async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    CsrfForm(mut submitted): CsrfForm<SubmittedConnector>,
+) -> Result<HttpResponse, AppError> {
+    current.require_write()?;
+    let mut errors = FormErrors::default();
+    let imported = import_if_asked(&mut submitted, &mut errors);
+    if submitted.intent == "parse" || !errors.is_empty() {
+        return reshow_form(&state, &current, None, submitted.fields, errors, imported);
+    }
+    if let Err(e) = submitted.fields.unseal_password(state.store.secret()) {
+        errors.add(e.field, e.message);
+        return reshow_form(&state, &current, None, submitted.fields, errors, imported);
+    }
+    let validated = match submitted.fields.validate(&state.sqlite_root) {
+        Ok(v) => v,
+        Err(invalid) => {
+            return reshow_form(
+                &state,
+                &current,
+                None,
+                submitted.fields,
+                errors_from(invalid),
+                imported,
+            );
+        }
+    };
+    match state
+        .store
+        .create_connector(
+            &current.tenant.id,
+            &validated.settings,
+            &validated.new_secrets(),
+        )
+        .await
+    {
+        Ok((connector, gateway_key)) => {
+            audit(
+                &state,
+                &req,
+                &current,
+                "connector.create",
+                connector.settings.name.as_str(),
+                &connector.settings.kind,
+            )
+            .await?;
+            match gateway_key {
+                Some(key) => {
+                    show_with(
+                        &state,
+                        &current,
+                        &connector,
+                        Detail {
+                            gateway_key: Some(key),
+                            ..Detail::default()
+                        },
+                        StatusCode::CREATED,
+                    )
+                    .await
+                }
+                None => Ok(redirect(&format!(
+                    "/connectors/{}?done=created",
+                    connector.id
+                ))),
+            }
+        }
+        Err(StoreError::Conflict { field, message }) => {
+            let mut errors = FormErrors::default();
+            errors.add(field, message);
+            reshow_form(&state, &current, None, submitted.fields, errors, imported)
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+fn fields_of(c: &Connector) -> ConnectorFields {
+    let s = &c.settings;
+    ConnectorFields {
+        name: s.name.as_str().into(),
+        description: s.description.clone(),
+        kind: s.kind.clone(),
+        reach: s.reach.as_str().into(),
+        server: s.host.clone().unwrap_or_default(),
+        port: s.port.map(|p| p.to_string()).unwrap_or_default(),
+        database: s.database.clone().unwrap_or_default(),
+        username: s.username.clone().unwrap_or_default(),
+        password: String::new(),
+        ssl_mode: s.tls_mode.clone(),
+        options: s
+            .options
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        path: s
+            .path
+            .as_deref()
+            .map(|p| p.rsplit('/').next().unwrap_or(p).to_string())
+            .unwrap_or_default(),
+        connection_string: String::new(),
+        sealed_password: String::new(),
+    }
+}
+
+pub async fn edit_form(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    current.require_write()?;
+    let connector = load(&state, &current, &id).await?;
+    render(&form_page(
+        &current,
+        Some(ConnectorView::from(&connector)),
+        fields_of(&connector),
+        FormErrors::default(),
+        false,
+    ))
+}
+
+pub async fn update(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    id: web::Path<String>,
+    CsrfForm(mut submitted): CsrfForm<SubmittedConnector>,
+) -> Result<HttpResponse, AppError> {
+    current.require_write()?;
+    let connector = load(&state, &current, &id).await?;
+    let view = ConnectorView::from(&connector);
+    let mut errors = FormErrors::default();
+    let imported = import_if_asked(&mut submitted, &mut errors);
+    if submitted.intent == "parse" || !errors.is_empty() {
+        return reshow_form(
+            &state,
+            &current,
+            Some(view),
+            submitted.fields,
+            errors,
+            imported,
+        );
+    }
+    if let Err(e) = submitted.fields.unseal_password(state.store.secret()) {
+        errors.add(e.field, e.message);
+        return reshow_form(
+            &state,
+            &current,
+            Some(view),
+            submitted.fields,
+            errors,
+            imported,
+        );
+    }
+    let validated = match submitted.fields.validate(&state.sqlite_root) {
+        Ok(v) => v,
+        Err(invalid) => {
+            return reshow_form(
+                &state,
+                &current,
+                Some(view),
+                submitted.fields,
+                errors_from(invalid),
+                imported,
+            );
+        }
+    };
+    let secrets = validated.edited_secrets(&state, &connector)?;
+    match state
+        .store
+        .update_connector(
+            &current.tenant.id,
+            &connector.id,
+            &validated.settings,
+            secrets,
+        )
+        .await
+    {
+        Ok((updated, gateway_key)) => {
+            audit(
+                &state,
+                &req,
+                &current,
+                "connector.update",
+                updated.settings.name.as_str(),
+                "",
+            )
+            .await?;
+            match gateway_key {
+                Some(key) => {
+                    show_with(
+                        &state,
+                        &current,
+                        &updated,
+                        Detail {
+                            gateway_key: Some(key),
+                            ..Detail::default()
+                        },
+                        StatusCode::OK,
+                    )
+                    .await
+                }
+                None => Ok(redirect(&format!(
+                    "/connectors/{}?done=updated",
+                    updated.id
+                ))),
+            }
+        }
+        Err(StoreError::Conflict { field, message }) => {
+            let mut errors = FormErrors::default();
+            errors.add(field, message);
+            reshow_form(
+                &state,
+                &current,
+                Some(view),
+                submitted.fields,
+                errors,
+                imported,
+            )
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+// ---------------------------------------------------------------- detail and test
+
+pub struct TestOutcome {
+    pub ok: bool,
+    pub message: String,
+    pub category: &'static str,
+}
+
+#[derive(Default)]
+struct Detail {
+    test: Option<TestOutcome>,
+    gateway_key: Option<String>,
+    notice: Option<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "connectors/show.html")]
+struct ShowPage {
+    layout: Layout,
+    c: ConnectorView,
+    test: Option<TestOutcome>,
+    gateway_key: Option<String>,
+    notice: Option<&'static str>,
+}
+
+async fn show_with(
+    _state: &AppState,
+    current: &CurrentUser,
+    connector: &Connector,
+    detail: Detail,
+    status: StatusCode,
+) -> Result<HttpResponse, AppError> {
+    let page = ShowPage {
+        layout: Layout::new(current, "connectors"),
+        c: connector.into(),
+        test: detail.test,
+        gateway_key: detail.gateway_key,
+        notice: detail.notice,
+    };
+    render_with_status(&page, status)
+}
+
+#[derive(Deserialize)]
+pub struct Done {
+    done: Option<String>,
+}
+
+pub async fn show(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    id: web::Path<String>,
+    query: web::Query<Done>,
+) -> Result<HttpResponse, AppError> {
+    let connector = load(&state, &current, &id).await?;
+    let notice = match query.done.as_deref() {
+        Some("created") => Some("Connector created. Test the connection to check the settings."),
+        Some("updated") => Some("Connector saved."),
+        _ => None,
+    };
+    show_with(
+        &state,
+        &current,
+        &connector,
+        Detail {
+            notice,
+            ..Detail::default()
+        },
+        StatusCode::OK,
+    )
+    .await
+}
+
+pub async fn test(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    id: web::Path<String>,
+    _form: CsrfForm<serde::de::IgnoredAny>,
+) -> Result<HttpResponse, AppError> {
+    let connector = load(&state, &current, &id).await?;
+    let outcome = match open_database(&state, &connector).await {
+        Err(unavailable) => TestOutcome {
+            ok: false,
+            message: unavailable.message(),
+            category: unavailable.category(),
+        },
+        Ok(db) => match db.test().await {
+            Ok(report) => TestOutcome {
+                ok: true,
+                message: format!(
+                    "Connected: {} ({} ms)",
+                    report.server_version, report.latency_ms
+                ),
+                category: "ok",
+            },
+            Err(e) => TestOutcome {
+                ok: false,
+                message: e.to_string(),
+                category: e.category(),
+            },
+        },
+    };
+    show_with(
+        &state,
+        &current,
+        &connector,
+        Detail {
+            test: Some(outcome),
+            ..Detail::default()
+        },
+        StatusCode::OK,
+    )
+    .await
+}
+
+pub async fn rotate_key(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    id: web::Path<String>,
+    _form: CsrfForm<serde::de::IgnoredAny>,
+) -> Result<HttpResponse, AppError> {
+    current.require_write()?;
+    let connector = load(&state, &current, &id).await?;
+    if connector.settings.reach != Reach::Gateway {
+        return Err(AppError::BadRequest(
+            "only gateway connectors have a key".into(),
+        ));
+    }
+    let key = state
+        .store
+        .rotate_gateway_key(&current.tenant.id, &connector.id)
+        .await?;
+    audit(
+        &state,
+        &req,
+        &current,
+        "connector.gateway_key_rotate",
+        connector.settings.name.as_str(),
+        "",
+    )
+    .await?;
+    let connector = load(&state, &current, &id).await?;
+    show_with(
+        &state,
+        &current,
+        &connector,
+        Detail {
+            gateway_key: Some(key),
+            ..Detail::default()
+        },
+        StatusCode::OK,
+    )
+    .await
+}
+
+// ---------------------------------------------------------------- explore
+
+struct TableView {
+    schema: String,
+    name: String,
+    kind: &'static str,
+    href: String,
+}
+
+#[derive(Template)]
+#[template(path = "connectors/explore.html")]
+struct ExplorePage {
+    layout: Layout,
+    c: ConnectorView,
+    tables: Vec<TableView>,
+    error: Option<String>,
+}
+
+fn table_href(connector: &str, table: &TableRef) -> String {
+    let query = serde_urlencoded::to_string([
+        ("schema", table.schema.clone().unwrap_or_default()),
+        ("name", table.name.clone()),
+    ])
+    .unwrap_or_default();
+    format!("/connectors/{connector}/explore/table?{query}")
+}
+
+pub async fn explore(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let connector = load(&state, &current, &id).await?;
+    let listed = match open_database(&state, &connector).await {
+        Err(u) => Err(u.message()),
+        Ok(db) => db.tables().await.map_err(|e| e.to_string()),
+    };
+    let (tables, error) = match listed {
+        Ok(tables) => (
+            tables
+                .iter()
+                .map(|t| TableView {
+                    schema: t.schema.clone().unwrap_or_default(),
+                    name: t.name.clone(),
+                    kind: if matches!(t.kind, sluice_connect::TableKind::View) {
+                        "view"
+                    } else {
+                        "table"
+                    },
+                    href: table_href(connector.id.as_str(), t),
+                })
+                .collect(),
+            None,
+        ),
+        Err(message) => (Vec::new(), Some(message)),
+    };
+    render(&ExplorePage {
+        layout: Layout::new(&current, "connectors"),
+        c: (&connector).into(),
+        tables,
+        error,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct TableQuery {
+    #[serde(default)]
+    schema: String,
+    #[serde(default)]
+    name: String,
+    limit: Option<u32>,
+}
+
+struct ColumnView {
+    name: String,
+    data_type: String,
+    nullable: bool,
+}
+
+#[derive(Template)]
+#[template(path = "connectors/table.html")]
+struct TablePage {
+    layout: Layout,
+    c: ConnectorView,
+    schema: String,
+    name: String,
+    columns: Vec<ColumnView>,
+    preview_columns: Vec<String>,
+    rows: Vec<Vec<Cell>>,
+    limit: u32,
+    error: Option<String>,
+}
+
+/// A preview value as displayed: NULL is marked, JSON shown compactly.
+struct Cell {
+    text: String,
+    is_null: bool,
+}
+
+fn cell(value: &serde_json::Value) -> Cell {
+    match value {
+        serde_json::Value::Null => Cell {
+            text: "NULL".into(),
+            is_null: true,
+        },
+        serde_json::Value::String(s) => Cell {
+            text: s.clone(),
+            is_null: false,
+        },
+        other => Cell {
+            text: other.to_string(),
+            is_null: false,
+        },
+    }
+}
+
+pub const PREVIEW_ROWS: u32 = 50;
+
+pub async fn table(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    id: web::Path<String>,
+    query: web::Query<TableQuery>,
+) -> Result<HttpResponse, AppError> {
+    let connector = load(&state, &current, &id).await?;
+    let limit = query.limit.unwrap_or(PREVIEW_ROWS).clamp(1, 1000);
+    let table = TableRef {
+        schema: (!query.schema.is_empty()).then(|| query.schema.clone()),
+        name: query.name.clone(),
+        kind: sluice_connect::TableKind::Table,
+    };
+    let mut page = TablePage {
+        layout: Layout::new(&current, "connectors"),
+        c: (&connector).into(),
+        schema: query.schema.clone(),
+        name: query.name.clone(),
+        columns: Vec::new(),
+        preview_columns: Vec::new(),
+        rows: Vec::new(),
+        limit,
+        error: None,
+    };
+    let result = async {
+        let db = open_database(&state, &connector)
+            .await
+            .map_err(|u| u.message())?;
+        let columns = db.columns(&table).await.map_err(|e| e.to_string())?;
+        let preview = db.preview(&table, limit).await.map_err(|e| e.to_string())?;
+        Ok::<_, String>((columns, preview))
+    }
+    .await;
+    match result {
+        Ok((columns, preview)) => {
+            page.columns = columns
+                .into_iter()
+                .map(|c| ColumnView {
+                    name: c.name,
+                    data_type: c.data_type,
+                    nullable: c.nullable,
+                })
+                .collect();
+            page.rows = preview
+                .rows
+                .iter()
+                .map(|row| {
+                    preview
+                        .columns
+                        .iter()
+                        .map(|col| cell(row.get(col).unwrap_or(&serde_json::Value::Null)))
+                        .collect()
+                })
+                .collect();
+            page.preview_columns = preview.columns;
+        }
+        Err(message) => page.error = Some(message),
+    }
+    render(&page)
+}
+
+// ---------------------------------------------------------------- delete
+
+#[derive(Template)]
+#[template(path = "connectors/delete.html")]
+struct DeletePage {
+    layout: Layout,
+    c: ConnectorView,
+    errors: FormErrors,
+}
+
+pub async fn delete_form(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    current.require_write()?;
+    let connector = load(&state, &current, &id).await?;
+    render(&DeletePage {
+        layout: Layout::new(&current, "connectors"),
+        c: (&connector).into(),
+        errors: FormErrors::default(),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct ConfirmForm {
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    id: web::Path<String>,
+    CsrfForm(form): CsrfForm<ConfirmForm>,
+) -> Result<HttpResponse, AppError> {
+    current.require_write()?;
+    let connector = load(&state, &current, &id).await?;
+    if !current.user().password_matches(&form.password).await {
+        let mut errors = FormErrors::default();
+        errors.add("password", "is not your password; nothing was deleted");
+        return render_with_status(
+            &DeletePage {
+                layout: Layout::new(&current, "connectors"),
+                c: (&connector).into(),
+                errors,
+            },
+            StatusCode::FORBIDDEN,
+        );
+    }
+    state
+        .store
+        .delete_connector(&current.tenant.id, &connector.id)
+        .await?;
+    state.databases.forget(connector.id.as_str()).await;
+    audit(
+        &state,
+        &req,
+        &current,
+        "connector.delete",
+        connector.settings.name.as_str(),
+        &connector.settings.kind,
+    )
+    .await?;
+    Ok(redirect("/connectors"))
+}
+
+// ---------------------------------------------------------------- guides
+
+#[derive(Template)]
+#[template(path = "connectors/guide.html")]
+struct GuidePage {
+    layout: Layout,
+    kind: &'static str,
+    kinds: [DbKind; 6],
+}
+
+pub async fn guide(
+    current: CurrentUser,
+    kind: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let kind = DbKind::parse(&kind).ok_or(AppError::NotFound)?;
+    render(&GuidePage {
+        layout: Layout::new(&current, "connectors"),
+        kind: kind.as_str(),
+        kinds: DbKind::ALL,
+    })
+}

@@ -1,0 +1,832 @@
+//! SQL connectors against live PostgreSQL, MariaDB and SQLite: create (fields, JSON,
+//! connection strings), test, explore, preview, errors, isolation, encrypted
+//! credentials and password-confirmed delete.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use sluice_tests::{Backend, TestApp, TestDatabase, TestMariaDb, TestUser, on_both_backends};
+
+const PG_SETUP: &str = r#"
+CREATE TABLE customers (id bigint PRIMARY KEY, name text NOT NULL, balance numeric(12,2), active boolean, created_at timestamptz, tags jsonb);
+INSERT INTO customers VALUES
+  (1, 'Ada', 12.50, true, '2026-01-02T03:04:05Z', '{"tier": "gold"}'),
+  (2, 'Grace', NULL, false, NULL, NULL);
+CREATE VIEW active_customers AS SELECT id, name FROM customers WHERE active;
+"#;
+
+fn pg_host_port_db(db: &TestDatabase) -> (String, u16, String) {
+    let url = url::Url::parse(&db.url).unwrap();
+    (
+        url.host_str().unwrap().to_string(),
+        url.port().unwrap_or(5432),
+        db.name.clone(),
+    )
+}
+
+async fn create_pg_connector(
+    app: &TestApp,
+    key: &str,
+    db: &TestDatabase,
+    name: &str,
+    password: &str,
+) -> String {
+    let (host, port, database) = pg_host_port_db(db);
+    let response = app
+        .api(Method::POST, key, "/api/v1/connections")
+        .json(&json!({
+            "name": name, "kind": "postgres", "description": "live test",
+            "auth": {"params": {"server": host, "port": port, "database": database, "username": "postgres", "password": password, "sslMode": "disabled"}}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+    response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+on_both_backends!(
+    postgres_connector_tests_explores_and_previews,
+    |backend| async move {
+        let app = TestApp::spawn(backend).await;
+        let user = app.signup("Pg").await;
+        let key = app.api_key_for(&user).await;
+        let source = TestDatabase::create("sluice_src").await;
+        source.execute(PG_SETUP).await;
+        let id = create_pg_connector(&app, &key, &source, "shop_pg", "pg-secret-123").await;
+
+        let test: Value = app
+            .api(
+                Method::POST,
+                &key,
+                &format!("/api/v1/connections/{id}/test"),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(test["ok"], true, "{test}");
+        assert!(
+            test["server_version"]
+                .as_str()
+                .unwrap()
+                .contains("PostgreSQL"),
+            "{test}"
+        );
+        assert!(test["latency_ms"].is_u64());
+
+        let tables: Value = app
+            .api(
+                Method::GET,
+                &key,
+                &format!("/api/v1/connections/{id}/tables"),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let names: Vec<(&str, &str)> = tables
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| (t["name"].as_str().unwrap(), t["kind"].as_str().unwrap()))
+            .collect();
+        assert!(names.contains(&("customers", "table")), "{tables}");
+        assert!(names.contains(&("active_customers", "view")), "{tables}");
+
+        let columns: Value = app
+            .api(
+                Method::GET,
+                &key,
+                &format!("/api/v1/connections/{id}/tables/customers/columns?schema=public"),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(columns[0]["name"], "id");
+        assert_eq!(columns[0]["nullable"], false);
+        assert!(
+            columns[2]["type"].as_str().unwrap().contains("numeric"),
+            "{columns}"
+        );
+
+        let preview: Value = app
+            .api(
+                Method::GET,
+                &key,
+                &format!("/api/v1/connections/{id}/tables/customers/preview?schema=public"),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            preview["rows"][0],
+            json!({"id": 1, "name": "Ada", "balance": 12.5, "active": true, "created_at": "2026-01-02T03:04:05Z", "tags": {"tier": "gold"}})
+        );
+        assert_eq!(preview["rows"][1]["balance"], Value::Null);
+
+        let shown: Value = app
+            .api(Method::GET, &key, &format!("/api/v1/connections/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(shown["params"]["username"], "postgres");
+        assert_eq!(shown["has_password"], true);
+        let listing = app
+            .api(Method::GET, &key, "/api/v1/connections")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            !listing.contains("pg-secret-123") && !shown.to_string().contains("pg-secret-123"),
+            "no password in any answer"
+        );
+    }
+);
+
+on_both_backends!(mariadb_connector_from_a_jdbc_string, |backend| async move {
+    let app = TestApp::spawn(backend).await;
+    let user = app.signup("Maria").await;
+    let key = app.api_key_for(&user).await;
+    let source = TestMariaDb::create("sluice_src").await;
+    source
+        .execute(
+            "CREATE TABLE invoices (id INT PRIMARY KEY, amount DECIMAL(30,10), paid DATETIME(6), note TEXT, big BIGINT UNSIGNED);
+             INSERT INTO invoices VALUES (1, 12345678901234567890.0123456789, '2026-03-04 05:06:07.250000', 'first', 18446744073709551615), (2, 5.5, NULL, NULL, 0);",
+        )
+        .await;
+    let jdbc = format!("jdbc:mariadb://127.0.0.1:3306/{}?user=root", source.name);
+    let response = app
+        .api(Method::POST, &key, "/api/v1/connections")
+        .json(&json!({"name": "billing", "connectionString": jdbc}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+    let id = response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let shown: Value = app
+        .api(Method::GET, &key, &format!("/api/v1/connections/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["kind"], "mariadb");
+    assert_eq!(shown["params"]["database"], source.name.as_str());
+
+    let test: Value = app
+        .api(
+            Method::POST,
+            &key,
+            &format!("/api/v1/connections/{id}/test"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(test["ok"], true, "{test}");
+    assert!(
+        test["server_version"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("mariadb"),
+        "{test}"
+    );
+
+    let preview: Value = app
+        .api(
+            Method::GET,
+            &key,
+            &format!("/api/v1/connections/{id}/tables/invoices/preview"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        preview["rows"][0]["amount"], "12345678901234567890.0123456789",
+        "a decimal that would lose precision stays a string: {preview}"
+    );
+    assert_eq!(preview["rows"][0]["paid"], "2026-03-04T05:06:07.250000");
+    assert_eq!(preview["rows"][0]["big"], json!(18446744073709551615u64));
+    assert_eq!(preview["rows"][1]["amount"], json!(5.5));
+    assert_eq!(preview["rows"][1]["note"], Value::Null);
+});
+
+on_both_backends!(connection_failures_are_explained, |backend| async move {
+    let app = TestApp::spawn(backend).await;
+    let user = app.signup("Fail").await;
+    let key = app.api_key_for(&user).await;
+    let source = TestMariaDb::create("sluice_src").await;
+    let account = format!("u{}", &source.name[source.name.len() - 12..]);
+    source.execute(&format!("CREATE USER '{account}'@'%' IDENTIFIED BY 'right-password'; GRANT SELECT ON `{}`.* TO '{account}'@'%';", source.name)).await;
+
+    let cases = [
+        (
+            "wrong_password",
+            json!({"server": "127.0.0.1", "port": 3306, "database": source.name, "username": account, "password": "wrong-password", "sslMode": "disabled"}),
+            "authentication",
+        ),
+        (
+            "unknown_db",
+            json!({"server": "127.0.0.1", "port": 3306, "database": "no_such_database_here", "username": "root", "sslMode": "disabled"}),
+            "unknown_database",
+        ),
+        (
+            "nobody_home",
+            json!({"server": "127.0.0.1", "port": 1, "database": "x", "username": "root", "sslMode": "disabled"}),
+            "unreachable",
+        ),
+    ];
+    for (name, params, category) in cases {
+        let created = app
+            .api(Method::POST, &key, "/api/v1/connections")
+            .json(&json!({"name": name, "kind": "mariadb", "auth": {"params": params}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+        let id = created.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let test: Value = app
+            .api(
+                Method::POST,
+                &key,
+                &format!("/api/v1/connections/{id}/test"),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(test["ok"], false, "{name}: {test}");
+        assert_eq!(test["category"], category, "{name}: {test}");
+        assert!(
+            !test["error"].as_str().unwrap().contains("wrong-password"),
+            "the error never repeats the password"
+        );
+        let tables = app
+            .api(
+                Method::GET,
+                &key,
+                &format!("/api/v1/connections/{id}/tables"),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(tables.status(), 502, "{name}");
+        assert_eq!(
+            tables.json::<Value>().await.unwrap()["error"]["code"],
+            "connection_failed"
+        );
+    }
+    source.execute(&format!("DROP USER '{account}'@'%'")).await;
+});
+
+on_both_backends!(
+    bad_input_names_the_field_and_stores_nothing,
+    |backend| async move {
+        let app = TestApp::spawn(backend).await;
+        let user = app.signup("Bad").await;
+        let key = app.api_key_for(&user).await;
+        let cases = [
+            (
+                json!({"name": "Bad Name", "kind": "postgres", "auth": {"params": {"server": "h", "username": "u"}}}),
+                "name",
+            ),
+            (
+                json!({"name": "ok", "kind": "db2", "auth": {"params": {"server": "h", "username": "u"}}}),
+                "kind",
+            ),
+            (
+                json!({"name": "ok", "kind": "postgres", "auth": {"params": {"server": "h", "username": "u", "port": 70000}}}),
+                "port",
+            ),
+            (
+                json!({"name": "ok", "kind": "postgres", "auth": {"params": {"username": "u"}}}),
+                "server",
+            ),
+            (
+                json!({"name": "ok", "kind": "sqlite", "auth": {"params": {"path": "../sluice.db"}}}),
+                "path",
+            ),
+            (
+                json!({"name": "ok", "kind": "sqlite", "auth": {"params": {"path": "/etc/passwd"}}}),
+                "path",
+            ),
+            (
+                json!({"name": "ok", "connectionString": "jdbc:mysql://h:99999/db"}),
+                "connection_string",
+            ),
+        ];
+        for (body, field) in cases {
+            let response = app
+                .api(Method::POST, &key, "/api/v1/connections")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 400, "{body}");
+            let error: Value = response.json().await.unwrap();
+            assert_eq!(error["error"]["field"], field, "{body}: {error}");
+        }
+        let malformed = app
+            .api(Method::POST, &key, "/api/v1/connections")
+            .header("content-type", "application/json")
+            .body("{not json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(malformed.status(), 400);
+        let list: Value = app
+            .api(Method::GET, &key, "/api/v1/connections")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(list.as_array().unwrap().len(), 0);
+
+        std::fs::write(app.sqlite_root().join("a.db"), b"").unwrap();
+        let first = app
+            .api(Method::POST, &key, "/api/v1/connections")
+            .json(&json!({"name": "dup", "kind": "sqlite", "auth": {"params": {"path": "a.db"}}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(first.status(), 201);
+        let second = app
+            .api(Method::POST, &key, "/api/v1/connections")
+            .json(&json!({"name": "dup", "kind": "sqlite", "auth": {"params": {"path": "a.db"}}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(second.status(), 409);
+        assert_eq!(
+            second.json::<Value>().await.unwrap()["error"]["field"],
+            "name"
+        );
+    }
+);
+
+on_both_backends!(
+    connectors_are_tenant_scoped_and_deletes_confirmed,
+    |backend| async move {
+        let app = TestApp::spawn(backend).await;
+        let alice = app.signup("Alice").await;
+        let alice_key = app.api_key_for(&alice).await;
+        let bob_browser = TestApp::browser_like_client();
+        let bob = TestUser::unique("Bob");
+        app.signup_with(&bob_browser, &bob).await;
+        let bob_key = app.api_key_for(&bob).await;
+        std::fs::write(app.sqlite_root().join("alice.db"), b"").unwrap();
+        let created: Value = app.api(Method::POST, &alice_key, "/api/v1/connections").json(&json!({"name": "alice_db", "kind": "sqlite", "auth": {"params": {"path": "alice.db"}}})).send().await.unwrap().json().await.unwrap();
+        let id = created["id"].as_str().unwrap();
+
+        for (method, path) in [
+            (Method::GET, format!("/api/v1/connections/{id}")),
+            (Method::POST, format!("/api/v1/connections/{id}/test")),
+            (Method::GET, format!("/api/v1/connections/{id}/tables")),
+            (Method::PATCH, format!("/api/v1/connections/{id}")),
+            (Method::DELETE, format!("/api/v1/connections/{id}")),
+        ] {
+            let response = app
+                .api(method.clone(), &bob_key, &path)
+                .json(&json!({"confirm": "alice_db", "name": "stolen"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 404, "{method} {path}");
+        }
+        for page in [
+            format!("/connectors/{id}"),
+            format!("/connectors/{id}/explore"),
+            format!("/connectors/{id}/edit"),
+        ] {
+            assert_eq!(
+                bob_browser
+                    .get(app.url(&page))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status(),
+                404,
+                "{page}"
+            );
+        }
+        let listing = bob_browser
+            .get(app.url("/connectors"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!listing.contains("alice_db"));
+
+        // API delete needs the name; UI delete needs the password.
+        let wrong = app
+            .api(
+                Method::DELETE,
+                &alice_key,
+                &format!("/api/v1/connections/{id}"),
+            )
+            .json(&json!({"confirm": "nope"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), 400);
+        assert_eq!(
+            wrong.json::<Value>().await.unwrap()["error"]["field"],
+            "confirm"
+        );
+        let page = format!("/connectors/{id}/delete");
+        let refused = app
+            .submit(
+                &app.client,
+                &page,
+                &page,
+                &[("password", "not my password")],
+            )
+            .await;
+        assert_eq!(refused.status(), 403);
+        assert!(
+            refused
+                .text()
+                .await
+                .unwrap()
+                .contains("nothing was deleted")
+        );
+        assert_eq!(
+            app.api(
+                Method::GET,
+                &alice_key,
+                &format!("/api/v1/connections/{id}")
+            )
+            .send()
+            .await
+            .unwrap()
+            .status(),
+            200,
+            "still there"
+        );
+        let confirmed = app
+            .submit(&app.client, &page, &page, &[("password", &alice.password)])
+            .await;
+        assert_eq!(confirmed.status(), 303);
+        assert_eq!(
+            app.api(
+                Method::GET,
+                &alice_key,
+                &format!("/api/v1/connections/{id}")
+            )
+            .send()
+            .await
+            .unwrap()
+            .status(),
+            404,
+            "gone"
+        );
+        let audit = app
+            .client
+            .get(app.url("/audit"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(audit.contains("connector.delete"));
+    }
+);
+
+on_both_backends!(stored_credentials_are_encrypted, |backend| async move {
+    let app = TestApp::spawn(backend).await;
+    let user = app.signup("Crypt").await;
+    let key = app.api_key_for(&user).await;
+    let source = TestDatabase::create("sluice_src").await;
+    let password = "Unmistakable-Pa55word-xyzzy";
+    let id = create_pg_connector(&app, &key, &source, "sealed", password).await;
+    let connector_id = sluice_store::ids::ConnectorId::parse(&id).unwrap();
+    let sealed = app
+        .store()
+        .connector_sealed_secrets(&connector_id)
+        .await
+        .unwrap()
+        .expect("secrets stored");
+    assert!(
+        sealed.starts_with("v1:") && !sealed.contains(password),
+        "AES-GCM ciphertext, not the password"
+    );
+    if backend == Backend::Sqlite {
+        // Not even hidden in the raw database pages (WAL included).
+        for file in ["sluice.db", "sluice.db-wal"] {
+            if let Ok(bytes) = std::fs::read(app.data_dir.join(file)) {
+                assert!(
+                    !bytes
+                        .windows(password.len())
+                        .any(|w| w == password.as_bytes()),
+                    "{file} holds the plain password"
+                );
+            }
+        }
+    }
+    // Editing without a password keeps the stored one.
+    let page = format!("/connectors/{id}/edit");
+    let html = app
+        .client
+        .get(app.url(&page))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains(password), "the edit form never shows it");
+    let edited = app
+        .api(Method::PATCH, &key, &format!("/api/v1/connections/{id}"))
+        .json(&json!({"description": "renamed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(edited.status(), 200);
+    let connector = app
+        .store()
+        .connector(
+            &app.store().tenant_by_name(&user.tenant).await.unwrap().id,
+            &connector_id,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        connector.secrets(app.store()).unwrap().password.as_deref(),
+        Some(password)
+    );
+});
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_connector_through_the_pages() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.signup("Pages").await;
+    let file = app.sqlite_root().join("shop.db");
+    {
+        use sqlx::Connection;
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&file)
+            .create_if_missing(true);
+        let mut conn = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .unwrap();
+        sqlx::raw_sql("CREATE TABLE items (id INTEGER PRIMARY KEY, label TEXT, price REAL, meta JSON); INSERT INTO items VALUES (1, 'lamp', 9.5, '{\"color\":\"red\"}');")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    let response = app
+        .submit(
+            &app.client,
+            "/connectors/new",
+            "/connectors",
+            &[
+                ("name", "shop"),
+                ("kind", "sqlite"),
+                ("path", "shop.db"),
+                ("intent", "save"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 303, "{}", response.text().await.unwrap());
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    let detail_path = location.split('?').next().unwrap().to_string();
+    let tested = app
+        .submit(
+            &app.client,
+            &detail_path,
+            &format!("{detail_path}/test"),
+            &[],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(tested.contains("Connection works."), "{tested}");
+    let explore = app
+        .client
+        .get(app.url(&format!("{detail_path}/explore")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(explore.contains(">items</a>"));
+    let table = app
+        .client
+        .get(app.url(&format!("{detail_path}/explore/table?name=items")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        table.contains("<td>lamp</td>") && table.contains("{&#34;color&#34;:&#34;red&#34;}"),
+        "{table}"
+    );
+
+    // A form error names the field and keeps the rest.
+    let bad = app
+        .submit(
+            &app.client,
+            "/connectors/new",
+            "/connectors",
+            &[
+                ("name", "Shop!"),
+                ("kind", "sqlite"),
+                ("path", "shop.db"),
+                ("intent", "save"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status(), 400);
+    let html = bad.text().await.unwrap();
+    assert!(html.contains("id=\"name-error\"") && html.contains("value=\"shop.db\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parsing_a_connection_string_fills_the_form_without_echoing_the_password() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.signup("Parse").await;
+    let response = app
+        .submit(&app.client, "/connectors/new", "/connectors", &[("connection_string", "jdbc:sqlserver://sql.example.com:1433;databaseName=erp;user=reader;password=Hidden-Pw-42;encrypt=true"), ("intent", "parse")])
+        .await;
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains("value=\"sql.example.com\"")
+            && html.contains("value=\"erp\"")
+            && html.contains("value=\"reader\""),
+        "fields filled"
+    );
+    assert!(html.contains("<option value=\"sqlserver\" selected>"));
+    assert!(
+        !html.contains("Hidden-Pw-42"),
+        "the password is never echoed"
+    );
+    let bad = app
+        .submit(
+            &app.client,
+            "/connectors/new",
+            "/connectors",
+            &[
+                (
+                    "connection_string",
+                    "jdbc:oracle:thin:@(DESCRIPTION=(ADDRESS=(HOST=x)))",
+                ),
+                ("intent", "parse"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status(), 400);
+    assert!(
+        bad.text().await.unwrap().contains("TNS descriptor"),
+        "the message names the bad part"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_specs_list_every_kind() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let user = app.signup("Specs").await;
+    let key = app.api_key_for(&user).await;
+    let specs: Value = app
+        .api(Method::GET, &key, "/api/v1/connectionSpecs")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = specs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "postgres",
+            "mysql",
+            "mariadb",
+            "sqlserver",
+            "oracle",
+            "sqlite"
+        ]
+    );
+    let postgres = &specs[0]["params"];
+    let names: Vec<&str> = postgres
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "server", "port", "database", "username", "password", "sslMode",
+    ] {
+        assert!(names.contains(&expected), "{expected}");
+    }
+    assert!(
+        postgres
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["type"].is_string() && p["required"].is_boolean())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_provisions_a_working_sqlite_connector() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let login = sluice_server::demo::provision(app.store(), &app.sqlite_root())
+        .await
+        .unwrap();
+    let again = sluice_server::demo::provision(app.store(), &app.sqlite_root())
+        .await
+        .unwrap();
+    assert_ne!(
+        login.password, again.password,
+        "each run prints a fresh password"
+    );
+    assert_eq!(
+        app.login_with(&app.client, &again.email, &again.password)
+            .await
+            .status(),
+        303
+    );
+    let list = app
+        .client
+        .get(app.url("/connectors"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        list.matches(">demo_shop</a>").count(),
+        1,
+        "provisioning twice keeps one connector"
+    );
+    let tenant = app.store().tenant_by_name("Demo").await.unwrap();
+    let connector = app.store().connectors(&tenant.id).await.unwrap().remove(0);
+    let page = format!("/connectors/{}", connector.id);
+    let tested = app
+        .submit(&app.client, &page, &format!("{page}/test"), &[])
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(tested.contains("Connection works."), "{tested}");
+    let table = app
+        .client
+        .get(app.url(&format!("{page}/explore/table?name=customers")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(table.contains("Ada Lovelace"));
+}
