@@ -3,23 +3,83 @@
 //! control plane: apalis-postgres in the same PostgreSQL database, or apalis-sqlite in
 //! its own file next to the embedded store (so the two SQLite writers never contend).
 
+pub mod databases;
 mod housekeeping;
+mod metrics;
+pub mod pull;
 mod queue;
 
 pub use housekeeping::{CleanupExpiredSessions, HOUSEKEEPING_DEFAULT_SCHEDULE};
+pub use metrics::JobMetrics;
 pub use queue::{JobQueue, JobQueueError};
 
 use apalis::prelude::*;
 use serde::{Serialize, de::DeserializeOwned};
+use sluice_connect::Registry;
+use sluice_deliver::{Outbound, RetryPolicy};
 use sluice_store::Store;
+use sluice_store::ids::ConnectorId;
+use std::collections::HashMap;
 use std::future::Future;
+use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// What every job gets to work with.
 #[derive(Clone)]
 pub struct JobContext {
     pub store: Store,
     pub queue: JobQueue,
+    /// Connection pools to tenants' databases, shared with the web handlers.
+    pub databases: Registry,
+    pub sqlite_root: Arc<PathBuf>,
+    /// The one way out to callback URLs and webhooks.
+    pub outbound: Arc<Outbound>,
+    pub settings: Arc<JobSettings>,
+    pub metrics: JobMetrics,
+    connector_slots: Arc<Mutex<HashMap<ConnectorId, Arc<Semaphore>>>>,
+}
+
+impl JobContext {
+    pub fn new(
+        store: Store,
+        queue: JobQueue,
+        databases: Registry,
+        sqlite_root: Arc<PathBuf>,
+        outbound: Arc<Outbound>,
+        settings: JobSettings,
+        metrics: JobMetrics,
+    ) -> Self {
+        Self {
+            store,
+            queue,
+            databases,
+            sqlite_root,
+            outbound,
+            settings: Arc::new(settings),
+            metrics,
+            connector_slots: Arc::default(),
+        }
+    }
+
+    /// Waits for one of the connector's run slots (at most
+    /// `runs_per_connector` runs of one connector at a time in this process).
+    pub async fn connector_slot(&self, connector: &ConnectorId) -> Option<OwnedSemaphorePermit> {
+        let semaphore = {
+            let mut slots = self
+                .connector_slots
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            slots
+                .entry(connector.clone())
+                .or_insert_with(|| {
+                    Arc::new(Semaphore::new(self.settings.runs_per_connector.max(1)))
+                })
+                .clone()
+        };
+        semaphore.acquire_owned().await.ok()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +88,8 @@ pub enum JobError {
     Store(#[from] sluice_store::StoreError),
     #[error(transparent)]
     Queue(#[from] JobQueueError),
+    #[error("{0}")]
+    Run(String),
 }
 
 /// A unit of background work with a stable queue name.
@@ -43,26 +105,36 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static {
 pub struct JobSettings {
     /// Cron (with seconds) for the housekeeping tick.
     pub housekeeping_schedule: String,
+    /// Retries of a callback POST before a run fails.
+    pub delivery_policy: RetryPolicy,
+    /// Concurrent runs of one connector in this process.
+    pub runs_per_connector: usize,
 }
 
 impl Default for JobSettings {
     fn default() -> Self {
         Self {
             housekeeping_schedule: HOUSEKEEPING_DEFAULT_SCHEDULE.to_string(),
+            delivery_policy: RetryPolicy::standard(),
+            runs_per_connector: 2,
         }
     }
 }
 
 /// Every worker and schedule of the product, registered on one monitor.
-pub fn register_all(ctx: JobContext, settings: &JobSettings) -> Result<Monitor, String> {
+pub fn register_all(ctx: JobContext) -> Result<Monitor, String> {
     let monitor = Monitor::new().shutdown_timeout(std::time::Duration::from_secs(10));
     let monitor = ctx
         .queue
         .register_worker::<CleanupExpiredSessions>(monitor, ctx.clone());
-    let schedule = cron::Schedule::from_str(&settings.housekeeping_schedule).map_err(|e| {
+    let monitor = ctx
+        .queue
+        .register_worker::<pull::RunCommand>(monitor, ctx.clone());
+    let monitor = pull::register_scheduler(monitor, ctx.clone());
+    let schedule = cron::Schedule::from_str(&ctx.settings.housekeeping_schedule).map_err(|e| {
         format!(
             "housekeeping schedule {:?}: {e}",
-            settings.housekeeping_schedule
+            ctx.settings.housekeeping_schedule
         )
     })?;
     Ok(housekeeping::register_tick(

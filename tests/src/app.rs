@@ -61,6 +61,8 @@ pub fn test_config(data_dir: PathBuf, database_url: Option<String>) -> Config {
         housekeeping_cron: "* * * * * *".into(),
         db_pool_size: 5,
         sqlite_root: None,
+        // Fast retries keep failing-callback tests short.
+        delivery_retry_delays: "0.05,0.1".into(),
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -210,6 +211,49 @@ impl Database {
             each_driver!(self, driver => driver.fetch_json(sql, limit).await)
         })
         .await
+    }
+
+    /// Runs a rendered pull-sync command and streams its rows in batches of
+    /// `batch_size` rows (clamped to 1..=100 000); the last batch may be
+    /// smaller and an empty result yields no batch at all. Each row is
+    /// converted like [`Database::fetch_json`]'s and then nested
+    /// ([`crate::nest_dotted`]: `"address.city"` → `{"address": {"city": …}}`).
+    ///
+    /// `query.binds` are bound in order (`?` for MySQL/MariaDB and SQLite,
+    /// `@P1…` for SQL Server, `:1…` for Oracle; PostgreSQL renderings carry
+    /// their values as literals). The SQL is the connector owner's own and
+    /// runs as written, outside any transaction: a command may write.
+    ///
+    /// The result is never held in memory: rows are pulled from the driver's
+    /// row stream as batches are asked for, so memory stays bounded by one
+    /// batch plus the driver's buffers, whatever the result size. On
+    /// PostgreSQL sqlx reads each row off the socket as it is consumed, and
+    /// TCP flow control holds the server back meanwhile; the connection's
+    /// server-side `statement_timeout` is lifted for the stream.
+    ///
+    /// The query timeout bounds the wait for each batch (the time to the
+    /// first row, then between batches), not the whole stream, so a long pull
+    /// runs as long as rows keep coming; past it the stream yields
+    /// [`ConnectError::Timeout`] and ends. A row that cannot be converted ends
+    /// the stream with [`ConnectError::Query`] naming the column. Any error
+    /// ends the stream.
+    ///
+    /// The stream holds one connection from its first poll until it ends or
+    /// is dropped. A connection whose result was read to the end goes back to
+    /// the pool; one dropped or failed half-way is closed instead (it may have
+    /// unread rows or a running statement), which frees its place in the pool.
+    pub fn stream_batches<'a>(
+        &'a self,
+        query: &'a sluice_sqltpl::Rendered,
+        batch_size: usize,
+    ) -> BoxStream<'a, Result<Vec<Map<String, Value>>, ConnectError>> {
+        let rows = each_driver!(self, driver => driver.stream_rows(query));
+        crate::stream::batched(rows, batch_size, self.limits().query_timeout)
+    }
+
+    /// The dialect pull-sync commands are rendered in for this database.
+    pub fn dialect(&self) -> sluice_sqltpl::Dialect {
+        self.kind().dialect()
     }
 
     /// Closes every pooled connection; later calls fail.

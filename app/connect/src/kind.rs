@@ -63,6 +63,19 @@ impl DbKind {
         }
     }
 
+    /// The SQL dialect templates are rendered in for this kind (MariaDB
+    /// shares MySQL's).
+    pub fn dialect(self) -> sluice_sqltpl::Dialect {
+        use sluice_sqltpl::Dialect;
+        match self {
+            DbKind::Postgres => Dialect::Postgres,
+            DbKind::Mysql | DbKind::Mariadb => Dialect::Mysql,
+            DbKind::Sqlserver => Dialect::Sqlserver,
+            DbKind::Oracle => Dialect::Oracle,
+            DbKind::Sqlite => Dialect::Sqlite,
+        }
+    }
+
     /// SQLite is a local file: it has no host, port, credentials or TLS.
     pub const fn is_networked(self) -> bool {
         !matches!(self, DbKind::Sqlite)
@@ -192,6 +205,23 @@ mod tests {
                 Some(1433),
                 Some(1521),
                 None
+            ]
+        );
+    }
+
+    #[test]
+    fn db_kind_dialects() {
+        use sluice_sqltpl::Dialect;
+        let dialects: Vec<_> = DbKind::ALL.iter().map(|k| k.dialect()).collect();
+        assert_eq!(
+            dialects,
+            [
+                Dialect::Postgres,
+                Dialect::Mysql,
+                Dialect::Mysql,
+                Dialect::Sqlserver,
+                Dialect::Oracle,
+                Dialect::Sqlite
             ]
         );
     }

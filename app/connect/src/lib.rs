@@ -6,6 +6,8 @@
 //!   MariaDB and SQLite; tiberius for SQL Server; oracle for Oracle), tests,
 //!   explores and reads rows;
 //! - [`value`] converts rows to JSON faithfully;
+//! - [`Database::stream_batches`] runs a rendered pull-sync command
+//!   ([`sluice_sqltpl::Rendered`]) and streams its rows in batches;
 //! - [`connection_specs`] describes the parameters each kind asks for;
 //! - [`Registry`] keeps one pool per connector for the server and the workers.
 
@@ -17,6 +19,7 @@ pub mod ident;
 pub mod kind;
 pub mod registry;
 pub mod spec;
+pub mod stream;
 pub mod value;
 
 pub use connstr::{ConnectionParams, OracleTarget, ParseError, parse_connection_string};

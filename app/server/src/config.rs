@@ -63,6 +63,16 @@ pub struct Config {
     #[arg(long, env = "SLUICE_SQLITE_ROOT", global = true)]
     pub sqlite_root: Option<PathBuf>,
 
+    /// Waits between retries of a failed callback POST, in seconds, comma-separated
+    /// (a run fails after the last one).
+    #[arg(
+        long,
+        env = "SLUICE_DELIVERY_RETRY_DELAYS",
+        default_value = "1,5,30,120",
+        global = true
+    )]
+    pub delivery_retry_delays: String,
+
     /// Maximum connections to the control-plane database.
     #[arg(long, env = "SLUICE_DB_POOL_SIZE", default_value_t = 10, global = true)]
     pub db_pool_size: usize,
@@ -87,6 +97,33 @@ impl Config {
         self.sqlite_root
             .clone()
             .unwrap_or_else(|| self.data_dir.join("sqlite"))
+    }
+
+    /// The retry policy for callbacks, from `delivery_retry_delays`.
+    pub fn delivery_policy(&self) -> anyhow::Result<sluice_deliver::RetryPolicy> {
+        let mut delays = Vec::new();
+        for part in self
+            .delivery_retry_delays
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            let seconds: f64 = part
+                .parse()
+                .ok()
+                .filter(|s: &f64| s.is_finite() && *s >= 0.0 && *s <= 86_400.0)
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "SLUICE_DELIVERY_RETRY_DELAYS: {part:?} is not a number of seconds"
+                    )
+                })?;
+            delays.push(std::time::Duration::from_secs_f64(seconds));
+        }
+        Ok(sluice_deliver::RetryPolicy {
+            delays,
+            jitter: 0.1,
+            max_retry_after: std::time::Duration::from_secs(300),
+        })
     }
 
     /// Cookies get the `Secure` flag when the instance is served over HTTPS.

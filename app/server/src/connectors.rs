@@ -2,14 +2,12 @@
 //! pasted connection string into validated settings, and opening a connector's
 //! database from its stored settings.
 
-use sluice_connect::{
-    ConnectError, ConnectionParams, Database, DbKind, TlsMode, parse_connection_string,
-};
+use sluice_connect::{Database, DbKind, TlsMode, parse_connection_string};
 use sluice_store::SecretKey;
 use sluice_store::connectors::{Connector, ConnectorSecrets, ConnectorSettings, SecretsChange};
 use sluice_store::domain::{ConnectorName, Invalid, Reach};
 use std::collections::BTreeMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use crate::error::AppError;
@@ -319,126 +317,20 @@ fn parse_options(text: &str) -> Result<(Options, Options), Invalid> {
     Ok((plain, secret))
 }
 
-/// Resolves a SQLite connector's file inside `root`; it must exist and may not
-/// escape the directory (no `..`, no absolute path elsewhere, no symlink out).
-pub fn resolve_sqlite_path(root: &Path, raw: &str) -> Result<String, Invalid> {
-    let invalid = |m: String| Invalid::new("path", m);
-    let raw = raw
-        .trim()
-        .trim_start_matches("sqlite:")
-        .trim_start_matches("//");
-    if raw.is_empty() || raw == ":memory:" {
-        return Err(invalid("must name a database file".into()));
-    }
-    let candidate = Path::new(raw);
-    let joined: PathBuf = if candidate.is_absolute() {
-        candidate.to_path_buf()
-    } else {
-        root.join(candidate)
-    };
-    if candidate
-        .components()
-        .any(|c| matches!(c, Component::ParentDir))
-    {
-        return Err(invalid("may not contain '..'".into()));
-    }
-    let root = root.canonicalize().map_err(|_| {
-        invalid(format!(
-            "the SQLite directory {} does not exist on the server",
-            root.display()
-        ))
-    })?;
-    let file = joined.canonicalize().map_err(|_| {
-        invalid(format!(
-            "{raw:?} does not exist in the SQLite directory {}",
-            root.display()
-        ))
-    })?;
-    if !file.starts_with(&root) {
-        return Err(invalid(format!(
-            "must be inside the SQLite directory {}",
-            root.display()
-        )));
-    }
-    if !file.is_file() {
-        return Err(invalid(format!("{raw:?} is not a file")));
-    }
-    Ok(file.to_string_lossy().into_owned())
-}
-
-/// The driver's view of a stored connector, secrets decrypted.
-pub fn connection_params(
-    state: &AppState,
-    connector: &Connector,
-) -> Result<ConnectionParams, ConnectError> {
-    let settings = &connector.settings;
-    let config_error = |field: &str, message: String| ConnectError::Config {
-        field: field.into(),
-        message,
-    };
-    let kind = DbKind::parse(&settings.kind)
-        .ok_or_else(|| config_error("kind", format!("unknown kind {:?}", settings.kind)))?;
-    let secrets = connector
-        .secrets(&state.store)
-        .map_err(|e| config_error("password", e.to_string()))?;
-    let mut params = ConnectionParams::new(kind);
-    params.host = settings.host.clone();
-    params.port = settings.port;
-    params.database = settings.database.clone();
-    params.username = settings.username.clone();
-    params.password = secrets.password;
-    params.tls = TlsMode::parse(&settings.tls_mode).unwrap_or(TlsMode::Preferred);
-    params.options = settings.options.clone();
-    params.options.extend(secrets.options);
-    if kind == DbKind::Sqlite {
-        // Re-checked on every open: the directory may have changed since saving.
-        let raw = settings.path.clone().unwrap_or_default();
-        params.path = Some(
-            resolve_sqlite_path(&state.sqlite_root, &raw)
-                .map_err(|e| config_error("path", e.message))?,
-        );
-    }
-    Ok(params)
-}
-
-/// Why a connector's database cannot be used from here.
-pub enum Unavailable {
-    /// Reached through the gateway agent: Sluice does not connect itself.
-    ThroughGateway,
-    Failed(ConnectError),
-}
+pub use sluice_jobs::databases::{Unavailable, resolve_sqlite_path};
 
 /// The (cached) pool of a direct connector's database.
 pub async fn open_database(
     state: &AppState,
     connector: &Connector,
 ) -> Result<Arc<Database>, Unavailable> {
-    if connector.settings.reach == Reach::Gateway {
-        return Err(Unavailable::ThroughGateway);
-    }
-    state
-        .databases
-        .database(connector.id.as_str(), connector.version, || {
-            connection_params(state, connector)
-        })
-        .await
-        .map_err(Unavailable::Failed)
-}
-
-impl Unavailable {
-    pub fn message(&self) -> String {
-        match self {
-            Self::ThroughGateway => "This connector is reached through the gateway agent; Sluice does not connect to it directly.".into(),
-            Self::Failed(e) => e.to_string(),
-        }
-    }
-
-    pub fn category(&self) -> &'static str {
-        match self {
-            Self::ThroughGateway => "gateway",
-            Self::Failed(e) => e.category(),
-        }
-    }
+    sluice_jobs::databases::open_database(
+        &state.databases,
+        &state.store,
+        &state.sqlite_root,
+        connector,
+    )
+    .await
 }
 
 impl From<Unavailable> for AppError {

@@ -3,10 +3,12 @@
 pub mod api;
 pub mod auth;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod connectors;
 pub mod demo;
 pub mod error;
+pub mod hooks;
 pub mod metrics;
 mod ops;
 pub mod routes;

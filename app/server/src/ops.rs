@@ -47,6 +47,16 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../../static/vendor/pico/pico.min.css"),
     ),
     (
+        "vendor/chartjs/chart.umd.min.js",
+        "text/javascript",
+        include_bytes!("../../../static/vendor/chartjs/chart.umd.min.js"),
+    ),
+    (
+        "charts.js",
+        "text/javascript",
+        include_bytes!("../../../static/charts.js"),
+    ),
+    (
         "vendor/htmx/htmx.min.js",
         "text/javascript",
         include_bytes!("../../../static/vendor/htmx/htmx.min.js"),

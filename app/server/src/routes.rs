@@ -38,6 +38,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route("/users", web::get().to(api::users::list))
                         .route("/users/{id}", web::get().to(api::users::show))
                         .route("/audit", web::get().to(api::audit::list))
+                        .route("/commands", web::post().to(api::commands::create))
+                        .route("/commands", web::get().to(api::commands::list))
+                        .route("/commands/{id}", web::get().to(api::commands::show))
+                        .route("/commands/{id}", web::delete().to(api::commands::delete))
+                        .route("/commands/{id}/run", web::post().to(api::commands::run))
+                        .route("/commands/{id}/pause", web::post().to(api::commands::pause))
+                        .route(
+                            "/commands/{id}/resume",
+                            web::post().to(api::commands::resume),
+                        )
+                        .route("/commands/{id}/runs", web::get().to(api::commands::runs))
+                        .route("/inboxes", web::post().to(api::inboxes::create))
+                        .route("/inboxes", web::get().to(api::inboxes::list))
+                        .route(
+                            "/inboxes/{id}/messages",
+                            web::get().to(api::inboxes::messages),
+                        )
                         .route("/connectionSpecs", web::get().to(api::connections::specs))
                         .route("/connections", web::post().to(api::connections::create))
                         .route("/connections", web::get().to(api::connections::list))
@@ -68,6 +85,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         )
                         .default_service(web::to(api_not_found)),
                 )
+                // Public URLs
+                .route("/hooks/{token}", web::post().to(crate::hooks::receive))
                 // Accounts
                 .route("/signup", web::get().to(pages::accounts::signup_form))
                 .route("/signup", web::post().to(pages::accounts::signup))
@@ -157,6 +176,58 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(
                     "/connectors/{id}/delete",
                     web::post().to(pages::connectors::delete),
+                )
+                .route(
+                    "/connectors/{id}/commands/new",
+                    web::get().to(pages::commands::new_form),
+                )
+                .route(
+                    "/connectors/{id}/commands",
+                    web::post().to(pages::commands::create),
+                )
+                // Commands
+                .route("/commands/{id}", web::get().to(pages::commands::show))
+                .route("/commands/{id}/live", web::get().to(pages::commands::live))
+                .route(
+                    "/commands/{id}/edit",
+                    web::get().to(pages::commands::edit_form),
+                )
+                .route(
+                    "/commands/{id}/edit",
+                    web::post().to(pages::commands::update),
+                )
+                .route("/commands/{id}/run", web::post().to(pages::commands::run))
+                .route(
+                    "/commands/{id}/pause",
+                    web::post().to(pages::commands::pause),
+                )
+                .route(
+                    "/commands/{id}/resume",
+                    web::post().to(pages::commands::resume),
+                )
+                .route(
+                    "/commands/{id}/last-value",
+                    web::post().to(pages::commands::set_last_value),
+                )
+                .route(
+                    "/commands/{id}/direct-url",
+                    web::post().to(pages::commands::create_direct_url),
+                )
+                .route(
+                    "/commands/{id}/delete",
+                    web::post().to(pages::commands::delete),
+                )
+                // Inboxes
+                .route("/inboxes", web::get().to(pages::inboxes::list))
+                .route("/inboxes", web::post().to(pages::inboxes::create))
+                .route("/inboxes/{id}", web::get().to(pages::inboxes::show))
+                .route(
+                    "/inboxes/{id}/delete",
+                    web::get().to(pages::inboxes::delete_form),
+                )
+                .route(
+                    "/inboxes/{id}/delete",
+                    web::post().to(pages::inboxes::delete),
                 )
                 .route("/{area}", web::get().to(pages::areas::show))
                 .default_service(web::to(page_not_found)),

@@ -4,7 +4,8 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use sluice_connect::{Limits, Registry};
-use sluice_jobs::{JobContext, JobQueue, JobSettings};
+use sluice_deliver::{AddressGuard, Outbound};
+use sluice_jobs::{JobContext, JobMetrics, JobQueue, JobSettings};
 use sluice_store::{DatabaseLocation, SecretKey, Store};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -39,7 +40,6 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
 pub struct Application {
     state: AppState,
     server: Option<(Server, SocketAddr)>,
-    job_settings: JobSettings,
     shutdown: watch::Sender<bool>,
 }
 
@@ -68,8 +68,24 @@ impl Application {
             .context("opening the job queue")?;
         let job_settings = JobSettings {
             housekeeping_schedule: config.housekeeping_cron.clone(),
+            delivery_policy: config.delivery_policy()?,
+            ..JobSettings::default()
         };
         let metrics = Metrics::new();
+        let databases = Registry::new(Limits::default());
+        let sqlite_root = Arc::new(config.sqlite_root());
+        let outbound = Arc::new(Outbound::new(AddressGuard::new(
+            config.allow_private_targets,
+        )));
+        let jobs = JobContext::new(
+            store.clone(),
+            queue.clone(),
+            databases.clone(),
+            sqlite_root.clone(),
+            outbound,
+            job_settings,
+            JobMetrics::new(metrics.registry()),
+        );
         let (shutdown, _) = watch::channel(false);
         let listener = match mode {
             Mode::Serve => Some(
@@ -89,8 +105,9 @@ impl Application {
             secure_cookies: config.secure_cookies(),
             allow_private_targets: config.allow_private_targets,
             metrics,
-            databases: Registry::new(Limits::default()),
-            sqlite_root: Arc::new(config.sqlite_root()),
+            databases,
+            sqlite_root,
+            jobs,
         };
         let server = match listener {
             Some(listener) => {
@@ -111,7 +128,6 @@ impl Application {
         Ok(Self {
             state,
             server,
-            job_settings,
             shutdown,
         })
     }
@@ -159,12 +175,8 @@ impl Application {
     }
 
     async fn run(self) -> anyhow::Result<()> {
-        let ctx = JobContext {
-            store: self.state.store.clone(),
-            queue: self.state.queue.clone(),
-        };
         let monitor =
-            sluice_jobs::register_all(ctx, &self.job_settings).map_err(anyhow::Error::msg)?;
+            sluice_jobs::register_all(self.state.jobs.clone()).map_err(anyhow::Error::msg)?;
         let mut stop = self.shutdown.subscribe();
         let jobs = tokio::spawn(async move {
             let signal = async move {

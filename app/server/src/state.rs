@@ -1,4 +1,5 @@
 use sluice_connect::Registry;
+use sluice_jobs::JobContext;
 use sluice_jobs::JobQueue;
 use sluice_store::Store;
 use std::path::PathBuf;
@@ -20,4 +21,6 @@ pub struct AppState {
     pub databases: Registry,
     /// SQLite connectors open files only inside this directory.
     pub sqlite_root: Arc<PathBuf>,
+    /// The job system, for starting runs from requests.
+    pub jobs: JobContext,
 }

@@ -58,6 +58,11 @@ typed_id!(ApiKeyId, "key");
 typed_id!(InvitationId, "inv");
 typed_id!(AuditId, "aud");
 typed_id!(ConnectorId, "con");
+typed_id!(InboxId, "inb");
+typed_id!(MessageId, "msg");
+typed_id!(CommandId, "cmd");
+typed_id!(RunId, "run");
+typed_id!(DirectUrlId, "dir");
 
 #[cfg(test)]
 mod tests {

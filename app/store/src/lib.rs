@@ -5,13 +5,16 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod audit;
+pub mod commands;
 pub mod connectors;
 pub mod db;
 pub mod domain;
 mod error;
 pub mod ids;
+pub mod inboxes;
 pub mod invitations;
 pub mod password;
+pub mod runs;
 pub mod schema;
 pub mod secret;
 pub mod sessions;
@@ -64,6 +67,22 @@ impl Store {
 
     pub fn secret(&self) -> &SecretKey {
         &self.secret
+    }
+
+    /// The key a tenant's callbacks and webhooks are signed with (Standard Webhooks).
+    pub fn callback_signing_key(&self, tenant: &ids::TenantId) -> Vec<u8> {
+        self.secret
+            .sign_bytes("callback-signing", tenant.as_str())
+            .to_vec()
+    }
+
+    /// The same key as receivers configure it: `whsec_` + base64.
+    pub fn callback_signing_secret(&self, tenant: &ids::TenantId) -> String {
+        use base64::Engine;
+        format!(
+            "whsec_{}",
+            base64::engine::general_purpose::STANDARD.encode(self.callback_signing_key(tenant))
+        )
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {

@@ -93,6 +93,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     login_failures,
     connectors,
+    inboxes,
+    inbox_messages,
+    commands,
+    command_runs,
+    direct_urls,
 );
 
 diesel::table! {
@@ -120,3 +125,89 @@ diesel::table! {
 }
 
 diesel::joinable!(connectors -> tenants (tenant_id));
+
+diesel::table! {
+    inboxes (id) {
+        id -> Text,
+        tenant_id -> Text,
+        name -> Text,
+        token -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    inbox_messages (id) {
+        id -> Text,
+        tenant_id -> Text,
+        inbox_id -> Text,
+        source -> Text,
+        body -> Text,
+        size -> BigInt,
+        received_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    commands (id) {
+        id -> Text,
+        tenant_id -> Text,
+        connector_id -> Text,
+        name -> Text,
+        kind -> Text,
+        sql_text -> Text,
+        callback_url -> Nullable<Text>,
+        callback_inbox_id -> Nullable<Text>,
+        last_field -> Nullable<Text>,
+        last_value -> Nullable<Text>,
+        schedule -> Nullable<Text>,
+        timezone -> Text,
+        params -> Nullable<Text>,
+        batch_size -> BigInt,
+        status -> Text,
+        error -> Nullable<Text>,
+        next_run_at -> Nullable<Timestamp>,
+        window_end -> Nullable<Timestamp>,
+        lease_until -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    command_runs (id) {
+        id -> Text,
+        tenant_id -> Text,
+        command_id -> Text,
+        run_trigger -> Text,
+        status -> Text,
+        window_start -> Nullable<Timestamp>,
+        window_end -> Nullable<Timestamp>,
+        params -> Nullable<Text>,
+        rows_delivered -> BigInt,
+        bytes_delivered -> BigInt,
+        batches_delivered -> BigInt,
+        error -> Nullable<Text>,
+        last_value_before -> Nullable<Text>,
+        last_value_after -> Nullable<Text>,
+        created_at -> Timestamp,
+        started_at -> Nullable<Timestamp>,
+        finished_at -> Nullable<Timestamp>,
+        lease_until -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    direct_urls (id) {
+        id -> Text,
+        tenant_id -> Text,
+        command_id -> Text,
+        token -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(inbox_messages -> inboxes (inbox_id));
+diesel::joinable!(commands -> connectors (connector_id));
+diesel::joinable!(command_runs -> commands (command_id));
+diesel::joinable!(direct_urls -> commands (command_id));

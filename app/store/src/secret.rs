@@ -85,9 +85,14 @@ impl SecretKey {
 
     /// An HMAC-SHA256 tag of `message` under the key for `purpose`, URL-safe base64.
     pub fn sign(&self, purpose: &str, message: &str) -> String {
+        URL_SAFE_NO_PAD.encode(self.sign_bytes(purpose, message))
+    }
+
+    /// The raw HMAC-SHA256 tag, e.g. to serve as a derived key.
+    pub fn sign_bytes(&self, purpose: &str, message: &str) -> [u8; 32] {
         let mut mac = keyed_mac(&self.derive(purpose));
         mac.update(message.as_bytes());
-        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        mac.finalize().into_bytes().into()
     }
 
     /// Constant-time check of a tag made by [`SecretKey::sign`].

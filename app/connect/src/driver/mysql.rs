@@ -16,7 +16,9 @@ use crate::database::{ColumnInfo, Limits, RowSet, TableKind, TableRef};
 use crate::error::ConnectError;
 use crate::ident::qualified_name;
 use crate::kind::{DbKind, TlsMode};
-use crate::value::{ColumnHints, mysql_row_to_json_with_hints};
+use crate::stream::{Held, RowStream, bind_all, generate, nested_row};
+use crate::value::{ColumnHints, mysql_row_to_json, mysql_row_to_json_with_hints};
+use sluice_sqltpl::Rendered;
 
 const SYSTEM_SCHEMAS: &str = "('mysql', 'sys', 'performance_schema', 'information_schema')";
 
@@ -236,6 +238,46 @@ impl MySqlDatabase {
         }
         tx.rollback().await.map_err(|e| self.error(e))?;
         Ok(result)
+    }
+
+    /// The rows of a rendered pull-sync command, one at a time, converted
+    /// and nested; see [`crate::Database::stream_batches`].
+    ///
+    /// sqlx prepares the statement (the binary protocol: one statement only)
+    /// and reads each row off the socket as the stream is polled; TCP flow
+    /// control holds the server back while the consumer is busy.
+    /// No transaction is opened: a command may write (seed 001). A stream
+    /// dropped before the end closes its connection instead of returning it
+    /// to the pool (see [`Held`]).
+    pub(crate) fn stream_rows<'a>(&'a self, query: &'a Rendered) -> RowStream<'a> {
+        generate(move |mut out| async move {
+            let run = async {
+                let connection = self.pool.acquire().await.map_err(|e| self.error(e))?;
+                let mut held = Held::new(connection);
+                {
+                    // The user's SQL is run as written, on purpose: it is the
+                    // connector owner's own command, and every placeholder
+                    // value is bound as a parameter by sluice-sqltpl's
+                    // rendering, so none can change its structure.
+                    let sql = AssertSqlSafe(query.sql.clone());
+                    let mut rows = bind_all(sqlx::query(sql), &query.binds)
+                        .persistent(false)
+                        .fetch(&mut *held.connection);
+                    while let Some(row) = rows.try_next().await.map_err(|e| self.error(e))? {
+                        let item = nested_row(mysql_row_to_json(&row));
+                        let failed = item.is_err();
+                        if !out.send(item).await || failed {
+                            return Ok(());
+                        }
+                    }
+                }
+                held.finish();
+                Ok::<(), ConnectError>(())
+            };
+            if let Err(error) = run.await {
+                let _ = out.send(Err(error)).await;
+            }
+        })
     }
 
     pub(crate) async fn close(&self) {

@@ -20,7 +20,9 @@ use crate::database::{ColumnInfo, Limits, RowSet, TableKind, TableRef};
 use crate::error::ConnectError;
 use crate::ident::qualified_name;
 use crate::kind::{DbKind, TlsMode};
+use crate::stream::{RowStream, generate, nested_row};
 use crate::value::oracle_row_to_json;
+use sluice_sqltpl::{BindValue, Rendered};
 
 const USER_SCHEMAS: &str = "SELECT username FROM all_users WHERE oracle_maintained = 'N'";
 
@@ -211,10 +213,115 @@ impl OracleDatabase {
         .await
     }
 
+    /// The rows of a rendered pull-sync command, one at a time, converted
+    /// and nested; see [`crate::Database::stream_batches`].
+    ///
+    /// The driver blocks, so a blocking thread holds the session, runs the
+    /// statement with the values bound positionally (`:1…`), fetches rows
+    /// [`ORACLE_FETCH_ARRAY_SIZE`] at a time, and hands them over through a
+    /// channel of [`ORACLE_ROW_BUFFER`] rows; when the stream is dropped the
+    /// channel closes and the thread stops, releasing the session. The
+    /// session's call timeout bounds each round trip, not the whole result.
+    /// A statement that is not a query (a command may write, seed 001) is
+    /// executed and committed, and yields no rows.
+    pub(crate) fn stream_rows<'a>(&'a self, query: &'a Rendered) -> RowStream<'a> {
+        let pool = Arc::clone(&self.pool);
+        let address = self.address.clone();
+        let call_timeout = self.limits.query_timeout;
+        let sql = query.sql.clone();
+        let binds: Vec<OracleBind> = query.binds.iter().map(oracle_bind).collect();
+        generate(move |mut out| async move {
+            let (sender, mut receiver) = tokio::sync::mpsc::channel(ORACLE_ROW_BUFFER);
+            let worker = tokio::task::spawn_blocking(move || {
+                let send = |item| sender.blocking_send(item).is_ok();
+                let run = || -> Result<(), ConnectError> {
+                    let fail = |e: oracle::Error| oracle_error(&e, &address);
+                    let session = pool.get().map_err(fail)?;
+                    session.set_call_timeout(Some(call_timeout)).map_err(fail)?;
+                    // The user's SQL is run as written, on purpose: it is
+                    // the connector owner's own command, and every
+                    // placeholder value is bound by position, so none can
+                    // change its structure.
+                    let mut statement = session
+                        .statement(&sql)
+                        .fetch_array_size(ORACLE_FETCH_ARRAY_SIZE)
+                        .build()
+                        .map_err(fail)?;
+                    let values: Vec<Box<dyn oracle::sql_type::ToSql>> =
+                        binds.iter().map(OracleBind::to_sql).collect();
+                    let params: Vec<&dyn oracle::sql_type::ToSql> =
+                        values.iter().map(|value| value.as_ref()).collect();
+                    if !statement.is_query() {
+                        statement.execute(&params).map_err(fail)?;
+                        return session.commit().map_err(fail);
+                    }
+                    for row in statement.query(&params).map_err(fail)? {
+                        let item = nested_row(oracle_row_to_json(&row.map_err(fail)?));
+                        let failed = item.is_err();
+                        if !send(item) || failed {
+                            break;
+                        }
+                    }
+                    Ok(())
+                };
+                if let Err(error) = run() {
+                    send(Err(error));
+                }
+            });
+            while let Some(item) = receiver.recv().await {
+                let failed = item.is_err();
+                if !out.send(item).await || failed {
+                    return;
+                }
+            }
+            if let Err(error) = worker.await {
+                let _ = out.send(Err(ConnectError::Driver(error.to_string()))).await;
+            }
+        })
+    }
+
     pub(crate) async fn close(&self) {
         let pool = Arc::clone(&self.pool);
         let _ =
             tokio::task::spawn_blocking(move || pool.close(&oracle::pool::CloseMode::Force)).await;
+    }
+}
+
+/// Rows fetched from the server per round trip while streaming.
+pub(crate) const ORACLE_FETCH_ARRAY_SIZE: u32 = 500;
+
+/// Converted rows waiting between the blocking thread and the stream.
+pub(crate) const ORACLE_ROW_BUFFER: usize = 500;
+
+/// A bound value as Oracle receives it. Oracle SQL (before 23ai) has no
+/// boolean type, so booleans bind as the numbers 1 and 0, the usual
+/// `NUMBER(1)` flag; NULL binds as a NULL `VARCHAR2`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum OracleBind {
+    Null,
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+pub(crate) fn oracle_bind(value: &BindValue) -> OracleBind {
+    match value {
+        BindValue::Null => OracleBind::Null,
+        BindValue::Bool(flag) => OracleBind::Int(i64::from(*flag)),
+        BindValue::Int(int) => OracleBind::Int(*int),
+        BindValue::Float(float) => OracleBind::Float(*float),
+        BindValue::Text(text) => OracleBind::Text(text.clone()),
+    }
+}
+
+impl OracleBind {
+    fn to_sql(&self) -> Box<dyn oracle::sql_type::ToSql> {
+        match self {
+            OracleBind::Null => Box::new(None::<String>),
+            OracleBind::Int(int) => Box::new(*int),
+            OracleBind::Float(float) => Box::new(*float),
+            OracleBind::Text(text) => Box::new(text.clone()),
+        }
     }
 }
 
@@ -359,6 +466,20 @@ mod tests {
         assert_eq!(
             connect_target(&secure).as_deref(),
             Ok("tcps://db.example.com:1521/ORCLPDB?ssl_server_dn_match=true")
+        );
+    }
+
+    #[test]
+    fn bind_values_become_positional_parameters() {
+        assert_eq!(oracle_bind(&BindValue::Null), OracleBind::Null);
+        assert_eq!(oracle_bind(&BindValue::Bool(true)), OracleBind::Int(1));
+        assert_eq!(oracle_bind(&BindValue::Bool(false)), OracleBind::Int(0));
+        assert_eq!(oracle_bind(&BindValue::Int(-7)), OracleBind::Int(-7));
+        assert_eq!(oracle_bind(&BindValue::Float(0.5)), OracleBind::Float(0.5));
+        let hostile = "x'; DROP TABLE invoices; --\u{0}";
+        assert_eq!(
+            oracle_bind(&BindValue::Text(hostile.to_owned())),
+            OracleBind::Text(hostile.to_owned())
         );
     }
 

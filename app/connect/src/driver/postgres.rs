@@ -15,7 +15,9 @@ use crate::database::{ColumnInfo, Limits, RowSet, TableKind, TableRef};
 use crate::error::ConnectError;
 use crate::ident::qualified_name;
 use crate::kind::{DbKind, TlsMode};
+use crate::stream::{Held, RowStream, failed, generate, nested_row};
 use crate::value::pg_row_to_json;
+use sluice_sqltpl::Rendered;
 
 pub struct PgDatabase {
     pool: PgPool,
@@ -187,6 +189,67 @@ impl PgDatabase {
         }
         tx.rollback().await.map_err(|e| self.error(e))?;
         Ok(result)
+    }
+
+    /// The rows of a rendered pull-sync command, one at a time, converted
+    /// and nested; see [`crate::Database::stream_batches`].
+    ///
+    /// sqlx runs the statement with the extended protocol and reads each row
+    /// off the socket as the stream is polled: the server sends rows as it
+    /// produces them and TCP flow control holds it back while the consumer is
+    /// busy, so nothing here buffers the result. Only one statement is
+    /// accepted (the extended protocol refuses `a; b`), and no transaction is
+    /// opened: a command may write (seed 001).
+    ///
+    /// The connection's `statement_timeout` (the query timeout, set when the
+    /// pool connects) would cancel a long pull whose consumer is slow, so it
+    /// is lifted for the stream and restored once the result has been read;
+    /// the query timeout then bounds the wait for each batch on the client.
+    /// A stream dropped before the end closes its connection instead of
+    /// returning it to the pool (see [`Held`]).
+    pub(crate) fn stream_rows<'a>(&'a self, query: &'a Rendered) -> RowStream<'a> {
+        if !query.binds.is_empty() {
+            // sluice-sqltpl writes PostgreSQL values as literals, never binds.
+            return failed(ConnectError::Query(
+                "a PostgreSQL statement takes no bound values".to_owned(),
+            ));
+        }
+        generate(move |mut out| async move {
+            let run = async {
+                let connection = self.pool.acquire().await.map_err(|e| self.error(e))?;
+                let mut held = Held::new(connection);
+                (&mut *held.connection)
+                    .execute("SET statement_timeout = 0")
+                    .await
+                    .map_err(|e| self.error(e))?;
+                {
+                    // The user's SQL is run as written, on purpose: it is the
+                    // connector owner's own command, and every placeholder
+                    // value in it was rendered by sluice-sqltpl as a
+                    // dollar-quoted literal that cannot change its structure.
+                    let sql = AssertSqlSafe(query.sql.clone());
+                    let mut rows = sqlx::query(sql)
+                        .persistent(false)
+                        .fetch(&mut *held.connection);
+                    while let Some(row) = rows.try_next().await.map_err(|e| self.error(e))? {
+                        let item = nested_row(pg_row_to_json(&row));
+                        let failed = item.is_err();
+                        if !out.send(item).await || failed {
+                            return Ok(());
+                        }
+                    }
+                }
+                (&mut *held.connection)
+                    .execute("RESET statement_timeout")
+                    .await
+                    .map_err(|e| self.error(e))?;
+                held.finish();
+                Ok::<(), ConnectError>(())
+            };
+            if let Err(error) = run.await {
+                let _ = out.send(Err(error)).await;
+            }
+        })
     }
 
     pub(crate) async fn close(&self) {

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use futures::TryStreamExt;
-use tiberius::{AuthMethod, Client, Config, EncryptionLevel};
+use tiberius::{AuthMethod, Client, ColumnData, Config, EncryptionLevel};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
@@ -16,7 +16,9 @@ use crate::database::{ColumnInfo, Limits, RowSet, TableKind, TableRef};
 use crate::error::{ConnectError, io_error};
 use crate::ident::qualified_name;
 use crate::kind::{DbKind, TlsMode};
+use crate::stream::{RowStream, generate, nested_row};
 use crate::value::tiberius_row_to_json;
+use sluice_sqltpl::{BindValue, Rendered};
 
 type SqlClient = Client<Compat<TcpStream>>;
 
@@ -258,6 +260,56 @@ impl SqlServerDatabase {
         self.query_rows(sql, limit).await
     }
 
+    /// The rows of a rendered pull-sync command, one at a time, converted
+    /// and nested; see [`crate::Database::stream_batches`].
+    ///
+    /// The statement runs through `sp_executesql` with the values bound as
+    /// `@P1…` parameters; tiberius decodes rows from the TDS stream as they
+    /// are polled. Rows of result sets after the first are skipped, as in
+    /// [`Self::fetch_json`]. The client goes back to the pool only when the
+    /// whole result was read; a stream dropped early drops (closes) it.
+    pub(crate) fn stream_rows<'a>(&'a self, query: &'a Rendered) -> RowStream<'a> {
+        generate(move |mut out| async move {
+            let run = async {
+                let mut loan = self.borrow().await?;
+                {
+                    // The user's SQL is run as written, on purpose: it is the
+                    // connector owner's own command, and every placeholder
+                    // value is bound as a parameter by sluice-sqltpl's
+                    // rendering, so none can change its structure.
+                    let mut statement = tiberius::Query::new(query.sql.as_str());
+                    for value in &query.binds {
+                        statement.bind(sqlserver_param(value));
+                    }
+                    let mut rows = statement
+                        .query(&mut loan.client)
+                        .await
+                        .map_err(|e| tiberius_error(e, &self.address))?
+                        .into_row_stream();
+                    while let Some(row) = rows
+                        .try_next()
+                        .await
+                        .map_err(|e| tiberius_error(e, &self.address))?
+                    {
+                        if row.result_index() > 0 {
+                            continue;
+                        }
+                        let item = nested_row(tiberius_row_to_json(&row));
+                        let failed = item.is_err();
+                        if !out.send(item).await || failed {
+                            return Ok(());
+                        }
+                    }
+                }
+                self.give_back(loan);
+                Ok::<(), ConnectError>(())
+            };
+            if let Err(error) = run.await {
+                let _ = out.send(Err(error)).await;
+            }
+        })
+    }
+
     pub(crate) async fn close(&self) {
         self.permits.close();
         let clients = match self.idle.lock() {
@@ -267,6 +319,20 @@ impl SqlServerDatabase {
         for client in clients {
             let _ = client.close().await;
         }
+    }
+}
+
+/// A bound value as tiberius sends it: NULL as a NULL `nvarchar` (SQL Server
+/// converts it to the column's type), booleans as `bit`, integers as
+/// `bigint`, floats as `float`, text as `nvarchar` (Unicode, never `varchar`,
+/// so no character is lost to a code page).
+pub(crate) fn sqlserver_param(value: &BindValue) -> ColumnData<'static> {
+    match value {
+        BindValue::Null => ColumnData::String(None),
+        BindValue::Bool(flag) => ColumnData::Bit(Some(*flag)),
+        BindValue::Int(int) => ColumnData::I64(Some(*int)),
+        BindValue::Float(float) => ColumnData::F64(Some(*float)),
+        BindValue::Text(text) => ColumnData::String(Some(text.clone().into())),
     }
 }
 
@@ -364,6 +430,29 @@ mod tests {
         assert!(
             matches!(&error, ConnectError::Config { field, .. } if field == "port"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn bind_values_become_typed_parameters() {
+        assert_eq!(sqlserver_param(&BindValue::Null), ColumnData::String(None));
+        assert_eq!(
+            sqlserver_param(&BindValue::Bool(true)),
+            ColumnData::Bit(Some(true))
+        );
+        assert_eq!(
+            sqlserver_param(&BindValue::Int(i64::MIN)),
+            ColumnData::I64(Some(i64::MIN))
+        );
+        assert_eq!(
+            sqlserver_param(&BindValue::Float(-1.5)),
+            ColumnData::F64(Some(-1.5))
+        );
+        // Hostile text is data: it travels as a parameter, byte for byte.
+        let hostile = "x'; DROP TABLE invoices; --\0\u{0}é";
+        assert_eq!(
+            sqlserver_param(&BindValue::Text(hostile.to_owned())),
+            ColumnData::String(Some(hostile.into()))
         );
     }
 

@@ -2,7 +2,9 @@
 //! generated from these handlers.
 
 pub mod audit;
+pub mod commands;
 pub mod connections;
+pub mod inboxes;
 pub mod openapi;
 pub mod tenant;
 pub mod users;

@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{audit, connections, tenant, users};
+use crate::api::{audit, commands, connections, inboxes, tenant, users};
 use crate::error::{ErrorBody, ErrorDetail};
 
 #[derive(OpenApi)]
@@ -14,12 +14,16 @@ use crate::error::{ErrorBody, ErrorDetail};
         tenant::show, users::list, users::show, audit::list,
         connections::specs, connections::create, connections::list, connections::show, connections::update,
         connections::delete, connections::test, connections::tables, connections::columns, connections::preview,
+        commands::create, commands::list, commands::show, commands::run, commands::pause, commands::resume,
+        commands::delete, commands::runs, inboxes::create, inboxes::list, inboxes::messages,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, tenant::TenantBody, users::UserBody, audit::AuditEntryBody,
         connections::ConnectionSpecBody, connections::ParamSpecBody, connections::ConnectionRequest, connections::Auth,
         connections::AuthParams, connections::ConnectionBody, connections::ConnectionParamsBody, connections::CreatedConnection,
         connections::DeleteRequest, connections::TestBody, connections::TableBody, connections::ColumnBody, connections::PreviewBody,
+        commands::CommandRequest, commands::CallbackRequest, commands::CreatedCommand, commands::CommandBody, commands::RunBody,
+        commands::RunRequest, commands::RunStarted, inboxes::InboxRequest, inboxes::InboxBody, inboxes::MessageBody,
     )),
     modifiers(&BearerAuth)
 )]

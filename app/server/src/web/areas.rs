@@ -16,11 +16,6 @@ struct Area {
 
 const UPCOMING: &[Area] = &[
     Area {
-        key: "inboxes",
-        title: "Inboxes",
-        purpose: "Public URLs that receive JSON and keep every message, usable as a command's callback, and direct URLs that start a command with parameters.",
-    },
-    Area {
         key: "profiles",
         title: "Profiles",
         purpose: "Profiles with custom fields, created through the API or a CSV import, that segments group together.",

@@ -505,6 +505,18 @@ struct Detail {
     notice: Option<&'static str>,
 }
 
+/// One line of a connector's commands queue.
+pub struct QueueRow {
+    pub id: String,
+    pub name: String,
+    pub kind: &'static str,
+    pub status: &'static str,
+    pub error: String,
+    pub next_run: String,
+    pub last_run: String,
+    pub last_rows: String,
+}
+
 #[derive(Template)]
 #[template(path = "connectors/show.html")]
 struct ShowPage {
@@ -513,10 +525,45 @@ struct ShowPage {
     test: Option<TestOutcome>,
     gateway_key: Option<String>,
     notice: Option<&'static str>,
+    queue: Vec<QueueRow>,
+}
+
+async fn queue(state: &AppState, connector: &Connector) -> Result<Vec<QueueRow>, AppError> {
+    let mut rows = Vec::new();
+    for command in state
+        .store
+        .connector_commands(&connector.tenant_id, &connector.id)
+        .await?
+    {
+        let last = state
+            .store
+            .runs(&connector.tenant_id, &command.id, 1)
+            .await?
+            .into_iter()
+            .next();
+        rows.push(QueueRow {
+            id: command.id.to_string(),
+            name: command.settings.name.clone(),
+            kind: command.settings.kind.as_str(),
+            status: command.status.as_str(),
+            error: command.error.clone().unwrap_or_default(),
+            next_run: command
+                .next_run_at
+                .as_ref()
+                .map(when)
+                .unwrap_or_else(|| "—".into()),
+            last_run: last
+                .as_ref()
+                .map(|r| format!("{} ({})", when(&r.created_at), r.status.as_str()))
+                .unwrap_or_else(|| "never".into()),
+            last_rows: last.map(|r| r.rows.to_string()).unwrap_or_default(),
+        });
+    }
+    Ok(rows)
 }
 
 async fn show_with(
-    _state: &AppState,
+    state: &AppState,
     current: &CurrentUser,
     connector: &Connector,
     detail: Detail,
@@ -528,6 +575,7 @@ async fn show_with(
         test: detail.test,
         gateway_key: detail.gateway_key,
         notice: detail.notice,
+        queue: queue(state, connector).await?,
     };
     render_with_status(&page, status)
 }

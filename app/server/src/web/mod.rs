@@ -4,8 +4,10 @@
 pub mod accounts;
 pub mod areas;
 pub mod audit;
+pub mod commands;
 pub mod connectors;
 pub mod dashboard;
+pub mod inboxes;
 pub mod settings;
 
 use actix_web::HttpResponse;

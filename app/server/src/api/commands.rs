@@ -1,0 +1,444 @@
+//! `/api/v1/commands…`: create (a dynamic command starts at once), read, run,
+//! pause/resume, delete, and the run history.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sluice_store::audit::AuditEvent;
+use sluice_store::commands::{Callback, Command, CommandKind};
+use sluice_store::domain::Invalid;
+use sluice_store::ids::{CommandId, ConnectorId};
+use sluice_store::runs::Run;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::api::iso;
+use crate::auth::{ApiCaller, client_ip};
+use crate::commands::{CommandFields, first_run_at, next_run, parse_window, run_now};
+use crate::error::{ApiError, AppError};
+use crate::state::AppState;
+
+#[derive(Deserialize, ToSchema)]
+pub struct CallbackRequest {
+    pub url: Option<String>,
+    pub inbox_id: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct CommandRequest {
+    pub connection_id: String,
+    /// `static` (default) or `dynamic`.
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub sql: String,
+    pub callback: CallbackRequest,
+    pub last_field: Option<String>,
+    pub last_value: Option<String>,
+    /// Cron: 5 fields, or 6 with seconds first.
+    pub schedule: Option<String>,
+    /// IANA time zone of the schedule (default UTC).
+    pub timezone: Option<String>,
+    /// For dynamic commands: the values of `@object.params.NAME@`.
+    #[schema(value_type = Option<Object>)]
+    pub params: Option<Value>,
+    /// Rows per POST (default 1000).
+    pub batch_size: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedCommand {
+    pub id: String,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CommandBody {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    /// READY, PROCESSING, FINISHED, ERROR or PAUSED.
+    pub status: String,
+    pub connection_id: String,
+    pub sql: String,
+    #[schema(value_type = Object)]
+    pub callback: Value,
+    pub last_field: Option<String>,
+    pub last_value: Option<String>,
+    pub schedule: Option<String>,
+    pub timezone: String,
+    pub next_run_at: Option<String>,
+    pub batch_size: i64,
+    #[schema(value_type = Option<Object>)]
+    pub params: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl From<&Command> for CommandBody {
+    fn from(c: &Command) -> Self {
+        let callback = match &c.settings.callback {
+            Callback::Url(url) => serde_json::json!({"url": url}),
+            Callback::Inbox(id) => serde_json::json!({"inbox_id": id.to_string()}),
+        };
+        Self {
+            id: c.id.to_string(),
+            name: c.settings.name.clone(),
+            kind: c.settings.kind.as_str().into(),
+            status: c.status.as_str().into(),
+            connection_id: c.settings.connector_id.to_string(),
+            sql: c.settings.sql.clone(),
+            callback,
+            last_field: c.settings.last_field.clone(),
+            last_value: c.last_value.clone(),
+            schedule: c.settings.schedule.clone(),
+            timezone: c.settings.timezone.clone(),
+            next_run_at: c.next_run_at.as_ref().map(iso),
+            batch_size: c.settings.batch_size,
+            params: c
+                .settings
+                .params
+                .as_deref()
+                .and_then(|p| serde_json::from_str(p).ok()),
+            error: c.error.clone(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RunBody {
+    pub id: String,
+    /// queued, running, succeeded or failed.
+    pub status: String,
+    pub trigger: String,
+    pub rows: i64,
+    pub bytes: i64,
+    pub batches: i64,
+    pub error: Option<String>,
+    pub window_start: Option<String>,
+    pub window_end: Option<String>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+impl From<&Run> for RunBody {
+    fn from(r: &Run) -> Self {
+        Self {
+            id: r.id.to_string(),
+            status: r.status.as_str().into(),
+            trigger: r.trigger.clone(),
+            rows: r.rows,
+            bytes: r.bytes,
+            batches: r.batches,
+            error: r.error.clone(),
+            window_start: r.window_start.as_ref().map(iso),
+            window_end: r.window_end.as_ref().map(iso),
+            started_at: r.started_at.as_ref().map(iso),
+            finished_at: r.finished_at.as_ref().map(iso),
+        }
+    }
+}
+
+fn first_error(invalid: Vec<Invalid>) -> ApiError {
+    match invalid.into_iter().next() {
+        Some(first) => ApiError(AppError::Invalid(first)),
+        None => ApiError(AppError::BadRequest("invalid command".into())),
+    }
+}
+
+async fn audit(
+    state: &AppState,
+    req: &HttpRequest,
+    caller: &ApiCaller,
+    action: &str,
+    target: &str,
+) -> Result<(), ApiError> {
+    let ip = client_ip(req);
+    state
+        .store
+        .audit(
+            caller.tenant(),
+            AuditEvent {
+                actor: &caller.actor(),
+                action,
+                target,
+                detail: "via API",
+                ip: ip.as_deref(),
+            },
+        )
+        .await?;
+    Ok(())
+}
+
+/// Creates a command; a dynamic one is queued at once.
+#[utoipa::path(post, path = "/api/v1/commands", tag = "commands", security(("bearer" = [])), request_body = CommandRequest,
+    responses((status = 201, body = CreatedCommand), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    body: web::Json<CommandRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let kind = match body.kind.as_deref() {
+        None => CommandKind::Static,
+        Some(raw) => CommandKind::parse(raw)
+            .ok_or_else(|| AppError::Invalid(Invalid::new("kind", "must be static or dynamic")))?,
+    };
+    let connector_id = ConnectorId::parse(&body.connection_id).ok_or_else(|| {
+        AppError::Invalid(Invalid::new(
+            "connection_id",
+            "is not one of your connections",
+        ))
+    })?;
+    let connector = state
+        .store
+        .connector(caller.tenant(), &connector_id)
+        .await
+        .map_err(|_| {
+            AppError::Invalid(Invalid::new(
+                "connection_id",
+                "is not one of your connections",
+            ))
+        })?;
+    let fields = CommandFields {
+        name: body.name.unwrap_or_default(),
+        sql: body.sql,
+        callback_kind: if body.callback.inbox_id.is_some() {
+            "inbox".into()
+        } else {
+            "url".into()
+        },
+        callback_url: body.callback.url.unwrap_or_default(),
+        callback_inbox_id: body.callback.inbox_id.unwrap_or_default(),
+        last_field: body.last_field.unwrap_or_default(),
+        last_value: body.last_value.unwrap_or_default(),
+        schedule: body.schedule.unwrap_or_default(),
+        timezone: body.timezone.unwrap_or_default(),
+        batch_size: body.batch_size.map(|n| n.to_string()).unwrap_or_default(),
+        params: body.params.map(|p| p.to_string()).unwrap_or_default(),
+    };
+    let valid = fields
+        .validate(&state, &connector, kind)
+        .await
+        .map_err(first_error)?;
+    let next = if kind == CommandKind::Static {
+        first_run_at(&valid)
+    } else {
+        None
+    };
+    let command = state
+        .store
+        .create_command(
+            caller.tenant(),
+            &valid.settings,
+            valid.last_value.as_deref(),
+            next,
+        )
+        .await?;
+    audit(
+        &state,
+        &req,
+        &caller,
+        "command.create",
+        &command.settings.name,
+    )
+    .await?;
+    let run_id = match kind {
+        CommandKind::Dynamic => Some(
+            run_now(&state, &command, "api", None, None)
+                .await?
+                .id
+                .to_string(),
+        ),
+        CommandKind::Static => None,
+    };
+    let command = state.store.command(caller.tenant(), &command.id).await?;
+    Ok(HttpResponse::Created().json(CreatedCommand {
+        id: command.id.to_string(),
+        status: command.status.as_str().into(),
+        run_id,
+    }))
+}
+
+async fn load(state: &AppState, caller: &ApiCaller, raw: &str) -> Result<Command, ApiError> {
+    let id = CommandId::parse(raw).ok_or(AppError::NotFound)?;
+    Ok(state.store.command(caller.tenant(), &id).await?)
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ListQuery {
+    /// Only this connection's commands.
+    connection_id: Option<String>,
+}
+
+/// The tenant's commands (failing ones first), or one connection's.
+#[utoipa::path(get, path = "/api/v1/commands", tag = "commands", security(("bearer" = [])), params(ListQuery), responses((status = 200, body = [CommandBody])))]
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let commands = match query.connection_id.as_deref() {
+        Some(raw) => {
+            let id = ConnectorId::parse(raw).ok_or(AppError::NotFound)?;
+            state.store.connector(caller.tenant(), &id).await?;
+            state.store.connector_commands(caller.tenant(), &id).await?
+        }
+        None => state.store.tenant_commands(caller.tenant()).await?,
+    };
+    Ok(HttpResponse::Ok().json(commands.iter().map(CommandBody::from).collect::<Vec<_>>()))
+}
+
+/// One command; another tenant's id answers 404.
+#[utoipa::path(get, path = "/api/v1/commands/{id}", tag = "commands", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = CommandBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn show(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let command = load(&state, &caller, &id).await?;
+    Ok(HttpResponse::Ok().json(CommandBody::from(&command)))
+}
+
+#[derive(Deserialize, Default, ToSchema)]
+pub struct RunRequest {
+    /// ISO 8601; default: the end of the last successful window.
+    #[serde(rename = "startTime")]
+    pub start_time: Option<String>,
+    /// ISO 8601; default: now.
+    #[serde(rename = "endTime")]
+    pub end_time: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RunStarted {
+    pub run_id: String,
+}
+
+/// Runs the command now, with an optional window.
+#[utoipa::path(post, path = "/api/v1/commands/{id}/run", tag = "commands", security(("bearer" = [])), params(("id" = String, Path)), request_body = RunRequest,
+    responses((status = 202, body = RunStarted), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn run(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    id: web::Path<String>,
+    body: Option<web::Json<RunRequest>>,
+) -> Result<HttpResponse, ApiError> {
+    let command = load(&state, &caller, &id).await?;
+    let body = body.map(|b| b.into_inner()).unwrap_or_default();
+    let window = parse_window(
+        &command,
+        body.start_time.as_deref(),
+        body.end_time.as_deref(),
+    )?;
+    let run = run_now(&state, &command, "api", window, None).await?;
+    audit(&state, &req, &caller, "command.run", &command.settings.name).await?;
+    Ok(HttpResponse::Accepted().json(RunStarted {
+        run_id: run.id.to_string(),
+    }))
+}
+
+/// Pauses a static command.
+#[utoipa::path(post, path = "/api/v1/commands/{id}/pause", tag = "commands", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = CommandBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn pause(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let command = load(&state, &caller, &id).await?;
+    if !state
+        .store
+        .pause_command(caller.tenant(), &command.id)
+        .await?
+    {
+        return Err(AppError::Conflict {
+            field: "status",
+            message: format!("a {} command cannot be paused", command.status.as_str()),
+        }
+        .into());
+    }
+    audit(
+        &state,
+        &req,
+        &caller,
+        "command.pause",
+        &command.settings.name,
+    )
+    .await?;
+    show(state, caller, web::Path::from(command.id.to_string())).await
+}
+
+/// Resumes a paused command.
+#[utoipa::path(post, path = "/api/v1/commands/{id}/resume", tag = "commands", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = CommandBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn resume(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let command = load(&state, &caller, &id).await?;
+    if !state
+        .store
+        .resume_command(caller.tenant(), &command.id, next_run(&command))
+        .await?
+    {
+        return Err(AppError::Conflict {
+            field: "status",
+            message: "only a paused command can be resumed".into(),
+        }
+        .into());
+    }
+    audit(
+        &state,
+        &req,
+        &caller,
+        "command.resume",
+        &command.settings.name,
+    )
+    .await?;
+    show(state, caller, web::Path::from(command.id.to_string())).await
+}
+
+/// Deletes a command and its runs.
+#[utoipa::path(delete, path = "/api/v1/commands/{id}", tag = "commands", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let command = load(&state, &caller, &id).await?;
+    state
+        .store
+        .delete_command(caller.tenant(), &command.id)
+        .await?;
+    audit(
+        &state,
+        &req,
+        &caller,
+        "command.delete",
+        &command.settings.name,
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The command's runs, newest first.
+#[utoipa::path(get, path = "/api/v1/commands/{id}/runs", tag = "commands", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = [RunBody]), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn runs(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let command = load(&state, &caller, &id).await?;
+    let runs = state.store.runs(caller.tenant(), &command.id, 100).await?;
+    Ok(HttpResponse::Ok().json(runs.iter().map(RunBody::from).collect::<Vec<_>>()))
+}

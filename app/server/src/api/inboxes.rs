@@ -1,0 +1,109 @@
+//! `/api/v1/inboxes…`.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sluice_store::audit::AuditEvent;
+use sluice_store::ids::InboxId;
+use sluice_store::inboxes::Inbox;
+use utoipa::ToSchema;
+
+use crate::api::iso;
+use crate::auth::{ApiCaller, client_ip};
+use crate::error::{ApiError, AppError};
+use crate::state::AppState;
+use crate::web::inboxes::inbox_name;
+
+#[derive(Deserialize, ToSchema)]
+pub struct InboxRequest {
+    pub name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InboxBody {
+    pub id: String,
+    pub name: String,
+    /// The public URL that accepts JSON POSTs.
+    pub url: String,
+    pub created_at: String,
+}
+
+fn body(state: &AppState, inbox: &Inbox) -> InboxBody {
+    InboxBody {
+        id: inbox.id.to_string(),
+        name: inbox.name.clone(),
+        url: format!("{}/hooks/{}", state.public_url, inbox.token),
+        created_at: iso(&inbox.created_at),
+    }
+}
+
+/// Creates an inbox and returns its public URL.
+#[utoipa::path(post, path = "/api/v1/inboxes", tag = "inboxes", security(("bearer" = [])), request_body = InboxRequest,
+    responses((status = 201, body = InboxBody), (status = 400, body = crate::error::ErrorBody)))]
+pub async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    request: web::Json<InboxRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let name = inbox_name(&request.name)?;
+    let inbox = state.store.create_inbox(caller.tenant(), &name).await?;
+    let ip = client_ip(&req);
+    state
+        .store
+        .audit(
+            caller.tenant(),
+            AuditEvent {
+                actor: &caller.actor(),
+                action: "inbox.create",
+                target: &inbox.name,
+                detail: "via API",
+                ip: ip.as_deref(),
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(body(&state, &inbox)))
+}
+
+/// The tenant's inboxes.
+#[utoipa::path(get, path = "/api/v1/inboxes", tag = "inboxes", security(("bearer" = [])), responses((status = 200, body = [InboxBody])))]
+pub async fn list(state: web::Data<AppState>, caller: ApiCaller) -> Result<HttpResponse, ApiError> {
+    let inboxes = state.store.inboxes(caller.tenant()).await?;
+    Ok(HttpResponse::Ok().json(inboxes.iter().map(|i| body(&state, i)).collect::<Vec<_>>()))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MessageBody {
+    pub id: String,
+    pub received_at: String,
+    /// `http` or `command:<id>`.
+    pub source: String,
+    #[schema(value_type = Object)]
+    pub body: Value,
+}
+
+/// Messages received, newest first (at most 500).
+#[utoipa::path(get, path = "/api/v1/inboxes/{id}/messages", tag = "inboxes", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = [MessageBody]), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn messages(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = InboxId::parse(&id).ok_or(AppError::NotFound)?;
+    let inbox = state.store.inbox(caller.tenant(), &id).await?;
+    let messages = state
+        .store
+        .inbox_messages(caller.tenant(), &inbox.id, 500)
+        .await?;
+    let body: Vec<MessageBody> = messages
+        .into_iter()
+        .map(|m| MessageBody {
+            id: m.id,
+            received_at: iso(&m.received_at),
+            source: m.source,
+            body: serde_json::from_str(&m.body).unwrap_or(Value::String(m.body)),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(body))
+}

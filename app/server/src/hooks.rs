@@ -1,0 +1,90 @@
+//! The public `/hooks/{token}` endpoint: an inbox stores the JSON body; a direct URL
+//! starts a one-off run of its command with the body as parameters. Bodies are
+//! limited to [`MAX_BODY`]; unknown tokens answer 404.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures::StreamExt;
+use serde_json::{Value, json};
+use sluice_store::commands::CommandKind;
+use sluice_store::domain::Invalid;
+use sluice_store::inboxes::HookTarget;
+
+use crate::commands::run_now;
+use crate::error::{ApiError, AppError};
+use crate::state::AppState;
+
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// Reads the body, refusing more than `MAX_BODY` bytes before reading them.
+async fn read_limited(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+) -> Result<web::BytesMut, AppError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY) {
+        return Err(AppError::PayloadTooLarge);
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| AppError::BadRequest(format!("body: {e}")))?;
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(AppError::PayloadTooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+pub async fn receive(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let target = state
+        .store
+        .hook_target(&token)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let body = read_limited(&req, payload).await?;
+    let document: Value = serde_json::from_slice(&body)
+        .map_err(|e| AppError::Invalid(Invalid::new("body", format!("is not valid JSON: {e}"))))?;
+    match target {
+        HookTarget::Inbox(inbox) => {
+            let id = state
+                .store
+                .add_inbox_message(&inbox.tenant_id, &inbox.id, "http", &document.to_string())
+                .await?;
+            Ok(HttpResponse::Accepted().json(json!({"id": id.to_string()})))
+        }
+        HookTarget::Command {
+            tenant_id,
+            command_id,
+        } => {
+            let Value::Object(_) = &document else {
+                return Err(AppError::Invalid(Invalid::new(
+                    "body",
+                    "must be a JSON object (it becomes the run's params)",
+                ))
+                .into());
+            };
+            let bound = state.store.command(&tenant_id, &command_id).await?;
+            let mut settings = bound.settings.clone();
+            settings.kind = CommandKind::Dynamic;
+            settings.schedule = None;
+            settings.params = Some(document.to_string());
+            let dynamic = state
+                .store
+                .create_command(&tenant_id, &settings, bound.last_value.as_deref(), None)
+                .await?;
+            let run = run_now(&state, &dynamic, "direct", None, None).await?;
+            Ok(HttpResponse::Accepted()
+                .json(json!({"command_id": dynamic.id.to_string(), "run_id": run.id.to_string()})))
+        }
+    }
+}

@@ -1,0 +1,821 @@
+//! Command pages: create and edit (with a preview of the next run times), the
+//! detail page (status, run now with an optional window, pause/resume, the stored
+//! last value, direct URLs, run history with a chart, live progress), delete.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use chrono::Utc;
+use serde::Deserialize;
+use sluice_jobs::pull::Schedule;
+use sluice_store::audit::AuditEvent;
+use sluice_store::commands::{Callback, Command, CommandKind, CommandStatus};
+use sluice_store::connectors::Connector;
+use sluice_store::domain::Invalid;
+use sluice_store::ids::{CommandId, ConnectorId};
+use sluice_store::runs::{Run, RunStatus};
+
+use crate::auth::{CsrfForm, CurrentUser, client_ip};
+use crate::commands::{CommandFields, first_run_at, next_run, parse_window, run_now};
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::web::{FormErrors, Layout, redirect, render, render_with_status, when};
+
+pub const HISTORY: i64 = 50;
+
+async fn audit(
+    state: &AppState,
+    req: &HttpRequest,
+    current: &CurrentUser,
+    action: &str,
+    target: &str,
+) -> Result<(), AppError> {
+    let ip = client_ip(req);
+    state
+        .store
+        .audit(
+            &current.tenant.id,
+            AuditEvent {
+                actor: &current.actor(),
+                action,
+                target,
+                detail: "",
+                ip: ip.as_deref(),
+            },
+        )
+        .await?;
+    Ok(())
+}
+
+async fn connector(
+    state: &AppState,
+    current: &CurrentUser,
+    raw: &str,
+) -> Result<Connector, AppError> {
+    let id = ConnectorId::parse(raw).ok_or(AppError::NotFound)?;
+    Ok(state.store.connector(&current.tenant.id, &id).await?)
+}
+
+async fn command(state: &AppState, current: &CurrentUser, raw: &str) -> Result<Command, AppError> {
+    let id = CommandId::parse(raw).ok_or(AppError::NotFound)?;
+    Ok(state.store.command(&current.tenant.id, &id).await?)
+}
+
+fn errors_from(invalid: Vec<Invalid>) -> FormErrors {
+    let mut errors = FormErrors::default();
+    for e in invalid {
+        errors.add(e.field, e.message);
+    }
+    errors
+}
+
+// ---------------------------------------------------------------- form
+
+struct InboxOption {
+    id: String,
+    name: String,
+}
+
+#[derive(Template)]
+#[template(path = "commands/form.html")]
+struct FormPage {
+    layout: Layout,
+    connector_id: String,
+    connector_name: String,
+    /// `None` when creating.
+    editing: Option<String>,
+    fields: CommandFields,
+    errors: FormErrors,
+    inboxes: Vec<InboxOption>,
+    preview: Vec<String>,
+    timezones: &'static [&'static str],
+}
+
+impl FormPage {
+    fn action(&self) -> String {
+        match &self.editing {
+            Some(id) => format!("/commands/{id}/edit"),
+            None => format!("/connectors/{}/commands", self.connector_id),
+        }
+    }
+}
+
+/// Time zones offered in the form (any IANA name is accepted when typed).
+const COMMON_ZONES: &[&str] = &[
+    "UTC",
+    "Europe/London",
+    "Europe/Paris",
+    "Europe/Berlin",
+    "Europe/Madrid",
+    "America/New_York",
+    "America/Chicago",
+    "America/Los_Angeles",
+    "America/Sao_Paulo",
+    "Asia/Kolkata",
+    "Asia/Singapore",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+];
+
+fn schedule_preview(fields: &CommandFields) -> Vec<String> {
+    let timezone = if fields.timezone.trim().is_empty() {
+        "UTC"
+    } else {
+        fields.timezone.trim()
+    };
+    match Schedule::parse(&fields.schedule, timezone) {
+        Ok(schedule) => schedule
+            .preview(Utc::now(), 5)
+            .iter()
+            .map(|t| t.format("%a %Y-%m-%d %H:%M:%S %Z").to_string())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+async fn form_page(
+    state: &AppState,
+    current: &CurrentUser,
+    connector: &Connector,
+    editing: Option<String>,
+    fields: CommandFields,
+    errors: FormErrors,
+) -> Result<FormPage, AppError> {
+    let inboxes = state
+        .store
+        .inboxes(&current.tenant.id)
+        .await?
+        .into_iter()
+        .map(|i| InboxOption {
+            id: i.id.to_string(),
+            name: i.name,
+        })
+        .collect();
+    let preview = schedule_preview(&fields);
+    Ok(FormPage {
+        layout: Layout::new(current, "connectors"),
+        connector_id: connector.id.to_string(),
+        connector_name: connector.settings.name.as_str().to_string(),
+        editing,
+        fields,
+        errors,
+        inboxes,
+        preview,
+        timezones: COMMON_ZONES,
+    })
+}
+
+pub async fn new_form(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    connector_id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    current.require_write()?;
+    let connector = connector(&state, &current, &connector_id).await?;
+    let fields = CommandFields {
+        callback_kind: "url".into(),
+        timezone: "UTC".into(),
+        batch_size: "1000".into(),
+        ..Default::default()
+    };
+    render(
+        &form_page(
+            &state,
+            &current,
+            &connector,
+            None,
+            fields,
+            FormErrors::default(),
+        )
+        .await?,
+    )
+}
+
+#[derive(Deserialize)]
+pub struct SubmittedCommand {
+    #[serde(flatten)]
+    fields: CommandFields,
+    /// `preview` shows the next run times without saving.
+    #[serde(default)]
+    intent: String,
+}
+
+pub async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    connector_id: web::Path<String>,
+    CsrfForm(submitted): CsrfForm<SubmittedCommand>,
+) -> Result<HttpResponse, AppError> {
+    current.require_write()?;
+    let connector = connector(&state, &current, &connector_id).await?;
+    let valid = match submitted
+        .fields
+        .validate(&state, &connector, CommandKind::Static)
+        .await
+    {
+        Ok(valid) if submitted.intent != "preview" => valid,
+        Ok(_) => {
+            return render(
+                &form_page(
+                    &state,
+                    &current,
+                    &connector,
+                    None,
+                    submitted.fields,
+                    FormErrors::default(),
+                )
+                .await?,
+            );
+        }
+        Err(invalid) => {
+            return render_with_status(
+                &form_page(
+                    &state,
+                    &current,
+                    &connector,
+                    None,
+                    submitted.fields,
+                    errors_from(invalid),
+                )
+                .await?,
+                StatusCode::BAD_REQUEST,
+            );
+        }
+    };
+    let created = state
+        .store
+        .create_command(
+            &current.tenant.id,
+            &valid.settings,
+            valid.last_value.as_deref(),
+            first_run_at(&valid),
+        )
+        .await?;
+    audit(
+        &state,
+        &req,
+        &current,
+        "command.create",
+        &created.settings.name,
+    )
+    .await?;
+    Ok(redirect(&format!("/commands/{}", created.id)))
+}
+
+fn fields_of(command: &Command) -> CommandFields {
+    let s = &command.settings;
+    let (kind, url, inbox) = match &s.callback {
+        Callback::Url(url) => ("url", url.clone(), String::new()),
+        Callback::Inbox(inbox) => ("inbox", String::new(), inbox.to_string()),
+    };
+    CommandFields {
+        name: s.name.clone(),
+        sql: s.sql.clone(),
+        callback_kind: kind.into(),
+        callback_url: url,
+        callback_inbox_id: inbox,
+        last_field: s.last_field.clone().unwrap_or_default(),
+        last_value: command.last_value.clone().unwrap_or_default(),
+        schedule: s.schedule.clone().unwrap_or_default(),
+        timezone: s.timezone.clone(),
+        batch_size: s.batch_size.to_string(),
+        params: s.params.clone().unwrap_or_default(),
+    }
+}
+
+pub async fn edit_form(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    current.require_write()?;
+    let command = command(&state, &current, &id).await?;
+    let connector = state
+        .store
+        .connector(&current.tenant.id, &command.settings.connector_id)
+        .await?;
+    render(
+        &form_page(
+            &state,
+            &current,
+            &connector,
+            Some(command.id.to_string()),
+            fields_of(&command),
+            FormErrors::default(),
+        )
+        .await?,
+    )
+}
+
+pub async fn update(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    id: web::Path<String>,
+    CsrfForm(submitted): CsrfForm<SubmittedCommand>,
+) -> Result<HttpResponse, AppError> {
+    current.require_write()?;
+    let command = command(&state, &current, &id).await?;
+    let connector = state
+        .store
+        .connector(&current.tenant.id, &command.settings.connector_id)
+        .await?;
+    let editing = Some(command.id.to_string());
+    let valid = match submitted
+        .fields
+        .validate(&state, &connector, command.settings.kind)
+        .await
+    {
+        Ok(valid) if submitted.intent != "preview" => valid,
+        Ok(_) => {
+            return render(
+                &form_page(
+                    &state,
+                    &current,
+                    &connector,
+                    editing,
+                    submitted.fields,
+                    FormErrors::default(),
+                )
+                .await?,
+            );
+        }
+        Err(invalid) => {
+            return render_with_status(
+                &form_page(
+                    &state,
+                    &current,
+                    &connector,
+                    editing,
+                    submitted.fields,
+                    errors_from(invalid),
+                )
+                .await?,
+                StatusCode::BAD_REQUEST,
+            );
+        }
+    };
+    // A paused command stays paused: its next run is set when it resumes.
+    let next = if command.status == CommandStatus::Paused {
+        None
+    } else {
+        first_run_at(&valid)
+    };
+    let updated = state
+        .store
+        .update_command(&current.tenant.id, &command.id, &valid.settings, next)
+        .await?;
+    audit(
+        &state,
+        &req,
+        &current,
+        "command.update",
+        &updated.settings.name,
+    )
+    .await?;
+    Ok(redirect(&format!("/commands/{}?done=updated", updated.id)))
+}
+
+// ---------------------------------------------------------------- detail
+
+pub struct RunView {
+    pub id: String,
+    pub trigger: String,
+    pub status: &'static str,
+    pub rows: i64,
+    pub bytes: i64,
+    pub batches: i64,
+    pub error: String,
+    pub started: String,
+    pub duration: String,
+    pub window: String,
+    pub running: bool,
+}
+
+impl From<&Run> for RunView {
+    fn from(r: &Run) -> Self {
+        let window = match (r.window_start, r.window_end) {
+            (Some(s), Some(e)) => format!(
+                "{} → {}",
+                s.format("%Y-%m-%d %H:%M:%S"),
+                e.format("%Y-%m-%d %H:%M:%S")
+            ),
+            _ => String::new(),
+        };
+        Self {
+            id: r.id.to_string(),
+            trigger: r.trigger.clone(),
+            status: r.status.as_str(),
+            rows: r.rows,
+            bytes: r.bytes,
+            batches: r.batches,
+            error: r.error.clone().unwrap_or_default(),
+            started: r
+                .started_at
+                .as_ref()
+                .map(when)
+                .unwrap_or_else(|| when(&r.created_at)),
+            duration: r
+                .duration_ms()
+                .map(|ms| format!("{:.1} s", ms as f64 / 1000.0))
+                .unwrap_or_default(),
+            window,
+            running: !r.status.is_finished(),
+        }
+    }
+}
+
+pub struct CommandView {
+    pub id: String,
+    pub name: String,
+    pub kind: &'static str,
+    pub sql: String,
+    pub callback: String,
+    pub status: &'static str,
+    pub error: String,
+    pub last_field: String,
+    pub last_value: String,
+    pub schedule: String,
+    pub timezone: String,
+    pub next_run: String,
+    pub params: String,
+    pub batch_size: i64,
+    pub connector_id: String,
+}
+
+impl CommandView {
+    pub fn new(c: &Command, inbox_name: Option<String>) -> Self {
+        let callback = match (&c.settings.callback, inbox_name) {
+            (Callback::Inbox(_), Some(name)) => format!("inbox {name}"),
+            (Callback::Inbox(id), None) => format!("inbox {id}"),
+            (Callback::Url(url), _) => url.clone(),
+        };
+        Self {
+            id: c.id.to_string(),
+            name: c.settings.name.clone(),
+            kind: c.settings.kind.as_str(),
+            sql: c.settings.sql.clone(),
+            callback,
+            status: c.status.as_str(),
+            error: c.error.clone().unwrap_or_default(),
+            last_field: c.settings.last_field.clone().unwrap_or_default(),
+            last_value: c.last_value.clone().unwrap_or_default(),
+            schedule: c.settings.schedule.clone().unwrap_or_default(),
+            timezone: c.settings.timezone.clone(),
+            next_run: c
+                .next_run_at
+                .as_ref()
+                .map(when)
+                .unwrap_or_else(|| "—".into()),
+            params: c.settings.params.clone().unwrap_or_default(),
+            batch_size: c.settings.batch_size,
+            connector_id: c.settings.connector_id.to_string(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "commands/show.html")]
+struct ShowPage {
+    layout: Layout,
+    c: CommandView,
+    connector_name: String,
+    runs: Vec<RunView>,
+    chart_points: String,
+    direct_urls: Vec<String>,
+    next_runs: Vec<String>,
+    notice: Option<&'static str>,
+    errors: FormErrors,
+    live: LivePartial,
+}
+
+#[derive(Template)]
+#[template(path = "commands/_live.html")]
+struct LivePartial {
+    c: CommandView,
+    runs: Vec<RunView>,
+}
+
+impl LivePartial {
+    fn any_running(&self) -> bool {
+        self.c.status == "PROCESSING" || self.runs.iter().any(|r| r.running)
+    }
+}
+
+async fn inbox_name(state: &AppState, command: &Command) -> Option<String> {
+    match &command.settings.callback {
+        Callback::Inbox(id) => state
+            .store
+            .inbox(&command.tenant_id, id)
+            .await
+            .ok()
+            .map(|i| i.name),
+        Callback::Url(_) => None,
+    }
+}
+
+fn chart_points(runs: &[Run]) -> String {
+    let points: Vec<serde_json::Value> = runs
+        .iter()
+        .rev()
+        .map(|r| serde_json::json!({"at": r.created_at.format("%m-%d %H:%M:%S").to_string(), "rows": r.rows, "failed": r.status == RunStatus::Failed}))
+        .collect();
+    serde_json::Value::Array(points).to_string()
+}
+
+#[derive(Deserialize)]
+pub struct Done {
+    done: Option<String>,
+}
+
+async fn show_page(
+    state: &AppState,
+    current: &CurrentUser,
+    command: &Command,
+    notice: Option<&'static str>,
+    errors: FormErrors,
+) -> Result<ShowPage, AppError> {
+    let connector = state
+        .store
+        .connector(&current.tenant.id, &command.settings.connector_id)
+        .await?;
+    let runs = state
+        .store
+        .runs(&current.tenant.id, &command.id, HISTORY)
+        .await?;
+    let direct_urls = state
+        .store
+        .direct_url_tokens(&current.tenant.id, &command.id)
+        .await?
+        .into_iter()
+        .map(|t| format!("{}/hooks/{t}", state.public_url))
+        .collect();
+    let next_runs = match &command.settings.schedule {
+        Some(expression) if command.status != CommandStatus::Paused => {
+            Schedule::parse(expression, &command.settings.timezone)
+                .map(|s| {
+                    s.preview(Utc::now(), 5)
+                        .iter()
+                        .map(|t| t.format("%a %Y-%m-%d %H:%M:%S %Z").to_string())
+                        .collect()
+                })
+                .unwrap_or_default()
+        }
+        _ => Vec::new(),
+    };
+    let inbox = inbox_name(state, command).await;
+    let live = LivePartial {
+        c: CommandView::new(command, inbox.clone()),
+        runs: runs.iter().take(5).map(RunView::from).collect(),
+    };
+    Ok(ShowPage {
+        layout: Layout::new(current, "connectors"),
+        live,
+        c: CommandView::new(command, inbox),
+        connector_name: connector.settings.name.as_str().to_string(),
+        chart_points: chart_points(&runs),
+        runs: runs.iter().map(RunView::from).collect(),
+        direct_urls,
+        next_runs,
+        notice,
+        errors,
+    })
+}
+
+pub async fn show(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    id: web::Path<String>,
+    query: web::Query<Done>,
+) -> Result<HttpResponse, AppError> {
+    let command = command(&state, &current, &id).await?;
+    let notice = match query.done.as_deref() {
+        Some("updated") => Some("Command saved."),
+        Some("started") => Some("Run started: its progress shows below."),
+        Some("paused") => Some("Paused: it will not run until you resume it."),
+        Some("resumed") => Some("Resumed."),
+        Some("last_value") => Some("Last value saved: the next run starts from it."),
+        Some("direct_url") => Some(
+            "Direct URL created: a POST with a JSON body starts a run with the body as params.",
+        ),
+        _ => None,
+    };
+    render(&show_page(&state, &current, &command, notice, FormErrors::default()).await?)
+}
+
+/// The live part of the detail page (status and latest runs), polled while running.
+pub async fn live(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let command = command(&state, &current, &id).await?;
+    let runs = state.store.runs(&current.tenant.id, &command.id, 5).await?;
+    render(&LivePartial {
+        c: CommandView::new(&command, inbox_name(&state, &command).await),
+        runs: runs.iter().map(RunView::from).collect(),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct RunForm {
+    #[serde(default, rename = "startTime")]
+    start_time: String,
+    #[serde(default, rename = "endTime")]
+    end_time: String,
+}
+
+pub async fn run(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    id: web::Path<String>,
+    CsrfForm(form): CsrfForm<RunForm>,
+) -> Result<HttpResponse, AppError> {
+    current.require_write()?;
+    let command = command(&state, &current, &id).await?;
+    let window = match parse_window(&command, Some(&form.start_time), Some(&form.end_time)) {
+        Ok(window) => window,
+        Err(invalid) => {
+            return render_with_status(
+                &show_page(&state, &current, &command, None, errors_from(vec![invalid])).await?,
+                StatusCode::BAD_REQUEST,
+            );
+        }
+    };
+    match run_now(&state, &command, "manual", window, None).await {
+        Ok(_) => {
+            audit(
+                &state,
+                &req,
+                &current,
+                "command.run",
+                &command.settings.name,
+            )
+            .await?;
+            Ok(redirect(&format!("/commands/{}?done=started", command.id)))
+        }
+        Err(AppError::Conflict { field, message }) => {
+            let mut errors = FormErrors::default();
+            errors.add(field, message);
+            render_with_status(
+                &show_page(&state, &current, &command, None, errors).await?,
+                StatusCode::CONFLICT,
+            )
+        }
+        Err(other) => Err(other),
+    }
+}
+
+pub async fn pause(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    id: web::Path<String>,
+    _form: CsrfForm<serde::de::IgnoredAny>,
+) -> Result<HttpResponse, AppError> {
+    current.require_write()?;
+    let command = command(&state, &current, &id).await?;
+    if !state
+        .store
+        .pause_command(&current.tenant.id, &command.id)
+        .await?
+    {
+        return Err(AppError::Conflict {
+            field: "status",
+            message: format!("a {} command cannot be paused", command.status.as_str()),
+        });
+    }
+    audit(
+        &state,
+        &req,
+        &current,
+        "command.pause",
+        &command.settings.name,
+    )
+    .await?;
+    Ok(redirect(&format!("/commands/{}?done=paused", command.id)))
+}
+
+pub async fn resume(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    id: web::Path<String>,
+    _form: CsrfForm<serde::de::IgnoredAny>,
+) -> Result<HttpResponse, AppError> {
+    current.require_write()?;
+    let command = command(&state, &current, &id).await?;
+    if !state
+        .store
+        .resume_command(&current.tenant.id, &command.id, next_run(&command))
+        .await?
+    {
+        return Err(AppError::Conflict {
+            field: "status",
+            message: "only a paused command can be resumed".into(),
+        });
+    }
+    audit(
+        &state,
+        &req,
+        &current,
+        "command.resume",
+        &command.settings.name,
+    )
+    .await?;
+    Ok(redirect(&format!("/commands/{}?done=resumed", command.id)))
+}
+
+#[derive(Deserialize)]
+pub struct LastValueForm {
+    #[serde(default)]
+    last_value: String,
+}
+
+pub async fn set_last_value(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    id: web::Path<String>,
+    CsrfForm(form): CsrfForm<LastValueForm>,
+) -> Result<HttpResponse, AppError> {
+    current.require_write()?;
+    let command = command(&state, &current, &id).await?;
+    let value = form.last_value.trim();
+    state
+        .store
+        .set_last_value(
+            &current.tenant.id,
+            &command.id,
+            (!value.is_empty()).then_some(value),
+        )
+        .await?;
+    audit(
+        &state,
+        &req,
+        &current,
+        "command.last_value",
+        &command.settings.name,
+    )
+    .await?;
+    Ok(redirect(&format!(
+        "/commands/{}?done=last_value",
+        command.id
+    )))
+}
+
+pub async fn create_direct_url(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    id: web::Path<String>,
+    _form: CsrfForm<serde::de::IgnoredAny>,
+) -> Result<HttpResponse, AppError> {
+    current.require_write()?;
+    let command = command(&state, &current, &id).await?;
+    state
+        .store
+        .create_direct_url(&current.tenant.id, &command.id)
+        .await?;
+    audit(
+        &state,
+        &req,
+        &current,
+        "command.direct_url",
+        &command.settings.name,
+    )
+    .await?;
+    Ok(redirect(&format!(
+        "/commands/{}?done=direct_url",
+        command.id
+    )))
+}
+
+pub async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    id: web::Path<String>,
+    _form: CsrfForm<serde::de::IgnoredAny>,
+) -> Result<HttpResponse, AppError> {
+    current.require_write()?;
+    let command = command(&state, &current, &id).await?;
+    state
+        .store
+        .delete_command(&current.tenant.id, &command.id)
+        .await?;
+    audit(
+        &state,
+        &req,
+        &current,
+        "command.delete",
+        &command.settings.name,
+    )
+    .await?;
+    Ok(redirect(&format!(
+        "/connectors/{}",
+        command.settings.connector_id
+    )))
+}

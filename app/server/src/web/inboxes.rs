@@ -1,0 +1,271 @@
+//! Inbox pages: list and create, one inbox with its public URL and messages, and a
+//! password-confirmed delete.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+use sluice_store::StoreError;
+use sluice_store::audit::AuditEvent;
+use sluice_store::ids::InboxId;
+use sluice_store::inboxes::Inbox;
+
+use crate::auth::{CsrfForm, CurrentUser, client_ip};
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::web::{FormErrors, Layout, redirect, render, render_with_status, when};
+
+pub const MESSAGES_SHOWN: i64 = 100;
+
+struct InboxView {
+    id: String,
+    name: String,
+    url: String,
+    created: String,
+}
+
+fn view(state: &AppState, inbox: &Inbox) -> InboxView {
+    InboxView {
+        id: inbox.id.to_string(),
+        name: inbox.name.clone(),
+        url: format!("{}/hooks/{}", state.public_url, inbox.token),
+        created: when(&inbox.created_at),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "inboxes/list.html")]
+struct ListPage {
+    layout: Layout,
+    inboxes: Vec<InboxView>,
+    errors: FormErrors,
+    name: String,
+}
+
+async fn list_page(
+    state: &AppState,
+    current: &CurrentUser,
+    errors: FormErrors,
+    name: String,
+) -> Result<ListPage, AppError> {
+    let inboxes = state
+        .store
+        .inboxes(&current.tenant.id)
+        .await?
+        .iter()
+        .map(|i| view(state, i))
+        .collect();
+    Ok(ListPage {
+        layout: Layout::new(current, "inboxes"),
+        inboxes,
+        errors,
+        name,
+    })
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+) -> Result<HttpResponse, AppError> {
+    render(&list_page(&state, &current, FormErrors::default(), String::new()).await?)
+}
+
+#[derive(Deserialize)]
+pub struct NewInbox {
+    #[serde(default)]
+    name: String,
+}
+
+/// An inbox name: 1–80 printable characters.
+pub fn inbox_name(raw: &str) -> Result<String, sluice_store::domain::Invalid> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 80 || name.chars().any(char::is_control) {
+        return Err(sluice_store::domain::Invalid::new(
+            "name",
+            "is required: 1 to 80 printable characters",
+        ));
+    }
+    Ok(name.to_string())
+}
+
+pub async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    CsrfForm(form): CsrfForm<NewInbox>,
+) -> Result<HttpResponse, AppError> {
+    current.require_write()?;
+    let mut errors = FormErrors::default();
+    let Some(name) = errors.check(inbox_name(&form.name)) else {
+        return render_with_status(
+            &list_page(&state, &current, errors, form.name).await?,
+            StatusCode::BAD_REQUEST,
+        );
+    };
+    match state.store.create_inbox(&current.tenant.id, &name).await {
+        Ok(inbox) => {
+            let ip = client_ip(&req);
+            state
+                .store
+                .audit(
+                    &current.tenant.id,
+                    AuditEvent {
+                        actor: &current.actor(),
+                        action: "inbox.create",
+                        target: &inbox.name,
+                        detail: "",
+                        ip: ip.as_deref(),
+                    },
+                )
+                .await?;
+            Ok(redirect(&format!("/inboxes/{}", inbox.id)))
+        }
+        Err(StoreError::Conflict { field, message }) => {
+            errors.add(field, message);
+            render_with_status(
+                &list_page(&state, &current, errors, form.name).await?,
+                StatusCode::CONFLICT,
+            )
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+struct MessageView {
+    received: String,
+    source: String,
+    size: i64,
+    body: String,
+}
+
+#[derive(Template)]
+#[template(path = "inboxes/show.html")]
+struct ShowPage {
+    layout: Layout,
+    inbox: InboxView,
+    total: i64,
+    messages: Vec<MessageView>,
+}
+
+fn pretty(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_else(|| body.to_string())
+}
+
+async fn load(state: &AppState, current: &CurrentUser, raw: &str) -> Result<Inbox, AppError> {
+    let id = InboxId::parse(raw).ok_or(AppError::NotFound)?;
+    Ok(state.store.inbox(&current.tenant.id, &id).await?)
+}
+
+pub async fn show(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let inbox = load(&state, &current, &id).await?;
+    let total = state
+        .store
+        .count_inbox_messages(&current.tenant.id, &inbox.id)
+        .await?;
+    let messages = state
+        .store
+        .inbox_messages(&current.tenant.id, &inbox.id, MESSAGES_SHOWN)
+        .await?
+        .into_iter()
+        .map(|m| MessageView {
+            received: when(&m.received_at),
+            source: m.source,
+            size: m.size,
+            body: pretty(&m.body),
+        })
+        .collect();
+    render(&ShowPage {
+        layout: Layout::new(&current, "inboxes"),
+        inbox: view(&state, &inbox),
+        total,
+        messages,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "inboxes/delete.html")]
+struct DeletePage {
+    layout: Layout,
+    inbox: InboxView,
+    total: i64,
+    errors: FormErrors,
+}
+
+pub async fn delete_form(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    current.require_write()?;
+    let inbox = load(&state, &current, &id).await?;
+    let total = state
+        .store
+        .count_inbox_messages(&current.tenant.id, &inbox.id)
+        .await?;
+    render(&DeletePage {
+        layout: Layout::new(&current, "inboxes"),
+        inbox: view(&state, &inbox),
+        total,
+        errors: FormErrors::default(),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct ConfirmForm {
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    id: web::Path<String>,
+    CsrfForm(form): CsrfForm<ConfirmForm>,
+) -> Result<HttpResponse, AppError> {
+    current.require_write()?;
+    let inbox = load(&state, &current, &id).await?;
+    if !current.user().password_matches(&form.password).await {
+        let total = state
+            .store
+            .count_inbox_messages(&current.tenant.id, &inbox.id)
+            .await?;
+        let mut errors = FormErrors::default();
+        errors.add("password", "is not your password; nothing was deleted");
+        return render_with_status(
+            &DeletePage {
+                layout: Layout::new(&current, "inboxes"),
+                inbox: view(&state, &inbox),
+                total,
+                errors,
+            },
+            StatusCode::FORBIDDEN,
+        );
+    }
+    state
+        .store
+        .delete_inbox(&current.tenant.id, &inbox.id)
+        .await?;
+    let ip = client_ip(&req);
+    state
+        .store
+        .audit(
+            &current.tenant.id,
+            AuditEvent {
+                actor: &current.actor(),
+                action: "inbox.delete",
+                target: &inbox.name,
+                detail: "",
+                ip: ip.as_deref(),
+            },
+        )
+        .await?;
+    Ok(redirect("/inboxes"))
+}

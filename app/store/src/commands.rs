@@ -1,0 +1,482 @@
+//! Commands (pull syncs): SQL on a connector whose rows go to a callback URL or an
+//! inbox. Static commands run on a schedule until paused or deleted; dynamic ones
+//! run once with parameters and end FINISHED.
+//!
+//! Status machine: READY → PROCESSING → READY (static) | FINISHED (dynamic), or
+//! ERROR with a message; PAUSED while paused. A PROCESSING command whose lease ran
+//! out (its worker died) goes back to READY.
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use serde::{Deserialize, Serialize};
+
+use crate::error::OptionalExt;
+use crate::ids::{CommandId, ConnectorId, InboxId, TenantId};
+use crate::schema::{command_runs, commands};
+use crate::{Store, StoreError, now, with_conn};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CommandKind {
+    Static,
+    Dynamic,
+}
+
+impl CommandKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Static => "static",
+            Self::Dynamic => "dynamic",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw.trim() {
+            "static" => Some(Self::Static),
+            "dynamic" => Some(Self::Dynamic),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum CommandStatus {
+    Ready,
+    Processing,
+    Finished,
+    Error,
+    Paused,
+}
+
+impl CommandStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ready => "READY",
+            Self::Processing => "PROCESSING",
+            Self::Finished => "FINISHED",
+            Self::Error => "ERROR",
+            Self::Paused => "PAUSED",
+        }
+    }
+
+    fn parse(raw: &str) -> Self {
+        match raw {
+            "PROCESSING" => Self::Processing,
+            "FINISHED" => Self::Finished,
+            "ERROR" => Self::Error,
+            "PAUSED" => Self::Paused,
+            _ => Self::Ready,
+        }
+    }
+}
+
+/// Where a command's rows go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Callback {
+    Url(String),
+    Inbox(InboxId),
+}
+
+/// A command's configuration, validated by the caller.
+#[derive(Debug, Clone)]
+pub struct CommandSettings {
+    pub connector_id: ConnectorId,
+    pub name: String,
+    pub kind: CommandKind,
+    pub sql: String,
+    pub callback: Callback,
+    pub last_field: Option<String>,
+    /// Cron with seconds (6 or 7 fields), for static commands.
+    pub schedule: Option<String>,
+    /// IANA time zone the schedule is read in.
+    pub timezone: String,
+    /// JSON object of parameters, for dynamic commands.
+    pub params: Option<String>,
+    pub batch_size: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = commands)]
+struct CommandRow {
+    id: String,
+    tenant_id: String,
+    connector_id: String,
+    name: String,
+    kind: String,
+    sql_text: String,
+    callback_url: Option<String>,
+    callback_inbox_id: Option<String>,
+    last_field: Option<String>,
+    last_value: Option<String>,
+    schedule: Option<String>,
+    timezone: String,
+    params: Option<String>,
+    batch_size: i64,
+    status: String,
+    error: Option<String>,
+    next_run_at: Option<NaiveDateTime>,
+    window_end: Option<NaiveDateTime>,
+    lease_until: Option<NaiveDateTime>,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone)]
+pub struct Command {
+    pub id: CommandId,
+    pub tenant_id: TenantId,
+    pub settings: CommandSettings,
+    pub last_value: Option<String>,
+    pub status: CommandStatus,
+    pub error: Option<String>,
+    pub next_run_at: Option<NaiveDateTime>,
+    /// End of the last successful time window.
+    pub window_end: Option<NaiveDateTime>,
+    pub lease_until: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl From<CommandRow> for Command {
+    fn from(r: CommandRow) -> Self {
+        let callback = match (r.callback_inbox_id, r.callback_url) {
+            (Some(inbox), _) => Callback::Inbox(InboxId::from_stored(inbox)),
+            (None, url) => Callback::Url(url.unwrap_or_default()),
+        };
+        Self {
+            id: CommandId::from_stored(r.id),
+            tenant_id: TenantId::from_stored(r.tenant_id),
+            settings: CommandSettings {
+                connector_id: ConnectorId::from_stored(r.connector_id),
+                name: r.name,
+                kind: CommandKind::parse(&r.kind).unwrap_or(CommandKind::Static),
+                sql: r.sql_text,
+                callback,
+                last_field: r.last_field,
+                schedule: r.schedule,
+                timezone: r.timezone,
+                params: r.params,
+                batch_size: r.batch_size,
+            },
+            last_value: r.last_value,
+            status: CommandStatus::parse(&r.status),
+            error: r.error,
+            next_run_at: r.next_run_at,
+            window_end: r.window_end,
+            lease_until: r.lease_until,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+fn callback_columns(callback: &Callback) -> (Option<&str>, Option<&str>) {
+    match callback {
+        Callback::Url(url) => (Some(url.as_str()), None),
+        Callback::Inbox(inbox) => (None, Some(inbox.as_str())),
+    }
+}
+
+/// How long a claimed command or run may go without a sign of life.
+pub const LEASE: Duration = Duration::seconds(120);
+
+impl Store {
+    /// Creates a command in READY (a dynamic one is due at once).
+    pub async fn create_command(
+        &self,
+        tenant: &TenantId,
+        settings: &CommandSettings,
+        last_value: Option<&str>,
+        next_run_at: Option<NaiveDateTime>,
+    ) -> Result<Command, StoreError> {
+        let id = CommandId::generate();
+        let (url, inbox) = callback_columns(&settings.callback);
+        let at = now();
+        let mut conn = self.conn().await?;
+        with_conn!(&mut conn, c => diesel::insert_into(commands::table)
+            .values((
+                commands::id.eq(id.as_str()),
+                commands::tenant_id.eq(tenant.as_str()),
+                commands::connector_id.eq(settings.connector_id.as_str()),
+                commands::name.eq(&settings.name),
+                commands::kind.eq(settings.kind.as_str()),
+                commands::sql_text.eq(&settings.sql),
+                commands::callback_url.eq(url),
+                commands::callback_inbox_id.eq(inbox),
+                commands::last_field.eq(&settings.last_field),
+                commands::last_value.eq(last_value),
+                commands::schedule.eq(&settings.schedule),
+                commands::timezone.eq(&settings.timezone),
+                commands::params.eq(&settings.params),
+                commands::batch_size.eq(settings.batch_size),
+                commands::status.eq(CommandStatus::Ready.as_str()),
+                commands::next_run_at.eq(next_run_at),
+                commands::created_at.eq(at),
+                commands::updated_at.eq(at),
+            ))
+            .execute(c)
+            .await)?;
+        self.command(tenant, &id).await
+    }
+
+    pub async fn command(&self, tenant: &TenantId, id: &CommandId) -> Result<Command, StoreError> {
+        let mut conn = self.conn().await?;
+        let row: CommandRow = with_conn!(&mut conn, c => commands::table
+            .filter(commands::tenant_id.eq(tenant.as_str()))
+            .filter(commands::id.eq(id.as_str()))
+            .select(CommandRow::as_select())
+            .first(c)
+            .await)
+        .or_not_found("command")?;
+        Ok(row.into())
+    }
+
+    /// A connector's commands (its queue): static first, then dynamic, newest first.
+    pub async fn connector_commands(
+        &self,
+        tenant: &TenantId,
+        connector: &ConnectorId,
+    ) -> Result<Vec<Command>, StoreError> {
+        let mut conn = self.conn().await?;
+        let rows: Vec<CommandRow> = with_conn!(&mut conn, c => commands::table
+            .filter(commands::tenant_id.eq(tenant.as_str()))
+            .filter(commands::connector_id.eq(connector.as_str()))
+            .order((commands::kind.desc(), commands::created_at.desc()))
+            .select(CommandRow::as_select())
+            .load(c)
+            .await)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// All of a tenant's commands, failing ones first (for the dashboard).
+    pub async fn tenant_commands(&self, tenant: &TenantId) -> Result<Vec<Command>, StoreError> {
+        let mut conn = self.conn().await?;
+        let rows: Vec<CommandRow> = with_conn!(&mut conn, c => commands::table
+            .filter(commands::tenant_id.eq(tenant.as_str()))
+            .order(commands::updated_at.desc())
+            .select(CommandRow::as_select())
+            .load(c)
+            .await)?;
+        let mut commands: Vec<Command> = rows.into_iter().map(Into::into).collect();
+        commands.sort_by_key(|c| c.status != CommandStatus::Error);
+        Ok(commands)
+    }
+
+    pub async fn update_command(
+        &self,
+        tenant: &TenantId,
+        id: &CommandId,
+        settings: &CommandSettings,
+        next_run_at: Option<NaiveDateTime>,
+    ) -> Result<Command, StoreError> {
+        let (url, inbox) = callback_columns(&settings.callback);
+        let mut conn = self.conn().await?;
+        let changed = with_conn!(&mut conn, c => diesel::update(
+                commands::table.filter(commands::tenant_id.eq(tenant.as_str())).filter(commands::id.eq(id.as_str())),
+            )
+            .set((
+                commands::name.eq(&settings.name),
+                commands::sql_text.eq(&settings.sql),
+                commands::callback_url.eq(url),
+                commands::callback_inbox_id.eq(inbox),
+                commands::last_field.eq(&settings.last_field),
+                commands::schedule.eq(&settings.schedule),
+                commands::timezone.eq(&settings.timezone),
+                commands::batch_size.eq(settings.batch_size),
+                commands::next_run_at.eq(next_run_at),
+                commands::updated_at.eq(now()),
+            ))
+            .execute(c)
+            .await)?;
+        if changed == 0 {
+            return Err(StoreError::not_found("command"));
+        }
+        self.command(tenant, id).await
+    }
+
+    /// Edits the stored cursor by hand.
+    pub async fn set_last_value(
+        &self,
+        tenant: &TenantId,
+        id: &CommandId,
+        value: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        let changed = with_conn!(&mut conn, c => diesel::update(
+                commands::table.filter(commands::tenant_id.eq(tenant.as_str())).filter(commands::id.eq(id.as_str())),
+            )
+            .set((commands::last_value.eq(value), commands::updated_at.eq(now())))
+            .execute(c)
+            .await)?;
+        if changed == 0 {
+            return Err(StoreError::not_found("command"));
+        }
+        Ok(())
+    }
+
+    /// Pauses a static command (a running run finishes first).
+    pub async fn pause_command(
+        &self,
+        tenant: &TenantId,
+        id: &CommandId,
+    ) -> Result<bool, StoreError> {
+        self.set_status_from(
+            tenant,
+            id,
+            &[CommandStatus::Ready, CommandStatus::Error],
+            CommandStatus::Paused,
+            None,
+        )
+        .await
+    }
+
+    /// Resumes a paused command; it next runs at `next_run_at`.
+    pub async fn resume_command(
+        &self,
+        tenant: &TenantId,
+        id: &CommandId,
+        next_run_at: Option<NaiveDateTime>,
+    ) -> Result<bool, StoreError> {
+        self.set_status_from(
+            tenant,
+            id,
+            &[CommandStatus::Paused],
+            CommandStatus::Ready,
+            next_run_at,
+        )
+        .await
+    }
+
+    async fn set_status_from(
+        &self,
+        tenant: &TenantId,
+        id: &CommandId,
+        from: &[CommandStatus],
+        to: CommandStatus,
+        next_run_at: Option<NaiveDateTime>,
+    ) -> Result<bool, StoreError> {
+        let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
+        let mut conn = self.conn().await?;
+        let changed = with_conn!(&mut conn, c => diesel::update(
+                commands::table
+                    .filter(commands::tenant_id.eq(tenant.as_str()))
+                    .filter(commands::id.eq(id.as_str()))
+                    .filter(commands::status.eq_any(&from)),
+            )
+            .set((commands::status.eq(to.as_str()), commands::next_run_at.eq(next_run_at), commands::updated_at.eq(now())))
+            .execute(c)
+            .await)?;
+        Ok(changed == 1)
+    }
+
+    pub async fn delete_command(
+        &self,
+        tenant: &TenantId,
+        id: &CommandId,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        let removed = with_conn!(&mut conn, c => diesel::delete(
+                commands::table.filter(commands::tenant_id.eq(tenant.as_str())).filter(commands::id.eq(id.as_str())),
+            )
+            .execute(c)
+            .await)?;
+        if removed == 0 {
+            return Err(StoreError::not_found("command"));
+        }
+        Ok(())
+    }
+
+    /// Claims up to `limit` due commands for this process: READY or ERROR ones whose
+    /// time has come become PROCESSING under a lease. Two schedulers can never
+    /// claim the same command.
+    pub async fn claim_due_commands(&self, limit: i64) -> Result<Vec<Command>, StoreError> {
+        let at = now();
+        let runnable = [CommandStatus::Ready.as_str(), CommandStatus::Error.as_str()];
+        let mut conn = self.conn().await?;
+        let due: Vec<String> = with_conn!(&mut conn, c => commands::table
+            .filter(commands::status.eq_any(runnable))
+            .filter(commands::next_run_at.le(at))
+            .order(commands::next_run_at.asc())
+            .limit(limit)
+            .select(commands::id)
+            .load(c)
+            .await)?;
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Re-checking the status in the UPDATE makes the claim atomic per row: a
+        // concurrent scheduler that selected the same ids updates none of them.
+        let rows: Vec<CommandRow> = with_conn!(&mut conn, c => diesel::update(
+                commands::table.filter(commands::id.eq_any(&due)).filter(commands::status.eq_any(runnable)),
+            )
+            .set((
+                commands::status.eq(CommandStatus::Processing.as_str()),
+                commands::lease_until.eq(at + LEASE),
+                commands::updated_at.eq(at),
+            ))
+            .returning(CommandRow::as_returning())
+            .get_results(c)
+            .await)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// Claims one command for a run started by hand (run now, API, direct URL).
+    /// False when it is already running or paused.
+    pub async fn claim_command_now(
+        &self,
+        tenant: &TenantId,
+        id: &CommandId,
+    ) -> Result<bool, StoreError> {
+        let at = now();
+        let mut conn = self.conn().await?;
+        let changed = with_conn!(&mut conn, c => diesel::update(
+                commands::table
+                    .filter(commands::tenant_id.eq(tenant.as_str()))
+                    .filter(commands::id.eq(id.as_str()))
+                    .filter(commands::status.eq_any([CommandStatus::Ready.as_str(), CommandStatus::Error.as_str()])),
+            )
+            .set((
+                commands::status.eq(CommandStatus::Processing.as_str()),
+                commands::lease_until.eq(at + LEASE),
+                commands::updated_at.eq(at),
+            ))
+            .execute(c)
+            .await)?;
+        Ok(changed == 1)
+    }
+
+    /// Returns commands and runs whose lease ran out (their worker died) to the
+    /// queue: the command to READY, due now; the run to failed. Returns how many.
+    pub async fn release_expired_leases(&self) -> Result<usize, StoreError> {
+        let at = now();
+        let mut conn = self.conn().await?;
+        let runs = with_conn!(&mut conn, c => diesel::update(
+                command_runs::table
+                    .filter(command_runs::status.eq_any(["queued", "running"]))
+                    .filter(command_runs::lease_until.lt(at)),
+            )
+            .set((
+                command_runs::status.eq("failed"),
+                command_runs::error.eq("interrupted: the worker running it stopped; the command will run again"),
+                command_runs::finished_at.eq(at),
+            ))
+            .execute(c)
+            .await)?;
+        let commands = with_conn!(&mut conn, c => diesel::update(
+                commands::table
+                    .filter(commands::status.eq(CommandStatus::Processing.as_str()))
+                    .filter(commands::lease_until.lt(at)),
+            )
+            .set((
+                commands::status.eq(CommandStatus::Ready.as_str()),
+                commands::lease_until.eq(None::<NaiveDateTime>),
+                commands::next_run_at.eq(at),
+                commands::updated_at.eq(at),
+            ))
+            .execute(c)
+            .await)?;
+        Ok(runs + commands)
+    }
+}

@@ -1,0 +1,380 @@
+//! Runs of a command: one row per execution with its window, progress and outcome.
+//! A run is claimed under a lease; its command's cursor moves only when the run
+//! completes, in the same transaction.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use crate::commands::{CommandKind, CommandStatus, LEASE};
+use crate::error::OptionalExt;
+use crate::ids::{CommandId, RunId, TenantId};
+use crate::schema::{command_runs, commands};
+use crate::{Store, StoreError, in_transaction, now, with_conn};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+
+    fn parse(raw: &str) -> Self {
+        match raw {
+            "running" => Self::Running,
+            "succeeded" => Self::Succeeded,
+            "failed" => Self::Failed,
+            _ => Self::Queued,
+        }
+    }
+
+    pub fn is_finished(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed)
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = command_runs)]
+struct RunRow {
+    id: String,
+    tenant_id: String,
+    command_id: String,
+    run_trigger: String,
+    status: String,
+    window_start: Option<NaiveDateTime>,
+    window_end: Option<NaiveDateTime>,
+    params: Option<String>,
+    rows_delivered: i64,
+    bytes_delivered: i64,
+    batches_delivered: i64,
+    error: Option<String>,
+    last_value_before: Option<String>,
+    last_value_after: Option<String>,
+    created_at: NaiveDateTime,
+    started_at: Option<NaiveDateTime>,
+    finished_at: Option<NaiveDateTime>,
+    lease_until: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub id: RunId,
+    pub tenant_id: TenantId,
+    pub command_id: CommandId,
+    /// `schedule`, `manual`, `api` or `direct`.
+    pub trigger: String,
+    pub status: RunStatus,
+    pub window_start: Option<NaiveDateTime>,
+    pub window_end: Option<NaiveDateTime>,
+    /// JSON object of the parameters this run was given.
+    pub params: Option<String>,
+    pub rows: i64,
+    pub bytes: i64,
+    pub batches: i64,
+    pub error: Option<String>,
+    pub last_value_before: Option<String>,
+    pub last_value_after: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub started_at: Option<NaiveDateTime>,
+    pub finished_at: Option<NaiveDateTime>,
+    pub lease_until: Option<NaiveDateTime>,
+}
+
+impl Run {
+    pub fn duration_ms(&self) -> Option<i64> {
+        Some((self.finished_at? - self.started_at?).num_milliseconds())
+    }
+}
+
+impl From<RunRow> for Run {
+    fn from(r: RunRow) -> Self {
+        Self {
+            id: RunId::from_stored(r.id),
+            tenant_id: TenantId::from_stored(r.tenant_id),
+            command_id: CommandId::from_stored(r.command_id),
+            trigger: r.run_trigger,
+            status: RunStatus::parse(&r.status),
+            window_start: r.window_start,
+            window_end: r.window_end,
+            params: r.params,
+            rows: r.rows_delivered,
+            bytes: r.bytes_delivered,
+            batches: r.batches_delivered,
+            error: r.error,
+            last_value_before: r.last_value_before,
+            last_value_after: r.last_value_after,
+            created_at: r.created_at,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            lease_until: r.lease_until,
+        }
+    }
+}
+
+/// A run to record, for a command its caller has claimed.
+pub struct NewRun<'a> {
+    pub trigger: &'a str,
+    pub window_start: Option<NaiveDateTime>,
+    pub window_end: Option<NaiveDateTime>,
+    pub params: Option<&'a str>,
+    pub last_value_before: Option<&'a str>,
+}
+
+/// How a finished run leaves its command.
+pub struct Completion<'a> {
+    /// The new cursor, when the run delivered rows carrying the Last Field.
+    pub last_value: Option<&'a str>,
+    /// When a static command runs next (`None`: only on demand).
+    pub next_run_at: Option<NaiveDateTime>,
+}
+
+impl Store {
+    pub async fn create_run(
+        &self,
+        tenant: &TenantId,
+        command: &CommandId,
+        new: NewRun<'_>,
+    ) -> Result<Run, StoreError> {
+        let id = RunId::generate();
+        let at = now();
+        let mut conn = self.conn().await?;
+        with_conn!(&mut conn, c => diesel::insert_into(command_runs::table)
+            .values((
+                command_runs::id.eq(id.as_str()),
+                command_runs::tenant_id.eq(tenant.as_str()),
+                command_runs::command_id.eq(command.as_str()),
+                command_runs::run_trigger.eq(new.trigger),
+                command_runs::status.eq(RunStatus::Queued.as_str()),
+                command_runs::window_start.eq(new.window_start),
+                command_runs::window_end.eq(new.window_end),
+                command_runs::params.eq(new.params),
+                command_runs::rows_delivered.eq(0i64),
+                command_runs::bytes_delivered.eq(0i64),
+                command_runs::batches_delivered.eq(0i64),
+                command_runs::last_value_before.eq(new.last_value_before),
+                command_runs::created_at.eq(at),
+                // A queued run that no worker picks up is released like a dead one.
+                command_runs::lease_until.eq(at + LEASE),
+            ))
+            .execute(c)
+            .await)?;
+        self.run(tenant, &id).await
+    }
+
+    pub async fn run(&self, tenant: &TenantId, id: &RunId) -> Result<Run, StoreError> {
+        let mut conn = self.conn().await?;
+        let row: RunRow = with_conn!(&mut conn, c => command_runs::table
+            .filter(command_runs::tenant_id.eq(tenant.as_str()))
+            .filter(command_runs::id.eq(id.as_str()))
+            .select(RunRow::as_select())
+            .first(c)
+            .await)
+        .or_not_found("run")?;
+        Ok(row.into())
+    }
+
+    /// A command's runs, newest first.
+    pub async fn runs(
+        &self,
+        tenant: &TenantId,
+        command: &CommandId,
+        limit: i64,
+    ) -> Result<Vec<Run>, StoreError> {
+        let mut conn = self.conn().await?;
+        let rows: Vec<RunRow> = with_conn!(&mut conn, c => command_runs::table
+            .filter(command_runs::tenant_id.eq(tenant.as_str()))
+            .filter(command_runs::command_id.eq(command.as_str()))
+            .order((command_runs::created_at.desc(), command_runs::id.desc()))
+            .limit(limit)
+            .select(RunRow::as_select())
+            .load(c)
+            .await)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// The tenant's latest runs across commands (dashboard).
+    pub async fn recent_runs(&self, tenant: &TenantId, limit: i64) -> Result<Vec<Run>, StoreError> {
+        let mut conn = self.conn().await?;
+        let rows: Vec<RunRow> = with_conn!(&mut conn, c => command_runs::table
+            .filter(command_runs::tenant_id.eq(tenant.as_str()))
+            .order((command_runs::created_at.desc(), command_runs::id.desc()))
+            .limit(limit)
+            .select(RunRow::as_select())
+            .load(c)
+            .await)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// Claims a run for this worker: a queued run, or a running one whose worker
+    /// died. `None` when it finished or another worker holds it.
+    pub async fn claim_run(&self, id: &RunId) -> Result<Option<Run>, StoreError> {
+        let at = now();
+        let mut conn = self.conn().await?;
+        let claimed: Option<RunRow> = with_conn!(&mut conn, c => diesel::update(
+                command_runs::table.filter(command_runs::id.eq(id.as_str())).filter(
+                    command_runs::status
+                        .eq(RunStatus::Queued.as_str())
+                        .or(command_runs::status.eq(RunStatus::Running.as_str()).and(command_runs::lease_until.lt(at))),
+                ),
+            )
+            .set((
+                command_runs::status.eq(RunStatus::Running.as_str()),
+                command_runs::started_at.eq(at),
+                command_runs::lease_until.eq(at + LEASE),
+            ))
+            .returning(RunRow::as_returning())
+            .get_result(c)
+            .await
+            .optional())?;
+        Ok(claimed.map(Into::into))
+    }
+
+    /// Records a delivered batch and renews the leases of the run and its command.
+    pub async fn record_batch(&self, run: &Run, rows: i64, bytes: i64) -> Result<(), StoreError> {
+        let until = now() + LEASE;
+        let mut conn = self.conn().await?;
+        with_conn!(&mut conn, c => diesel::update(command_runs::table.find(run.id.as_str()))
+            .set((
+                command_runs::rows_delivered.eq(command_runs::rows_delivered + rows),
+                command_runs::bytes_delivered.eq(command_runs::bytes_delivered + bytes),
+                command_runs::batches_delivered.eq(command_runs::batches_delivered + 1i64),
+                command_runs::lease_until.eq(until),
+            ))
+            .execute(c)
+            .await)?;
+        self.renew_command_lease(&run.command_id, until).await
+    }
+
+    /// Keeps a long delivery (retries) from looking dead.
+    pub async fn renew_run_lease(&self, run: &Run) -> Result<(), StoreError> {
+        let until = now() + LEASE;
+        let mut conn = self.conn().await?;
+        with_conn!(&mut conn, c => diesel::update(command_runs::table.find(run.id.as_str()))
+            .set(command_runs::lease_until.eq(until))
+            .execute(c)
+            .await)?;
+        self.renew_command_lease(&run.command_id, until).await
+    }
+
+    async fn renew_command_lease(
+        &self,
+        command: &CommandId,
+        until: NaiveDateTime,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        with_conn!(&mut conn, c => diesel::update(
+                commands::table
+                    .filter(commands::id.eq(command.as_str()))
+                    .filter(commands::status.eq(CommandStatus::Processing.as_str())),
+            )
+            .set(commands::lease_until.eq(until))
+            .execute(c)
+            .await)?;
+        Ok(())
+    }
+
+    /// Marks a run succeeded and, in the same transaction, moves its command on:
+    /// cursor and window advance; static → READY, dynamic → FINISHED.
+    pub async fn complete_run(
+        &self,
+        run: &Run,
+        kind: CommandKind,
+        completion: Completion<'_>,
+    ) -> Result<(), StoreError> {
+        let at = now();
+        let status = match kind {
+            CommandKind::Static => CommandStatus::Ready,
+            CommandKind::Dynamic => CommandStatus::Finished,
+        };
+        let next_run_at = if kind == CommandKind::Static {
+            completion.next_run_at
+        } else {
+            None
+        };
+        let last_value = completion.last_value.map(str::to_string);
+        let (run_id, command_id, window_end) = (
+            run.id.as_str().to_string(),
+            run.command_id.as_str().to_string(),
+            run.window_end,
+        );
+        let mut conn = self.conn().await?;
+        in_transaction!(&mut conn, c => {
+            diesel::update(command_runs::table.find(&run_id))
+                .set((
+                    command_runs::status.eq(RunStatus::Succeeded.as_str()),
+                    command_runs::finished_at.eq(at),
+                    command_runs::last_value_after.eq(&last_value),
+                    command_runs::lease_until.eq(None::<NaiveDateTime>),
+                ))
+                .execute(c)
+                .await?;
+            let command = commands::table.find(&command_id);
+            diesel::update(command)
+                .set((
+                    commands::status.eq(status.as_str()),
+                    commands::error.eq(None::<String>),
+                    commands::lease_until.eq(None::<NaiveDateTime>),
+                    commands::next_run_at.eq(next_run_at),
+                    commands::updated_at.eq(at),
+                ))
+                .execute(c)
+                .await?;
+            if let Some(value) = &last_value {
+                diesel::update(command).set(commands::last_value.eq(value)).execute(c).await?;
+            }
+            if let Some(end) = window_end {
+                diesel::update(command).set(commands::window_end.eq(end)).execute(c).await?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Marks a run failed and its command ERROR with the message; the cursor stays.
+    pub async fn fail_run(
+        &self,
+        run: &Run,
+        error: &str,
+        next_run_at: Option<NaiveDateTime>,
+    ) -> Result<(), StoreError> {
+        let at = now();
+        let (run_id, command_id, error) = (
+            run.id.as_str().to_string(),
+            run.command_id.as_str().to_string(),
+            error.to_string(),
+        );
+        let mut conn = self.conn().await?;
+        in_transaction!(&mut conn, c => {
+            diesel::update(command_runs::table.find(&run_id))
+                .set((
+                    command_runs::status.eq(RunStatus::Failed.as_str()),
+                    command_runs::finished_at.eq(at),
+                    command_runs::error.eq(&error),
+                    command_runs::lease_until.eq(None::<NaiveDateTime>),
+                ))
+                .execute(c)
+                .await?;
+            diesel::update(commands::table.find(&command_id))
+                .set((
+                    commands::status.eq(CommandStatus::Error.as_str()),
+                    commands::error.eq(&error),
+                    commands::lease_until.eq(None::<NaiveDateTime>),
+                    commands::next_run_at.eq(next_run_at),
+                    commands::updated_at.eq(at),
+                ))
+                .execute(c)
+                .await?;
+            Ok(())
+        })
+    }
+}

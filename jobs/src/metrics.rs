@@ -1,0 +1,63 @@
+//! Counters of the job system, registered into the server's Prometheus registry.
+
+use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
+
+#[derive(Clone)]
+pub struct JobMetrics {
+    runs: IntCounterVec,
+    rows: IntCounter,
+    bytes: IntCounter,
+    batches: IntCounter,
+}
+
+impl JobMetrics {
+    pub fn new(registry: &Registry) -> Self {
+        let runs = IntCounterVec::new(
+            Opts::new("command_runs_total", "Finished command runs by outcome"),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        let rows = IntCounter::new(
+            "command_rows_delivered_total",
+            "Rows delivered by command runs",
+        )
+        .expect("valid metric");
+        let bytes = IntCounter::new(
+            "command_bytes_delivered_total",
+            "JSON bytes delivered by command runs",
+        )
+        .expect("valid metric");
+        let batches = IntCounter::new(
+            "command_batches_delivered_total",
+            "Batches delivered by command runs",
+        )
+        .expect("valid metric");
+        for metric in [
+            Box::new(runs.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(rows.clone()),
+            Box::new(bytes.clone()),
+            Box::new(batches.clone()),
+        ] {
+            // A second registration (tests build several apps) is harmless.
+            let _ = registry.register(metric);
+        }
+        Self {
+            runs,
+            rows,
+            bytes,
+            batches,
+        }
+    }
+
+    pub fn run_finished(&self, succeeded: bool) {
+        self.runs
+            .with_label_values(&[if succeeded { "succeeded" } else { "failed" }])
+            .inc();
+    }
+
+    pub fn batch_delivered(&self, rows: u64, bytes: u64) {
+        self.rows.inc_by(rows);
+        self.bytes.inc_by(bytes);
+        self.batches.inc();
+    }
+}

@@ -1,0 +1,278 @@
+//! Running one command: render, stream, deliver batch by batch, then complete.
+
+use bytes::Bytes;
+use chrono::Utc;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sluice_deliver::{Delivery, Signing};
+use sluice_sqltpl::{PlaceholderValues, render_placeholders};
+use sluice_store::commands::{Callback, Command, CommandKind};
+use sluice_store::ids::RunId;
+use sluice_store::runs::{Completion, Run};
+use std::time::Duration;
+
+use crate::pull::next_scheduled_run;
+use crate::{Job, JobContext, JobError, databases};
+
+/// Runs one queued run of a command.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunCommand {
+    pub run_id: RunId,
+}
+
+/// How long one callback POST may take.
+const CALLBACK_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a running run proves it is alive (well within the store's lease).
+const HEARTBEAT: Duration = Duration::from_secs(20);
+
+impl Job for RunCommand {
+    const QUEUE: &'static str = "pull.run_command";
+
+    async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
+        // Another worker has it, or it already ended (e.g. released after a crash).
+        let Some(run) = ctx.store.claim_run(&self.run_id).await? else {
+            return Ok(());
+        };
+        let command = ctx.store.command(&run.tenant_id, &run.command_id).await?;
+        let heartbeat = {
+            let (store, run) = (ctx.store.clone(), run.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(HEARTBEAT).await;
+                    if let Err(e) = store.renew_run_lease(&run).await {
+                        tracing::warn!(run = %run.id, error = %e, "could not renew the run's lease");
+                    }
+                }
+            })
+        };
+        let _slot = ctx.connector_slot(&command.settings.connector_id).await;
+        let outcome = execute(ctx, &command, &run).await;
+        heartbeat.abort();
+        let next_run_at = match command.settings.kind {
+            CommandKind::Static => next_scheduled_run(&command, Utc::now()),
+            CommandKind::Dynamic => None,
+        };
+        match outcome {
+            Ok(last_value) => {
+                ctx.store
+                    .complete_run(
+                        &run,
+                        command.settings.kind,
+                        Completion {
+                            last_value: last_value.as_deref(),
+                            next_run_at,
+                        },
+                    )
+                    .await?;
+                ctx.metrics.run_finished(true);
+            }
+            Err(message) => {
+                tracing::warn!(run = %run.id, command = %command.id, error = %message, "run failed");
+                ctx.store.fail_run(&run, &message, next_run_at).await?;
+                ctx.metrics.run_finished(false);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Streams and delivers every batch; returns the new cursor (the largest Last
+/// Field among the delivered rows), or why the run failed.
+async fn execute(ctx: &JobContext, command: &Command, run: &Run) -> Result<Option<String>, String> {
+    let connector = ctx
+        .store
+        .connector(&run.tenant_id, &command.settings.connector_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let db = databases::open_database(&ctx.databases, &ctx.store, &ctx.sqlite_root, &connector)
+        .await
+        .map_err(|e| e.message())?;
+    let params = match run.params.as_deref() {
+        Some(raw) => {
+            serde_json::from_str::<Map<String, Value>>(raw).map_err(|e| format!("params: {e}"))?
+        }
+        None => Map::new(),
+    };
+    let values = PlaceholderValues {
+        last_value: command.last_value.clone(),
+        params,
+        start_time: run.window_start.map(|t| t.and_utc()),
+        end_time: run.window_end.map(|t| t.and_utc()),
+    };
+    let rendered = render_placeholders(&command.settings.sql, db.dialect(), &values)
+        .map_err(|e| format!("SQL template, {e}"))?;
+    let batch_size = usize::try_from(command.settings.batch_size)
+        .unwrap_or(1000)
+        .clamp(1, 100_000);
+    let mut cursor = Cursor::new(command.settings.last_field.as_deref());
+    let mut batches = db.stream_batches(&rendered, batch_size);
+    let mut number = 0u64;
+    while let Some(batch) = batches.next().await {
+        let rows = batch.map_err(|e| e.to_string())?;
+        number += 1;
+        cursor.observe(&rows);
+        let body = serde_json::to_vec(&rows).map_err(|e| e.to_string())?;
+        let bytes = body.len() as i64;
+        deliver(ctx, command, run, number, body).await?;
+        ctx.store
+            .record_batch(run, rows.len() as i64, bytes)
+            .await
+            .map_err(|e| e.to_string())?;
+        ctx.metrics.batch_delivered(rows.len() as u64, bytes as u64);
+    }
+    Ok(cursor.into_value())
+}
+
+async fn deliver(
+    ctx: &JobContext,
+    command: &Command,
+    run: &Run,
+    number: u64,
+    body: Vec<u8>,
+) -> Result<(), String> {
+    match &command.settings.callback {
+        Callback::Inbox(inbox) => {
+            let text = String::from_utf8(body).map_err(|e| e.to_string())?;
+            ctx.store
+                .add_inbox_message(
+                    &run.tenant_id,
+                    inbox,
+                    &format!("command:{}", command.id),
+                    &text,
+                )
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("inbox: {e}"))
+        }
+        Callback::Url(url) if url.is_empty() => {
+            Err("the command has no callback (its inbox was deleted)".into())
+        }
+        Callback::Url(url) => {
+            let url = ctx
+                .outbound
+                .guard()
+                .check_url(url)
+                .map_err(|e| format!("callback URL: {e}"))?;
+            let key = format!("{}:{number}", run.id);
+            let delivery = Delivery {
+                url,
+                body: Bytes::from(body),
+                content_type: "application/json",
+                idempotency_key: Some(key.clone()),
+                headers: vec![
+                    ("Sluice-Command".into(), command.id.to_string()),
+                    ("Sluice-Batch".into(), number.to_string()),
+                ],
+                timeout: CALLBACK_TIMEOUT,
+                signing: Some(Signing {
+                    message_id: key,
+                    secret: ctx.store.callback_signing_key(&run.tenant_id),
+                }),
+            };
+            ctx.outbound
+                .send_with_retries(&delivery, &ctx.settings.delivery_policy, |attempt| {
+                    if !attempt.succeeded() {
+                        tracing::info!(run = %run.id, batch = number, attempt = attempt.number, error = ?attempt.error, "callback attempt failed");
+                    }
+                })
+                .await
+                .map(|_| ())
+                .map_err(|failed| format!("callback batch {number}: {failed}"))
+        }
+    }
+}
+
+/// Tracks the largest value of the Last Field among delivered rows.
+struct Cursor<'a> {
+    field: Option<&'a str>,
+    max: Option<Value>,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(field: Option<&'a str>) -> Self {
+        Self {
+            field: field.map(str::trim).filter(|f| !f.is_empty()),
+            max: None,
+        }
+    }
+
+    fn observe(&mut self, rows: &[Map<String, Value>]) {
+        let Some(field) = self.field else { return };
+        for row in rows {
+            if let Some(value) = lookup(row, field).filter(|v| !v.is_null())
+                && self.max.as_ref().is_none_or(|max| greater(value, max))
+            {
+                self.max = Some(value.clone());
+            }
+        }
+    }
+
+    fn into_value(self) -> Option<String> {
+        self.max.map(|v| match v {
+            Value::String(s) => s,
+            other => other.to_string(),
+        })
+    }
+}
+
+/// A column by its alias; dotted aliases were nested, so follow the path too.
+fn lookup<'v>(row: &'v Map<String, Value>, field: &str) -> Option<&'v Value> {
+    if let Some(value) = row.get(field) {
+        return Some(value);
+    }
+    let mut parts = field.split('.');
+    let mut current = row.get(parts.next()?)?;
+    for part in parts {
+        current = current.as_object()?.get(part)?;
+    }
+    Some(current)
+}
+
+/// Numbers compare as numbers, everything else by its text (ISO timestamps sort).
+fn greater(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
+            (Some(x), Some(y)) => x > y,
+            _ => x.as_f64().unwrap_or(f64::MIN) > y.as_f64().unwrap_or(f64::MIN),
+        },
+        (Value::String(x), Value::String(y)) => x > y,
+        _ => {
+            let (a, b) = (a.to_string(), b.to_string());
+            a > b
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rows(values: Value) -> Vec<Map<String, Value>> {
+        values
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_object().unwrap().clone())
+            .collect()
+    }
+
+    #[test]
+    fn cursor_takes_the_largest_value_numbers_as_numbers() {
+        let mut cursor = Cursor::new(Some("id"));
+        cursor.observe(&rows(json!([{"id": 9}, {"id": 10}, {"id": null}])));
+        cursor.observe(&rows(json!([{"id": 2}])));
+        assert_eq!(cursor.into_value().as_deref(), Some("10"));
+    }
+
+    #[test]
+    fn cursor_follows_dotted_aliases_and_compares_timestamps_as_text() {
+        let mut cursor = Cursor::new(Some("invoice.date_paid"));
+        cursor.observe(&rows(json!([{"invoice": {"date_paid": "2026-01-02T00:00:00"}}, {"invoice": {"date_paid": "2026-01-10T00:00:00"}}])));
+        assert_eq!(cursor.into_value().as_deref(), Some("2026-01-10T00:00:00"));
+        let mut none = Cursor::new(None);
+        none.observe(&rows(json!([{"id": 1}])));
+        assert_eq!(none.into_value(), None);
+    }
+}

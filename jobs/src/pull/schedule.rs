@@ -1,0 +1,123 @@
+//! Command schedules: cron with optional seconds, read in an IANA time zone.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono_tz::Tz;
+use std::str::FromStr;
+
+/// A validated schedule.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    cron: cron::Schedule,
+    zone: Tz,
+    /// As the user wrote it (normalised to 6+ fields).
+    pub expression: String,
+}
+
+impl Schedule {
+    /// Accepts standard 5-field cron (minute precision) or 6/7 fields with seconds
+    /// first; the error says what is wrong.
+    pub fn parse(expression: &str, timezone: &str) -> Result<Self, ScheduleError> {
+        let zone = Tz::from_str(timezone.trim()).map_err(|_| {
+            ScheduleError::Timezone(format!(
+                "{timezone:?} is not an IANA time zone such as Europe/Paris or UTC"
+            ))
+        })?;
+        let trimmed = expression.split_whitespace().collect::<Vec<_>>().join(" ");
+        let fields = trimmed.split(' ').filter(|f| !f.is_empty()).count();
+        let normalised = match fields {
+            5 => format!("0 {trimmed}"),
+            6 | 7 => trimmed,
+            0 => return Err(ScheduleError::Cron("is empty".into())),
+            n => {
+                return Err(ScheduleError::Cron(format!(
+                    "has {n} fields; expected 5 (minute hour day month weekday) or 6 with seconds first"
+                )));
+            }
+        };
+        let cron = cron::Schedule::from_str(&normalised)
+            .map_err(|e| ScheduleError::Cron(e.to_string()))?;
+        if cron.upcoming(Utc).next().is_none() {
+            return Err(ScheduleError::Cron("never fires".into()));
+        }
+        Ok(Self {
+            cron,
+            zone,
+            expression: normalised,
+        })
+    }
+
+    /// The first fire time strictly after `after`, as naive UTC.
+    pub fn next_after(&self, after: DateTime<Utc>) -> Option<NaiveDateTime> {
+        let local = after.with_timezone(&self.zone);
+        self.cron
+            .after(&local)
+            .next()
+            .map(|t| t.with_timezone(&Utc).naive_utc())
+    }
+
+    /// The next `count` fire times after `after` (for the form's preview).
+    pub fn preview(&self, after: DateTime<Utc>, count: usize) -> Vec<DateTime<Tz>> {
+        let local = after.with_timezone(&self.zone);
+        self.cron.after(&local).take(count).collect()
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum ScheduleError {
+    #[error("schedule {0}")]
+    Cron(String),
+    #[error("timezone: {0}")]
+    Timezone(String),
+}
+
+impl ScheduleError {
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::Cron(_) => "schedule",
+            Self::Timezone(_) => "timezone",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn five_field_cron_gets_seconds_and_zones_are_honoured() {
+        let schedule = Schedule::parse("30 9 * * *", "Europe/Paris").unwrap();
+        assert_eq!(schedule.expression, "0 30 9 * * *");
+        // 09:30 in Paris in winter is 08:30 UTC.
+        let after = Utc.with_ymd_and_hms(2026, 1, 10, 0, 0, 0).unwrap();
+        assert_eq!(
+            schedule.next_after(after).unwrap().to_string(),
+            "2026-01-10 08:30:00"
+        );
+        assert_eq!(schedule.preview(after, 5).len(), 5);
+    }
+
+    #[test]
+    fn seconds_are_optional_and_errors_name_the_field() {
+        let every_ten = Schedule::parse("*/10 * * * * *", "UTC").unwrap();
+        let after = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 1).unwrap();
+        assert_eq!(
+            every_ten.next_after(after).unwrap().to_string(),
+            "2026-01-01 00:00:10"
+        );
+        assert_eq!(
+            Schedule::parse("* * *", "UTC").unwrap_err().field(),
+            "schedule"
+        );
+        assert_eq!(
+            Schedule::parse("61 * * * *", "UTC").unwrap_err().field(),
+            "schedule"
+        );
+        assert_eq!(
+            Schedule::parse("* * * * *", "Mars/Olympus")
+                .unwrap_err()
+                .field(),
+            "timezone"
+        );
+    }
+}

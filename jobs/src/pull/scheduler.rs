@@ -1,0 +1,40 @@
+//! The scheduler tick: every second, in every process. Claims are atomic in the
+//! store, so several processes never start the same command twice; leases that
+//! ran out (a dead worker) are released first.
+
+use apalis::prelude::*;
+use apalis_cron::{CronScheduler, Tick};
+use std::str::FromStr;
+
+use crate::JobContext;
+use crate::pull::start_run;
+
+/// Commands claimed per tick, so one tick never hogs the store.
+const CLAIMS_PER_TICK: i64 = 20;
+
+pub fn register_scheduler(monitor: Monitor, ctx: JobContext) -> Monitor {
+    monitor.register(move |_| {
+        let every_second = cron::Schedule::from_str("* * * * * *").expect("valid cron");
+        WorkerBuilder::new("pull.scheduler")
+            .backend(CronScheduler::new(every_second))
+            .data(ctx.clone())
+            .build(tick)
+    })
+}
+
+async fn tick(_tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDynError> {
+    let released = ctx.store.release_expired_leases().await?;
+    if released > 0 {
+        tracing::warn!(released, "released commands and runs whose worker stopped");
+    }
+    for command in ctx.store.claim_due_commands(CLAIMS_PER_TICK).await? {
+        let trigger = match command.settings.kind {
+            sluice_store::commands::CommandKind::Static => "schedule",
+            sluice_store::commands::CommandKind::Dynamic => "api",
+        };
+        if let Err(e) = start_run(&ctx, &command, trigger, None, None).await {
+            tracing::error!(command = %command.id, error = %e, "could not start a scheduled run");
+        }
+    }
+    Ok(())
+}
