@@ -32,6 +32,7 @@ impl Received {
 struct Shared {
     received: Mutex<Vec<Received>>,
     script: Mutex<VecDeque<u16>>,
+    delay: Mutex<Duration>,
 }
 
 pub struct Receiver {
@@ -77,6 +78,11 @@ impl Receiver {
             .extend(statuses.iter().copied());
     }
 
+    /// Waits this long before answering each request (a slow receiver).
+    pub fn respond_after(&self, delay: Duration) {
+        *self.shared.delay.lock().expect("lock") = delay;
+    }
+
     pub fn received(&self) -> Vec<Received> {
         self.shared.received.lock().expect("lock").clone()
     }
@@ -112,6 +118,10 @@ async fn record(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -
         body: body.to_vec(),
     };
     shared.received.lock().expect("lock").push(received);
+    let delay = *shared.delay.lock().expect("lock");
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let status = shared
         .script
         .lock()

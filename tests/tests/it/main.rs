@@ -5,6 +5,7 @@ mod accounts;
 mod api;
 mod browser;
 mod cli;
+mod commands;
 mod connectors;
 mod jobs;
 mod ops;

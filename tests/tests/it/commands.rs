@@ -1,0 +1,655 @@
+//! Pull syncs end to end: real source databases, the real job system, a real HTTP
+//! receiver. Seed 001's incremental invoices, seed 000's time windows, dynamic
+//! commands, direct URLs, inboxes, hostile values and failing callbacks.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use sluice_tests::{Receiver, TestApp, TestDatabase, TestMariaDb, TestUser, on_both_backends};
+use std::time::Duration;
+
+/// Creates a connector through the API and returns its id.
+async fn connector(app: &TestApp, key: &str, body: Value) -> String {
+    let response = app
+        .api(Method::POST, key, "/api/v1/connections")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+    response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn create_command(app: &TestApp, key: &str, body: Value) -> Value {
+    let response = app
+        .api(Method::POST, key, "/api/v1/commands")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+    response.json().await.unwrap()
+}
+
+async fn command(app: &TestApp, key: &str, id: &str) -> Value {
+    app.api(Method::GET, key, &format!("/api/v1/commands/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn runs(app: &TestApp, key: &str, id: &str) -> Vec<Value> {
+    let body: Value = app
+        .api(Method::GET, key, &format!("/api/v1/commands/{id}/runs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body.as_array().unwrap().clone()
+}
+
+/// Waits until the command has `count` finished runs; returns them newest first.
+async fn finished_runs(app: &TestApp, key: &str, id: &str, count: usize) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let all = runs(app, key, id).await;
+        let done: Vec<Value> = all
+            .iter()
+            .filter(|r| r["status"] == "succeeded" || r["status"] == "failed")
+            .cloned()
+            .collect();
+        if done.len() >= count {
+            return done;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "runs never finished: {all:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn run(app: &TestApp, key: &str, id: &str, body: Value) -> String {
+    let response = app
+        .api(Method::POST, key, &format!("/api/v1/commands/{id}/run"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202, "{}", response.text().await.unwrap());
+    response.json::<Value>().await.unwrap()["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn rows_of(receiver: &Receiver) -> Vec<Value> {
+    receiver
+        .received()
+        .iter()
+        .flat_map(|r| r.json().as_array().unwrap().clone())
+        .collect()
+}
+
+on_both_backends!(
+    seed_001_incremental_invoices_on_mariadb,
+    |backend| async move {
+        let app = TestApp::spawn(backend).await;
+        let user = app.signup("Seed1").await;
+        let key = app.api_key_for(&user).await;
+        let source = TestMariaDb::create("sluice_src").await;
+        source
+        .execute(
+            "CREATE TABLE invoices (id INT PRIMARY KEY, customer VARCHAR(40), amount DECIMAL(10,2), date_paid DATETIME);
+             INSERT INTO invoices VALUES (1, 'Ada', 10.00, '2026-01-01 10:00:00'), (2, 'Grace', 20.50, '2026-01-02 11:00:00'), (3, 'Alan', 30.25, '2026-01-03 12:00:00');",
+        )
+        .await;
+        let connection = connector(&app, &key, json!({"name": "billing", "connectionString": format!("jdbc:mariadb://127.0.0.1:3306/{}?user=root", source.name)})).await;
+        let receiver = Receiver::start().await;
+        let created = create_command(&app, &key, json!({
+        "connection_id": connection, "name": "paid invoices",
+        "sql": "SELECT id, customer AS \"customer.name\", amount, date_paid FROM invoices WHERE date_paid >= \"@last_value@\" ORDER BY id",
+        "callback": {"url": format!("{}/invoices", receiver.url)},
+        "last_field": "date_paid", "last_value": "2000-01-01 00:00:00", "batch_size": 2
+    }))
+    .await;
+        let id = created["id"].as_str().unwrap();
+        assert_eq!(created["status"], "READY");
+
+        run(&app, &key, id, json!({})).await;
+        let first = finished_runs(&app, &key, id, 1).await;
+        assert_eq!(first[0]["status"], "succeeded", "{first:?}");
+        assert_eq!(first[0]["rows"], 3);
+        let posts = receiver.received();
+        assert_eq!(posts.len(), 2, "3 rows in batches of 2");
+        assert_eq!(posts[0].json().as_array().unwrap().len(), 2);
+        assert_eq!(
+            posts[0].json()[0],
+            json!({"id": 1, "customer": {"name": "Ada"}, "amount": 10, "date_paid": "2026-01-01T10:00:00"})
+        );
+        let run_id = first[0]["id"].as_str().unwrap();
+        assert_eq!(
+            posts[0].header("idempotency-key"),
+            Some(format!("{run_id}:1").as_str())
+        );
+        assert_eq!(
+            posts[1].header("idempotency-key"),
+            Some(format!("{run_id}:2").as_str())
+        );
+        // The signature verifies with the tenant's signing key.
+        let tenant = app.store().tenant_by_name(&user.tenant).await.unwrap();
+        let secret = app.store().callback_signing_key(&tenant.id);
+        let timestamp: i64 = posts[0]
+            .header("webhook-timestamp")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(sluice_deliver::verify(
+            &secret,
+            posts[0].header("webhook-id").unwrap(),
+            timestamp,
+            &posts[0].body,
+            posts[0].header("webhook-signature").unwrap()
+        ));
+        assert_eq!(
+            command(&app, &key, id).await["last_value"],
+            "2026-01-03T12:00:00",
+            "the cursor moved to the newest date_paid"
+        );
+
+        source
+            .execute("INSERT INTO invoices VALUES (4, 'Hedy', 40.00, '2026-02-01 09:00:00');")
+            .await;
+        run(&app, &key, id, json!({})).await;
+        let second = finished_runs(&app, &key, id, 2).await;
+        assert_eq!(second[0]["status"], "succeeded");
+        let delivered: Vec<i64> = receiver.received()[2..]
+            .iter()
+            .flat_map(|r| {
+                r.json()
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|row| row["id"].as_i64().unwrap())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(
+            delivered,
+            [3, 4],
+            "only rows at or after the stored date_paid (seed 001 uses >=)"
+        );
+        assert_eq!(
+            command(&app, &key, id).await["last_value"],
+            "2026-02-01T09:00:00"
+        );
+    }
+);
+
+on_both_backends!(
+    seed_000_usage_window_on_postgres_into_an_inbox,
+    |backend| async move {
+        let app = TestApp::spawn(backend).await;
+        let user = app.signup("Seed0").await;
+        let key = app.api_key_for(&user).await;
+        let source = TestDatabase::create("sluice_src").await;
+        source
+        .execute(
+            "CREATE TABLE usages (event_id text PRIMARY KEY, account_id int, usage_count int, created_at timestamptz);
+             INSERT INTO usages VALUES ('e1', 7, 3, '2026-01-01T00:00:00Z'), ('e2', 7, 5, '2026-01-15T00:00:00Z'), ('e3', 8, 1, '2026-02-10T00:00:00Z');",
+        )
+        .await;
+        let url = url::Url::parse(&source.url).unwrap();
+        let connection = connector(&app, &key, json!({"name": "usage_db", "kind": "postgres", "auth": {"params": {"server": url.host_str().unwrap(), "port": url.port().unwrap_or(5432), "database": source.name, "username": "postgres", "sslMode": "disabled"}}})).await;
+        let inbox: Value = app
+            .api(Method::POST, &key, "/api/v1/inboxes")
+            .json(&json!({"name": "usage"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let created = create_command(&app, &key, json!({
+        "connection_id": connection,
+        "sql": "SELECT event_id AS \"id\", account_id AS \"accountId\", usage_count AS \"usage\", created_at AS \"timestamp\" FROM usages WHERE created_at > '${startTime}' AND created_at < '${endTime}' ORDER BY event_id",
+        "callback": {"inbox_id": inbox["id"]}
+    }))
+    .await;
+        let id = created["id"].as_str().unwrap();
+        run(
+            &app,
+            &key,
+            id,
+            json!({"startTime": "2025-12-31T00:00:00Z", "endTime": "2026-02-01T00:00:00Z"}),
+        )
+        .await;
+        let done = finished_runs(&app, &key, id, 1).await;
+        assert_eq!(done[0]["status"], "succeeded", "{done:?}");
+        assert_eq!(done[0]["window_start"], "2025-12-31T00:00:00.000Z");
+        let messages: Value = app
+            .api(
+                Method::GET,
+                &key,
+                &format!("/api/v1/inboxes/{}/messages", inbox["id"].as_str().unwrap()),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(messages[0]["source"], format!("command:{id}"));
+        assert_eq!(
+            messages[0]["body"],
+            json!([{"id": "e1", "accountId": 7, "usage": 3, "timestamp": "2026-01-01T00:00:00Z"}, {"id": "e2", "accountId": 7, "usage": 5, "timestamp": "2026-01-15T00:00:00Z"}])
+        );
+        let bad = app
+            .api(Method::POST, &key, &format!("/api/v1/commands/{id}/run"))
+            .json(&json!({"startTime": "yesterday"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), 400);
+        assert_eq!(
+            bad.json::<Value>().await.unwrap()["error"]["field"],
+            "startTime"
+        );
+    }
+);
+
+async fn invoices_db() -> TestDatabase {
+    let source = TestDatabase::create("sluice_src").await;
+    source
+        .execute("CREATE TABLE invoices (id int PRIMARY KEY, customer_id int, note text); INSERT INTO invoices VALUES (1, 1, 'a'), (2, 2, 'b'), (3, 2, 'c');")
+        .await;
+    source
+}
+
+async fn pg_connector(app: &TestApp, key: &str, source: &TestDatabase) -> String {
+    let url = url::Url::parse(&source.url).unwrap();
+    connector(app, key, json!({"name": "pg", "kind": "postgres", "auth": {"params": {"server": url.host_str().unwrap(), "port": url.port().unwrap_or(5432), "database": source.name, "username": "postgres", "sslMode": "disabled"}}})).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamic_commands_direct_urls_and_hostile_params() {
+    let app = TestApp::spawn(sluice_tests::Backend::Sqlite).await;
+    let user = app.signup("Dyn").await;
+    let key = app.api_key_for(&user).await;
+    let source = invoices_db().await;
+    let connection = pg_connector(&app, &key, &source).await;
+    let receiver = Receiver::start().await;
+    let sql =
+        "SELECT id, note FROM invoices WHERE customer_id = @object.params.customer@ ORDER BY id";
+
+    let created = create_command(&app, &key, json!({"connection_id": connection, "kind": "dynamic", "sql": sql, "callback": {"url": receiver.url}, "params": {"customer": 2}})).await;
+    assert!(
+        created["run_id"].is_string(),
+        "a dynamic command is queued at once"
+    );
+    let id = created["id"].as_str().unwrap();
+    finished_runs(&app, &key, id, 1).await;
+    assert_eq!(command(&app, &key, id).await["status"], "FINISHED");
+    assert_eq!(
+        rows_of(&receiver),
+        [json!({"id": 2, "note": "b"}), json!({"id": 3, "note": "c"})]
+    );
+
+    // Hostile values are one value: they match nothing and change nothing.
+    for hostile in [
+        json!("2 OR 1=1"),
+        json!("2; DROP TABLE invoices; --"),
+        json!("' OR '1'='1"),
+        json!("$s_0$ OR true --"),
+        json!("*/ OR 1=1 /*"),
+    ] {
+        let sql_text = "SELECT id FROM invoices WHERE note = @object.params.customer@";
+        let created = create_command(&app, &key, json!({"connection_id": connection, "kind": "dynamic", "sql": sql_text, "callback": {"url": receiver.url}, "params": {"customer": hostile}})).await;
+        let id = created["id"].as_str().unwrap();
+        let done = finished_runs(&app, &key, id, 1).await;
+        assert_eq!(done[0]["status"], "succeeded", "{hostile}: {done:?}");
+        assert_eq!(done[0]["rows"], 0, "{hostile} matched rows");
+    }
+    let preview: Value = app
+        .api(
+            Method::GET,
+            &key,
+            &format!("/api/v1/connections/{connection}/tables/invoices/preview"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        preview["rows"].as_array().unwrap().len(),
+        3,
+        "the table is intact"
+    );
+
+    // A direct URL starts a dynamic run with the posted body as params.
+    let bound = create_command(
+        &app,
+        &key,
+        json!({"connection_id": connection, "sql": sql, "callback": {"url": receiver.url}}),
+    )
+    .await;
+    let bound_id = bound["id"].as_str().unwrap();
+    let page = format!("/commands/{bound_id}");
+    let response = app
+        .submit(&app.client, &page, &format!("{page}/direct-url"), &[])
+        .await;
+    assert!(
+        response.status() == 303 || response.status() == 403,
+        "{}",
+        response.status()
+    );
+    let tenant = app.store().tenant_by_name(&user.tenant).await.unwrap();
+    let tokens = app
+        .store()
+        .direct_url_tokens(
+            &tenant.id,
+            &sluice_store::ids::CommandId::parse(bound_id).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(tokens.len(), 1);
+    let before = receiver.received().len();
+    let started: Value = reqwest::Client::new()
+        .post(app.url(&format!("/hooks/{}", tokens[0])))
+        .json(&json!({"customer": 1}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    finished_runs(&app, &key, started["command_id"].as_str().unwrap(), 1).await;
+    let last = receiver.received()[before].json();
+    assert_eq!(last, json!([{"id": 1, "note": "a"}]));
+    let not_object = reqwest::Client::new()
+        .post(app.url(&format!("/hooks/{}", tokens[0])))
+        .json(&json!([1, 2]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_object.status(), 400);
+}
+
+on_both_backends!(
+    a_failing_callback_is_retried_and_the_cursor_waits,
+    |backend| async move {
+        let app = TestApp::spawn(backend).await;
+        let user = app.signup("Retry").await;
+        let key = app.api_key_for(&user).await;
+        let source = invoices_db().await;
+        let connection = pg_connector(&app, &key, &source).await;
+        let receiver = Receiver::start().await;
+        receiver.respond_with(&[500]);
+        let created = create_command(&app, &key, json!({"connection_id": connection, "sql": "SELECT id FROM invoices WHERE id > @last_value@ ORDER BY id", "callback": {"url": receiver.url}, "last_field": "id", "last_value": "0"})).await;
+        let id = created["id"].as_str().unwrap();
+        run(&app, &key, id, json!({})).await;
+        let done = finished_runs(&app, &key, id, 1).await;
+        assert_eq!(
+            done[0]["status"], "succeeded",
+            "500 then 200 delivers: {done:?}"
+        );
+        let posts = receiver.received();
+        assert_eq!(posts.len(), 2);
+        assert_eq!(
+            posts[0].header("idempotency-key"),
+            posts[1].header("idempotency-key"),
+            "a retry repeats the key"
+        );
+        assert_eq!(command(&app, &key, id).await["last_value"], "3");
+
+        // Down for good: the run fails, the command says why, the cursor stays.
+        let dead = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let broken = create_command(&app, &key, json!({"connection_id": connection, "sql": "SELECT id FROM invoices WHERE id > @last_value@", "callback": {"url": format!("http://{dead}/gone")}, "last_field": "id", "last_value": "0"})).await;
+        let broken_id = broken["id"].as_str().unwrap();
+        run(&app, &key, broken_id, json!({})).await;
+        let failed = finished_runs(&app, &key, broken_id, 1).await;
+        assert_eq!(failed[0]["status"], "failed");
+        let state = command(&app, &key, broken_id).await;
+        assert_eq!(state["status"], "ERROR");
+        assert!(
+            state["error"].as_str().unwrap().contains("refused"),
+            "{state}"
+        );
+        assert_eq!(
+            state["last_value"], "0",
+            "a failed delivery never advances the cursor"
+        );
+        let queue = app
+            .client
+            .get(app.url(&format!("/connectors/{connection}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(queue.contains("● ERROR"), "a red mark in the queue");
+    }
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduler_runs_commands_on_time() {
+    let app = TestApp::spawn(sluice_tests::Backend::Postgres).await;
+    let user = app.signup("Cron").await;
+    let key = app.api_key_for(&user).await;
+    let source = invoices_db().await;
+    let connection = pg_connector(&app, &key, &source).await;
+    let receiver = Receiver::start().await;
+    let created = create_command(&app, &key, json!({"connection_id": connection, "sql": "SELECT count(*) AS n FROM invoices", "callback": {"url": receiver.url}, "schedule": "*/2 * * * * *"})).await;
+    let id = created["id"].as_str().unwrap();
+    let done = finished_runs(&app, &key, id, 2).await;
+    assert!(
+        done.iter()
+            .all(|r| r["trigger"] == "schedule" && r["status"] == "succeeded"),
+        "{done:?}"
+    );
+    let shown = command(&app, &key, id).await;
+    assert!(shown["next_run_at"].is_string());
+    let paused: Value = app
+        .api(Method::POST, &key, &format!("/api/v1/commands/{id}/pause"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(paused["status"], "PAUSED");
+    assert_eq!(
+        app.api(Method::POST, &key, &format!("/api/v1/commands/{id}/run"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        409,
+        "a paused command does not run"
+    );
+    let resumed: Value = app
+        .api(Method::POST, &key, &format!("/api/v1/commands/{id}/resume"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(resumed["status"], "READY");
+}
+
+on_both_backends!(inboxes_receive_json_within_limits, |backend| async move {
+    let app = TestApp::spawn(backend).await;
+    let user = app.signup("Inbox").await;
+    let key = app.api_key_for(&user).await;
+    let created = app
+        .api(Method::POST, &key, "/api/v1/inboxes")
+        .json(&json!({"name": "orders"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let inbox: Value = created.json().await.unwrap();
+    let url = inbox["url"].as_str().unwrap().to_string();
+    let client = reqwest::Client::new();
+    assert_eq!(
+        client
+            .post(&url)
+            .json(&json!({"order": 42}))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        202
+    );
+    let invalid = client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body("{nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invalid.status(), 400);
+    assert_eq!(
+        invalid.json::<Value>().await.unwrap()["error"]["field"],
+        "body"
+    );
+    let huge = client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(format!("\"{}\"", "x".repeat(2 * 1024 * 1024)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), 413);
+    assert_eq!(
+        client
+            .post(app.url("/hooks/hk_unknown"))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let messages: Value = app
+        .api(
+            Method::GET,
+            &key,
+            &format!("/api/v1/inboxes/{}/messages", inbox["id"].as_str().unwrap()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        messages.as_array().unwrap().len(),
+        1,
+        "only the valid message was stored"
+    );
+    assert_eq!(messages[0]["body"], json!({"order": 42}));
+
+    // Another tenant sees none of it.
+    let other = TestUser::unique("Other");
+    app.signup_with(&TestApp::browser_like_client(), &other)
+        .await;
+    let other_key = app.api_key_for(&other).await;
+    let foreign = app
+        .api(
+            Method::GET,
+            &other_key,
+            &format!("/api/v1/inboxes/{}/messages", inbox["id"].as_str().unwrap()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), 404);
+});
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_validate_input_and_stay_tenant_scoped() {
+    let app = TestApp::spawn(sluice_tests::Backend::Sqlite).await;
+    let user = app.signup("Valid").await;
+    let key = app.api_key_for(&user).await;
+    let source = invoices_db().await;
+    let connection = pg_connector(&app, &key, &source).await;
+    let base = json!({"connection_id": connection, "sql": "SELECT 1", "callback": {"url": "http://127.0.0.1:9/x"}});
+    let cases = [
+        (json!({"sql": ""}), "sql"),
+        (json!({"sql": "SELECT '${startTime"}), "sql"),
+        (
+            json!({"callback": {"url": "ftp://example.com/x"}}),
+            "callback_url",
+        ),
+        (
+            json!({"callback": {"inbox_id": "inb_00000000000000000000000000000000"}}),
+            "callback_inbox_id",
+        ),
+        (json!({"schedule": "61 * * * *"}), "schedule"),
+        (
+            json!({"schedule": "* * * * *", "timezone": "Mars/Base"}),
+            "timezone",
+        ),
+        (json!({"batch_size": 0}), "batch_size"),
+        (json!({"kind": "dynamic", "params": [1]}), "params"),
+        (
+            json!({"connection_id": "con_00000000000000000000000000000000"}),
+            "connection_id",
+        ),
+    ];
+    for (patch, field) in cases {
+        let mut body = base.clone();
+        for (k, v) in patch.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let response = app
+            .api(Method::POST, &key, "/api/v1/commands")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        assert_eq!(
+            response.json::<Value>().await.unwrap()["error"]["field"],
+            field,
+            "{body}"
+        );
+    }
+    let created = create_command(&app, &key, base).await;
+    let id = created["id"].as_str().unwrap();
+    let other = TestUser::unique("Other");
+    app.signup_with(&TestApp::browser_like_client(), &other)
+        .await;
+    let other_key = app.api_key_for(&other).await;
+    for (method, path) in [
+        (Method::GET, format!("/api/v1/commands/{id}")),
+        (Method::POST, format!("/api/v1/commands/{id}/run")),
+        (Method::GET, format!("/api/v1/commands/{id}/runs")),
+        (Method::DELETE, format!("/api/v1/commands/{id}")),
+    ] {
+        assert_eq!(
+            app.api(method.clone(), &other_key, &path)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            404,
+            "{method} {path}"
+        );
+    }
+}
