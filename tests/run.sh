@@ -40,5 +40,8 @@ cargo fmt --all -- --check
 step "lints"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "the sluice binary (the crash test runs and kills it)"
+cargo build -p sluice-server --bin sluice
+
 step "tests (SQLite, PostgreSQL, MariaDB, HTTP receiver, headless Chromium)"
 cargo nextest run --workspace --no-fail-fast

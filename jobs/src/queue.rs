@@ -102,7 +102,7 @@ impl JobQueue {
                 monitor.register(move |_| {
                     let config = apalis_sqlite::Config::default().queue(&queue);
                     let storage = SqliteStorage::<J>::new(&pool).with_config(config);
-                    WorkerBuilder::new(J::QUEUE)
+                    WorkerBuilder::new(worker_name::<J>())
                         .backend(storage.poll_with_interval(WORKER_POLL_INTERVAL))
                         .data(ctx.clone())
                         .build(run_job::<J>)
@@ -113,7 +113,7 @@ impl JobQueue {
                 monitor.register(move |_| {
                     let config = apalis_postgres::Config::default().queue(&queue);
                     let storage = PostgresStorage::<J>::new(&pool).with_config(config);
-                    WorkerBuilder::new(J::QUEUE)
+                    WorkerBuilder::new(worker_name::<J>())
                         .backend(storage.poll_with_interval(WORKER_POLL_INTERVAL))
                         .data(ctx.clone())
                         .build(run_job::<J>)
@@ -121,6 +121,15 @@ impl JobQueue {
             }
         }
     }
+}
+
+/// A worker name unique to this process: apalis registers workers by name, and a
+/// restarted process must not be refused as a duplicate of its dead predecessor
+/// (whose registration lingers until its heartbeats are missed).
+fn worker_name<J: Job>() -> String {
+    static INSTANCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let instance = INSTANCE.get_or_init(|| uuid::Uuid::new_v4().simple().to_string());
+    format!("{}@{instance}", J::QUEUE)
 }
 
 /// `data/sluice.db` → `data/jobs.db`.

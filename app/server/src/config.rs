@@ -73,6 +73,11 @@ pub struct Config {
     )]
     pub delivery_retry_delays: String,
 
+    /// Seconds a running command may go without a sign of life before another
+    /// worker takes it over (after a crash).
+    #[arg(long, env = "SLUICE_RUN_LEASE_SECS", default_value_t = 120, value_parser = clap::value_parser!(u32).range(2..=86_400), global = true)]
+    pub run_lease_secs: u32,
+
     /// Maximum connections to the control-plane database.
     #[arg(long, env = "SLUICE_DB_POOL_SIZE", default_value_t = 10, global = true)]
     pub db_pool_size: usize,

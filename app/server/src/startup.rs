@@ -29,6 +29,9 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let secret = SecretKey::load_or_generate(config.secret_key.as_deref(), &config.data_dir)?;
     Store::open(location.clone(), secret, config.db_pool_size)
         .await
+        .map(|store| {
+            store.with_run_lease(chrono::Duration::seconds(i64::from(config.run_lease_secs)))
+        })
         .with_context(|| {
             format!(
                 "opening the {} control-plane store",

@@ -179,8 +179,9 @@ fn callback_columns(callback: &Callback) -> (Option<&str>, Option<&str>) {
     }
 }
 
-/// How long a claimed command or run may go without a sign of life.
-pub const LEASE: Duration = Duration::seconds(120);
+/// How long a claimed command or run may go without a sign of life, by default
+/// (see [`Store::with_run_lease`]).
+pub const DEFAULT_RUN_LEASE: Duration = Duration::seconds(120);
 
 impl Store {
     /// Creates a command in READY (a dynamic one is due at once).
@@ -413,7 +414,7 @@ impl Store {
             )
             .set((
                 commands::status.eq(CommandStatus::Processing.as_str()),
-                commands::lease_until.eq(at + LEASE),
+                commands::lease_until.eq(at + self.run_lease()),
                 commands::updated_at.eq(at),
             ))
             .returning(CommandRow::as_returning())
@@ -439,7 +440,7 @@ impl Store {
             )
             .set((
                 commands::status.eq(CommandStatus::Processing.as_str()),
-                commands::lease_until.eq(at + LEASE),
+                commands::lease_until.eq(at + self.run_lease()),
                 commands::updated_at.eq(at),
             ))
             .execute(c)

@@ -32,6 +32,7 @@ pub struct Store {
     pool: DbPool,
     location: DatabaseLocation,
     secret: SecretKey,
+    run_lease: chrono::Duration,
 }
 
 impl Store {
@@ -54,7 +55,19 @@ impl Store {
             pool,
             location,
             secret,
+            run_lease: commands::DEFAULT_RUN_LEASE,
         })
+    }
+
+    /// How long a claimed command or run may go without a sign of life before it
+    /// is handed to another worker.
+    pub fn with_run_lease(mut self, lease: chrono::Duration) -> Self {
+        self.run_lease = lease;
+        self
+    }
+
+    pub fn run_lease(&self) -> chrono::Duration {
+        self.run_lease
     }
 
     pub async fn conn(&self) -> Result<Conn, StoreError> {

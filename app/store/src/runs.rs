@@ -6,7 +6,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use crate::commands::{CommandKind, CommandStatus, LEASE};
+use crate::commands::{CommandKind, CommandStatus};
 use crate::error::OptionalExt;
 use crate::ids::{CommandId, RunId, TenantId};
 use crate::schema::{command_runs, commands};
@@ -165,7 +165,7 @@ impl Store {
                 command_runs::last_value_before.eq(new.last_value_before),
                 command_runs::created_at.eq(at),
                 // A queued run that no worker picks up is released like a dead one.
-                command_runs::lease_until.eq(at + LEASE),
+                command_runs::lease_until.eq(at + self.run_lease()),
             ))
             .execute(c)
             .await)?;
@@ -231,7 +231,7 @@ impl Store {
             .set((
                 command_runs::status.eq(RunStatus::Running.as_str()),
                 command_runs::started_at.eq(at),
-                command_runs::lease_until.eq(at + LEASE),
+                command_runs::lease_until.eq(at + self.run_lease()),
             ))
             .returning(RunRow::as_returning())
             .get_result(c)
@@ -242,7 +242,7 @@ impl Store {
 
     /// Records a delivered batch and renews the leases of the run and its command.
     pub async fn record_batch(&self, run: &Run, rows: i64, bytes: i64) -> Result<(), StoreError> {
-        let until = now() + LEASE;
+        let until = now() + self.run_lease();
         let mut conn = self.conn().await?;
         with_conn!(&mut conn, c => diesel::update(command_runs::table.find(run.id.as_str()))
             .set((
@@ -258,7 +258,7 @@ impl Store {
 
     /// Keeps a long delivery (retries) from looking dead.
     pub async fn renew_run_lease(&self, run: &Run) -> Result<(), StoreError> {
-        let until = now() + LEASE;
+        let until = now() + self.run_lease();
         let mut conn = self.conn().await?;
         with_conn!(&mut conn, c => diesel::update(command_runs::table.find(run.id.as_str()))
             .set(command_runs::lease_until.eq(until))

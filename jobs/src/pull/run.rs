@@ -23,8 +23,6 @@ pub struct RunCommand {
 
 /// How long one callback POST may take.
 const CALLBACK_TIMEOUT: Duration = Duration::from_secs(30);
-/// How often a running run proves it is alive (well within the store's lease).
-const HEARTBEAT: Duration = Duration::from_secs(20);
 
 impl Job for RunCommand {
     const QUEUE: &'static str = "pull.run_command";
@@ -37,9 +35,13 @@ impl Job for RunCommand {
         let command = ctx.store.command(&run.tenant_id, &run.command_id).await?;
         let heartbeat = {
             let (store, run) = (ctx.store.clone(), run.clone());
+            // Prove it is alive well within the lease.
+            let every = (ctx.store.run_lease() / 4)
+                .to_std()
+                .unwrap_or(Duration::from_secs(30));
             tokio::spawn(async move {
                 loop {
-                    tokio::time::sleep(HEARTBEAT).await;
+                    tokio::time::sleep(every).await;
                     if let Err(e) = store.renew_run_lease(&run).await {
                         tracing::warn!(run = %run.id, error = %e, "could not renew the run's lease");
                     }

@@ -7,6 +7,7 @@ mod browser;
 mod cli;
 mod commands;
 mod connectors;
+mod crash;
 mod jobs;
 mod ops;
 mod roles;
