@@ -56,7 +56,24 @@ fn admin(data_dir: &Path, args: &[&str]) -> String {
     String::from_utf8(output.stdout).unwrap().trim().to_string()
 }
 
-async fn serve(data_dir: &Path, bind: &str) -> Child {
+/// A running `sluice serve`, killed (and reaped) when dropped, even if the test fails.
+struct ServeProcess(Child);
+
+impl ServeProcess {
+    /// SIGKILL: no shutdown, no cleanup, exactly like a crash.
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn serve(data_dir: &Path, bind: &str) -> ServeProcess {
     let log = std::fs::File::create(
         data_dir.join(format!("serve-{}.log", uuid::Uuid::new_v4().simple())),
     )
@@ -68,10 +85,11 @@ async fn serve(data_dir: &Path, bind: &str) -> Child {
         .stderr(log)
         .spawn()
         .expect("start sluice serve");
+    let process = ServeProcess(child);
     let ready = format!("http://{bind}/readyz");
     for _ in 0..200 {
         if reqwest::get(&ready).await.is_ok_and(|r| r.status() == 200) {
-            return child;
+            return process;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -158,8 +176,7 @@ async fn a_killed_process_loses_no_rows_and_the_cursor_ends_right() {
 
     // Mid-run: some batches are in, most are not.
     receiver.wait_for(5, Duration::from_secs(30)).await;
-    first.kill().expect("SIGKILL");
-    first.wait().unwrap();
+    first.kill();
     let before_restart = delivered_ids(&receiver);
     assert!(
         before_restart.len() < ROWS as usize,
@@ -215,6 +232,5 @@ async fn a_killed_process_loses_no_rows_and_the_cursor_ends_right() {
         "the cursor is the last row's id"
     );
     assert_eq!(state["status"], "READY");
-    second.kill().unwrap();
-    second.wait().unwrap();
+    second.kill();
 }
