@@ -2,13 +2,16 @@
 //! so a new user sees every capability work with no other service.
 
 use anyhow::Context;
+use sluice_jobs::pull::Schedule;
 use sluice_store::Store;
 use sluice_store::accounts::NewUser;
 use sluice_store::audit::AuditEvent;
+use sluice_store::commands::{Callback, CommandKind, CommandSettings};
 use sluice_store::connectors::{ConnectorSecrets, ConnectorSettings};
 use sluice_store::domain::{
     ConnectorName, Email, NewPassword, PersonName, Reach, Role, TenantName,
 };
+use sluice_store::ids::TenantId;
 use sluice_store::secret::random_token;
 use sqlx::Connection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
@@ -100,10 +103,76 @@ pub async fn provision(store: &Store, sqlite_root: &Path) -> anyhow::Result<Demo
             )
             .await?;
     }
+    provision_pull_syncs(store, &tenant.id).await?;
     Ok(DemoLogin {
         email: DEMO_EMAIL.into(),
         password,
     })
+}
+
+pub const DEMO_INBOX: &str = "demo inbox";
+
+/// An inbox, and two commands filling it: seed 001's incremental invoices and
+/// seed 000's usage window, on schedules short enough to watch.
+async fn provision_pull_syncs(store: &Store, tenant: &TenantId) -> anyhow::Result<()> {
+    let inbox = match store
+        .inboxes(tenant)
+        .await?
+        .into_iter()
+        .find(|i| i.name == DEMO_INBOX)
+    {
+        Some(inbox) => inbox,
+        None => store.create_inbox(tenant, DEMO_INBOX).await?,
+    };
+    let connector = store
+        .connectors(tenant)
+        .await?
+        .into_iter()
+        .find(|c| c.settings.name.as_str() == DEMO_CONNECTOR)
+        .context("the demo connector is missing")?;
+    if !store
+        .connector_commands(tenant, &connector.id)
+        .await?
+        .is_empty()
+    {
+        return Ok(());
+    }
+    let commands = [
+        (
+            "new paid invoices",
+            "SELECT id, customer_id, amount, currency, date_paid FROM invoices WHERE date_paid > '@last_value@' ORDER BY date_paid",
+            Some("date_paid"),
+            Some("2000-01-01T00:00:00Z"),
+            "*/30 * * * * *",
+        ),
+        (
+            "usage events",
+            "SELECT id AS \"id\", account_id AS \"accountId\", usage_count AS \"usage\", created_at AS \"timestamp\" \
+             FROM usage_events WHERE created_at > '${startTime}' AND created_at < '${endTime}'",
+            None,
+            None,
+            "0 * * * * *",
+        ),
+    ];
+    for (name, sql, last_field, last_value, schedule) in commands {
+        let settings = CommandSettings {
+            connector_id: connector.id.clone(),
+            name: name.into(),
+            kind: CommandKind::Static,
+            sql: sql.into(),
+            callback: Callback::Inbox(inbox.id.clone()),
+            last_field: last_field.map(Into::into),
+            schedule: Some(schedule.into()),
+            timezone: "UTC".into(),
+            params: None,
+            batch_size: 1000,
+        };
+        let first_run = Schedule::parse(schedule, "UTC")?.next_after(chrono::Utc::now());
+        store
+            .create_command(tenant, &settings, last_value, first_run)
+            .await?;
+    }
+    Ok(())
 }
 
 const SCHEMA: &str = "

@@ -104,3 +104,121 @@ async fn create_a_connector_from_a_pasted_jdbc_string_test_it_and_explore() {
     }
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_a_command_run_it_and_read_the_rows_in_an_inbox() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let user = app.signup("Pull").await;
+    let file = app.sqlite_root().join("shop.db");
+    {
+        use sqlx::Connection;
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&file)
+            .create_if_missing(true);
+        let mut conn = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .unwrap();
+        sqlx::raw_sql("CREATE TABLE invoices (id INTEGER PRIMARY KEY, customer TEXT, date_paid TEXT); INSERT INTO invoices VALUES (1, 'Ada', '2026-01-01'), (2, 'Grace', '2026-01-02');")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    let browser = Browser::start().await;
+    browser.goto(&app.url("/login")).await;
+    browser.fill("#email", &user.email).await;
+    browser.fill("#password", &user.password).await;
+    browser.click("button[type=submit]").await;
+    browser.wait_for_path("/").await;
+
+    // An inbox to receive the rows.
+    browser.goto(&app.url("/inboxes")).await;
+    browser.fill("#name", "paid invoices").await;
+    browser.click("#create-inbox").await;
+    assert!(browser.text("#inbox-url").await.contains("/hooks/hk_"));
+
+    // A connector and a command delivering into the inbox.
+    browser.goto(&app.url("/connectors/new")).await;
+    browser.fill("#name", "shop").await;
+    browser
+        .client
+        .find(fantoccini::Locator::Css("#kind"))
+        .await
+        .unwrap()
+        .select_by_value("sqlite")
+        .await
+        .unwrap();
+    browser.fill("#path", "shop.db").await;
+    browser.click("#save-connector").await;
+    browser.click("#new-command").await;
+    browser.fill("#name", "paid invoices").await;
+    browser.fill("#sql", "SELECT id, customer, date_paid FROM invoices WHERE date_paid > '@last_value@' ORDER BY id").await;
+    browser
+        .click("input[name=callback_kind][value=inbox]")
+        .await;
+    browser
+        .client
+        .find(fantoccini::Locator::Css("#callback_inbox_id"))
+        .await
+        .unwrap()
+        .select_by_index(1)
+        .await
+        .unwrap();
+    browser.fill("#last_field", "date_paid").await;
+    browser.fill("#last_value", "2000-01-01").await;
+    browser.fill("#schedule", "0 3 * * *").await;
+    browser.click("#preview-schedule").await;
+    assert_eq!(
+        browser
+            .client
+            .find_all(fantoccini::Locator::Css("#schedule-preview li"))
+            .await
+            .unwrap()
+            .len(),
+        5,
+        "five next run times"
+    );
+    browser.click("#save-command").await;
+
+    // Run it and watch it finish (the status refreshes itself).
+    browser.click("#run-now").await;
+    for _ in 0..100 {
+        if browser.text("#command-status").await == "READY"
+            && browser
+                .client
+                .find(fantoccini::Locator::Css("#running-run"))
+                .await
+                .is_err()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    browser.client.refresh().await.unwrap();
+    assert!(browser.text("#runs").await.contains("succeeded"));
+    assert_eq!(
+        browser
+            .client
+            .find(fantoccini::Locator::Css("#last-value"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("2026-01-02")
+    );
+    if let Ok(dir) = std::env::var("SLUICE_SCREENSHOT_DIR") {
+        browser
+            .screenshot(&std::path::Path::new(&dir).join("command.png"))
+            .await;
+    }
+
+    browser.goto(&app.url("/inboxes")).await;
+    browser.click("#inboxes a").await;
+    let messages = browser.text("#messages").await;
+    assert!(
+        messages.contains("Ada") && messages.contains("Grace"),
+        "{messages}"
+    );
+    browser.close().await;
+}

@@ -441,6 +441,22 @@ on_both_backends!(
             .await
             .unwrap();
         assert!(queue.contains("● ERROR"), "a red mark in the queue");
+        let dashboard = app
+            .client
+            .get(app.url("/"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let failing = dashboard
+            .find("id=\"failing\"")
+            .expect("failing commands listed first");
+        assert!(
+            dashboard[failing..].contains(broken_id),
+            "the broken command is on the dashboard"
+        );
     }
 );
 

@@ -829,4 +829,71 @@ async fn demo_provisions_a_working_sqlite_connector() {
         .await
         .unwrap();
     assert!(table.contains("Ada Lovelace"));
+
+    // The demo's pull syncs: run "new paid invoices" now; its rows land in the demo inbox.
+    let queue = app
+        .client
+        .get(app.url(&page))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(queue.contains(">new paid invoices</a>") && queue.contains(">usage events</a>"));
+    let commands = app
+        .store()
+        .connector_commands(&tenant.id, &connector.id)
+        .await
+        .unwrap();
+    let invoices = commands
+        .iter()
+        .find(|c| c.settings.name == "new paid invoices")
+        .unwrap();
+    let command_page = format!("/commands/{}", invoices.id);
+    assert_eq!(
+        app.submit(
+            &app.client,
+            &command_page,
+            &format!("{command_page}/run"),
+            &[]
+        )
+        .await
+        .status(),
+        303
+    );
+    let inbox = app.store().inboxes(&tenant.id).await.unwrap().remove(0);
+    for _ in 0..100 {
+        if app
+            .store()
+            .count_inbox_messages(&tenant.id, &inbox.id)
+            .await
+            .unwrap()
+            > 0
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let messages = app
+        .store()
+        .inbox_messages(&tenant.id, &inbox.id, 10)
+        .await
+        .unwrap();
+    let rows: serde_json::Value = serde_json::from_str(&messages[0].body).unwrap();
+    assert_eq!(
+        rows.as_array().unwrap().len(),
+        15,
+        "three paid invoices for each of five customers"
+    );
+    let dashboard = app
+        .client
+        .get(app.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(dashboard.contains("id=\"recent-runs\"") && dashboard.contains("new paid invoices"));
 }
