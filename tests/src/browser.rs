@@ -104,17 +104,24 @@ impl Browser {
             .unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
 
+    /// The element's text; retried when the page replaced the element meanwhile
+    /// (htmx refreshes parts of some pages).
     pub async fn text(&self, css: &str) -> String {
-        let element = self
-            .client
-            .wait()
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("element {css}: {e}"));
-        element
-            .text()
-            .await
-            .unwrap_or_else(|e| panic!("text of {css}: {e}"))
+        let mut last_error = String::new();
+        for _ in 0..20 {
+            let element = self
+                .client
+                .wait()
+                .for_element(Locator::Css(css))
+                .await
+                .unwrap_or_else(|e| panic!("element {css}: {e}"));
+            match element.text().await {
+                Ok(text) => return text,
+                Err(e) => last_error = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("text of {css}: {last_error}");
     }
 
     pub async fn path(&self) -> String {

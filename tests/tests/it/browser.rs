@@ -181,7 +181,7 @@ async fn create_a_command_run_it_and_read_the_rows_in_an_inbox() {
 
     // Run it and watch it finish (the status refreshes itself).
     browser.click("#run-now").await;
-    for _ in 0..100 {
+    for _ in 0..300 {
         if browser.text("#command-status").await == "READY"
             && browser
                 .client

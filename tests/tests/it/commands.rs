@@ -57,7 +57,7 @@ async fn runs(app: &TestApp, key: &str, id: &str) -> Vec<Value> {
 
 /// Waits until the command has `count` finished runs; returns them newest first.
 async fn finished_runs(app: &TestApp, key: &str, id: &str, count: usize) -> Vec<Value> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     loop {
         let all = runs(app, key, id).await;
         let done: Vec<Value> = all

@@ -55,6 +55,8 @@ struct SettingsPage {
     notice: Option<&'static str>,
     secret: Option<OneTimeSecret>,
     errors: FormErrors,
+    /// The key callbacks are signed with, for receivers to verify (admins only).
+    signing_secret: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -133,6 +135,11 @@ async fn page(
     } else {
         Vec::new()
     };
+    let signing_secret = current
+        .user()
+        .role
+        .can_write()
+        .then(|| state.store.callback_signing_secret(tenant));
     Ok(SettingsPage {
         layout: Layout::new(current, "settings"),
         roles: Role::ALL,
@@ -142,6 +149,7 @@ async fn page(
         notice,
         secret,
         errors,
+        signing_secret,
     })
 }
 
