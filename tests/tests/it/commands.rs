@@ -669,3 +669,46 @@ async fn commands_validate_input_and_stay_tenant_scoped() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_to_private_addresses_are_refused_in_production_mode() {
+    let app = TestApp::spawn_with(sluice_tests::Backend::Sqlite, |config| {
+        config.allow_private_targets = false
+    })
+    .await;
+    let user = app.signup("Ssrf").await;
+    let key = app.api_key_for(&user).await;
+    let source = invoices_db().await;
+    let connection = pg_connector(&app, &key, &source).await;
+    let receiver = Receiver::start().await;
+    for literal in [
+        "http://127.0.0.1:9/x",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/x",
+        "http://10.0.0.5/x",
+    ] {
+        let response = app.api(Method::POST, &key, "/api/v1/commands").json(&json!({"connection_id": connection, "sql": "SELECT 1", "callback": {"url": literal}})).send().await.unwrap();
+        assert_eq!(response.status(), 400, "{literal}");
+        assert_eq!(
+            response.json::<Value>().await.unwrap()["error"]["field"],
+            "callback_url",
+            "{literal}"
+        );
+    }
+    // A name that resolves to loopback passes the save-time check but is refused after resolution.
+    let port = url::Url::parse(&receiver.url).unwrap().port().unwrap();
+    let created = create_command(&app, &key, json!({"connection_id": connection, "sql": "SELECT id FROM invoices", "callback": {"url": format!("http://localhost:{port}/x")}})).await;
+    let id = created["id"].as_str().unwrap();
+    run(&app, &key, id, json!({})).await;
+    let done = finished_runs(&app, &key, id, 1).await;
+    assert_eq!(done[0]["status"], "failed");
+    assert!(
+        done[0]["error"].as_str().unwrap().contains("not allowed"),
+        "{}",
+        done[0]
+    );
+    assert!(
+        receiver.received().is_empty(),
+        "nothing reached the private address"
+    );
+}
