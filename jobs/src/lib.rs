@@ -8,6 +8,7 @@ mod housekeeping;
 mod metrics;
 pub mod pull;
 mod queue;
+mod wake;
 
 pub use housekeeping::{CleanupExpiredSessions, HOUSEKEEPING_DEFAULT_SCHEDULE};
 pub use metrics::JobMetrics;
@@ -38,6 +39,8 @@ pub struct JobContext {
     pub outbound: Arc<Outbound>,
     pub settings: Arc<JobSettings>,
     pub metrics: JobMetrics,
+    /// Names this instance's workers apart from every other process's.
+    pub instance: Arc<str>,
     connector_slots: Arc<Mutex<HashMap<ConnectorId, Arc<Semaphore>>>>,
 }
 
@@ -59,6 +62,7 @@ impl JobContext {
             outbound,
             settings: Arc::new(settings),
             metrics,
+            instance: Arc::from(uuid::Uuid::new_v4().simple().to_string()),
             connector_slots: Arc::default(),
         }
     }

@@ -9,10 +9,12 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use std::path::Path;
 use std::time::Duration;
 
+use crate::wake::EveryInterval;
 use crate::{Job, JobContext, run_job};
 
 /// Without a wake-up, an idle apalis worker only looks again at its 30 s heartbeat;
 /// jobs pushed by another process should start within a fraction of a second.
+/// (See [`EveryInterval`] for why apalis's own interval strategy is not used.)
 const WORKER_POLL_INTERVAL: Duration = Duration::from_millis(250);
 
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +43,7 @@ impl JobQueue {
         match location {
             DatabaseLocation::Postgres(url) => {
                 let pool = PgPoolOptions::new()
-                    .max_connections(8)
+                    .max_connections(16)
                     .acquire_timeout(Duration::from_secs(10))
                     .connect(url)
                     .await?;
@@ -102,8 +104,10 @@ impl JobQueue {
                 monitor.register(move |_| {
                     let config = apalis_sqlite::Config::default().queue(&queue);
                     let storage = SqliteStorage::<J>::new(&pool).with_config(config);
-                    WorkerBuilder::new(worker_name::<J>())
-                        .backend(storage.poll_with_interval(WORKER_POLL_INTERVAL))
+                    WorkerBuilder::new(worker_name::<J>(&ctx.instance))
+                        .backend(
+                            storage.poll_with_strategy(EveryInterval::new(WORKER_POLL_INTERVAL)),
+                        )
                         .data(ctx.clone())
                         .build(run_job::<J>)
                 })
@@ -113,8 +117,10 @@ impl JobQueue {
                 monitor.register(move |_| {
                     let config = apalis_postgres::Config::default().queue(&queue);
                     let storage = PostgresStorage::<J>::new(&pool).with_config(config);
-                    WorkerBuilder::new(worker_name::<J>())
-                        .backend(storage.poll_with_interval(WORKER_POLL_INTERVAL))
+                    WorkerBuilder::new(worker_name::<J>(&ctx.instance))
+                        .backend(
+                            storage.poll_with_strategy(EveryInterval::new(WORKER_POLL_INTERVAL)),
+                        )
                         .data(ctx.clone())
                         .build(run_job::<J>)
                 })
@@ -123,12 +129,10 @@ impl JobQueue {
     }
 }
 
-/// A worker name unique to this process: apalis registers workers by name, and a
-/// restarted process must not be refused as a duplicate of its dead predecessor
-/// (whose registration lingers until its heartbeats are missed).
-fn worker_name<J: Job>() -> String {
-    static INSTANCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let instance = INSTANCE.get_or_init(|| uuid::Uuid::new_v4().simple().to_string());
+/// A worker name unique to this job system instance: apalis registers workers by
+/// name, and a restarted process must not be refused as a duplicate of its dead
+/// predecessor (whose registration lingers until its heartbeats are missed).
+fn worker_name<J: Job>(instance: &str) -> String {
     format!("{}@{instance}", J::QUEUE)
 }
 

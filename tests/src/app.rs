@@ -74,6 +74,9 @@ impl TestApp {
 
     /// Starts the app after `adjust` had a chance to change the configuration.
     pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Self {
+        if std::env::var_os("RUST_LOG").is_some() {
+            sluice_server::telemetry::init(LogFormat::Pretty);
+        }
         let tempdir = tempfile::tempdir().expect("temp dir");
         let database = match backend {
             Backend::Sqlite => None,
@@ -108,6 +111,11 @@ impl TestApp {
             .redirect(Policy::none())
             .build()
             .expect("http client")
+    }
+
+    /// The PostgreSQL control plane's URL, for a second process sharing it.
+    pub fn database_url(&self) -> Option<String> {
+        self._database.as_ref().map(|d| d.url.clone())
     }
 
     pub fn store(&self) -> &Store {

@@ -712,3 +712,68 @@ async fn callbacks_to_private_addresses_are_refused_in_production_mode() {
         "nothing reached the private address"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_one_postgres_run_each_scheduled_command_once() {
+    const SECRET: &str = "a shared instance secret of more than 32 characters";
+    let first = TestApp::spawn_with(sluice_tests::Backend::Postgres, |c| {
+        c.secret_key = Some(SECRET.into())
+    })
+    .await;
+    let shared = first.database_url().unwrap();
+    let second = TestApp::spawn_with(sluice_tests::Backend::Sqlite, |c| {
+        c.secret_key = Some(SECRET.into());
+        c.database_url = Some(shared.clone());
+    })
+    .await;
+    let user = first.signup("Pair").await;
+    let key = first.api_key_for(&user).await;
+    let source = invoices_db().await;
+    let connection = pg_connector(&first, &key, &source).await;
+    let receiver = Receiver::start().await;
+    let created = create_command(&first, &key, json!({"connection_id": connection, "sql": "SELECT id FROM invoices", "callback": {"url": receiver.url}, "schedule": "* * * * * *"})).await;
+    let id = created["id"].as_str().unwrap();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    first
+        .api(Method::POST, &key, &format!("/api/v1/commands/{id}/pause"))
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Both processes see the same command; neither ran it twice for one tick.
+    let all = runs(&second, &key, id).await;
+    assert!(all.len() >= 3, "the schedule fired: {all:?}");
+    let mut windows: Vec<&str> = all
+        .iter()
+        .map(|r| r["window_end"].as_str().unwrap())
+        .collect();
+    windows.sort();
+    windows.dedup();
+    assert_eq!(
+        windows.len(),
+        all.len(),
+        "one run per tick, never two: {all:?}"
+    );
+    let mut spans: Vec<(String, String)> = all
+        .iter()
+        .filter(|r| r["status"] == "succeeded")
+        .map(|r| {
+            (
+                r["started_at"].as_str().unwrap().to_string(),
+                r["finished_at"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    spans.sort();
+    for pair in spans.windows(2) {
+        assert!(
+            pair[0].1 <= pair[1].0,
+            "runs of one command never overlap: {pair:?}"
+        );
+    }
+    assert_eq!(
+        receiver.received().len(),
+        all.iter().filter(|r| r["status"] == "succeeded").count(),
+        "one POST per run"
+    );
+}
