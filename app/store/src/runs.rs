@@ -240,7 +240,8 @@ impl Store {
         Ok(claimed.map(Into::into))
     }
 
-    /// Records a delivered batch and renews the leases of the run and its command.
+    /// Records a delivered batch and renews the run's lease (the command's is
+    /// renewed by the run's heartbeat).
     pub async fn record_batch(&self, run: &Run, rows: i64, bytes: i64) -> Result<(), StoreError> {
         let until = now() + self.run_lease();
         let mut conn = self.conn().await?;
@@ -253,7 +254,7 @@ impl Store {
             ))
             .execute(c)
             .await)?;
-        self.renew_command_lease(&run.command_id, until).await
+        Ok(())
     }
 
     /// Keeps a long delivery (retries) from looking dead.

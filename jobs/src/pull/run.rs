@@ -5,12 +5,15 @@ use chrono::Utc;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use sluice_connect::Database;
 use sluice_deliver::{Delivery, Signing};
-use sluice_sqltpl::{PlaceholderValues, render_placeholders};
+use sluice_sqltpl::{PlaceholderValues, Rendered, render_placeholders};
 use sluice_store::commands::{Callback, Command, CommandKind};
 use sluice_store::ids::RunId;
 use sluice_store::runs::{Completion, Run};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc;
 
 use crate::pull::next_scheduled_run;
 use crate::{Job, JobContext, JobError, databases};
@@ -108,13 +111,12 @@ async fn execute(ctx: &JobContext, command: &Command, run: &Run) -> Result<Optio
         .unwrap_or(1000)
         .clamp(1, 100_000);
     let mut cursor = Cursor::new(command.settings.last_field.as_deref());
-    let mut batches = db.stream_batches(&rendered, batch_size);
+    let mut batches = prefetch_batches(db, rendered, batch_size);
     let mut number = 0u64;
-    while let Some(batch) = batches.next().await {
-        let rows = batch.map_err(|e| e.to_string())?;
+    while let Some(batch) = batches.recv().await {
+        let PreparedBatch { rows, body } = batch?;
         number += 1;
         cursor.observe(&rows);
-        let body = serde_json::to_vec(&rows).map_err(|e| e.to_string())?;
         let bytes = body.len() as i64;
         deliver(ctx, command, run, number, body).await?;
         ctx.store
@@ -124,6 +126,42 @@ async fn execute(ctx: &JobContext, command: &Command, run: &Run) -> Result<Optio
         ctx.metrics.batch_delivered(rows.len() as u64, bytes as u64);
     }
     Ok(cursor.into_value())
+}
+
+/// A batch read and serialised, ready to send.
+struct PreparedBatch {
+    rows: Vec<Map<String, Value>>,
+    body: Vec<u8>,
+}
+
+/// How many batches may wait while one is being delivered.
+const READ_AHEAD: usize = 2;
+
+/// Batches read ahead while the previous one is being delivered, so the database,
+/// the JSON encoding and the callback overlap. At most [`READ_AHEAD`] batches
+/// wait, which keeps memory bounded whatever the result size.
+fn prefetch_batches(
+    db: Arc<Database>,
+    rendered: Rendered,
+    batch_size: usize,
+) -> mpsc::Receiver<Result<PreparedBatch, String>> {
+    let (sender, receiver) = mpsc::channel(READ_AHEAD);
+    tokio::spawn(async move {
+        let mut batches = db.stream_batches(&rendered, batch_size);
+        while let Some(batch) = batches.next().await {
+            let prepared = batch.map_err(|e| e.to_string()).and_then(|rows| {
+                serde_json::to_vec(&rows)
+                    .map(|body| PreparedBatch { rows, body })
+                    .map_err(|e| e.to_string())
+            });
+            let failed = prepared.is_err();
+            // Stop reading when the run stopped listening (its delivery failed).
+            if sender.send(prepared).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    receiver
 }
 
 async fn deliver(
