@@ -17,8 +17,9 @@ use super::{
 pub fn pg_row_to_json(row: &PgRow) -> Result<Map<String, Value>, ConvertError> {
     let mut map = Map::with_capacity(row.len());
     for (index, column) in row.columns().iter().enumerate() {
-        let type_name = column.type_info().name().to_owned();
-        let fail = |message: String| ConvertError::new(column.name(), &type_name, message);
+        // Built only on failure: this loop runs for every value of every row.
+        let fail =
+            |message: String| ConvertError::new(column.name(), column.type_info().name(), message);
         let value = row
             .try_get_raw(index)
             .map_err(|error| fail(error.to_string()))?;
@@ -34,7 +35,7 @@ fn pg_value_to_json(value: PgValueRef<'_>) -> Result<Value, String> {
     if value.is_null() {
         return Ok(Value::Null);
     }
-    let type_info = value.type_info().into_owned();
+    let type_info = value.type_info();
     let bytes = value.as_bytes().map_err(|error| error.to_string())?;
     match value.format() {
         PgValueFormat::Binary => binary_to_json(&type_info, bytes),
