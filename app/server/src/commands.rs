@@ -14,6 +14,7 @@ use sluice_store::ids::InboxId;
 use sluice_store::runs::Run;
 
 use crate::error::AppError;
+use crate::input::{blank_to_none, keep};
 use crate::state::AppState;
 
 pub const DEFAULT_BATCH_SIZE: i64 = 1000;
@@ -53,15 +54,6 @@ pub struct ValidCommand {
     pub settings: CommandSettings,
     pub last_value: Option<String>,
     pub schedule: Option<Schedule>,
-}
-
-fn keep<T>(errors: &mut Vec<Invalid>, result: Result<T, Invalid>) -> Option<T> {
-    result.map_err(|e| errors.push(e)).ok()
-}
-
-fn blank_to_none(s: &str) -> Option<String> {
-    let t = s.trim();
-    (!t.is_empty()).then(|| t.to_string())
 }
 
 impl CommandFields {

@@ -11,6 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::error::AppError;
+use crate::input::{blank_to_none, keep};
 use crate::state::AppState;
 
 /// Connector fields as submitted (form or API), all still unvalidated text.
@@ -55,16 +56,6 @@ fn is_secret_option(key: &str) -> bool {
     ["password", "pwd", "secret", "token", "passphrase"]
         .iter()
         .any(|s| key.contains(s))
-}
-
-/// Records a validation failure, returning the value when it parsed.
-fn keep<T>(errors: &mut Vec<Invalid>, result: Result<T, Invalid>) -> Option<T> {
-    result.map_err(|e| errors.push(e)).ok()
-}
-
-fn blank_to_none(s: &str) -> Option<String> {
-    let t = s.trim();
-    (!t.is_empty()).then(|| t.to_string())
 }
 
 impl ConnectorFields {

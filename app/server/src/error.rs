@@ -158,6 +158,16 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// The first of several validation failures (the API names one field at a time).
+impl From<Vec<Invalid>> for ApiError {
+    fn from(invalid: Vec<Invalid>) -> Self {
+        match invalid.into_iter().next() {
+            Some(first) => Self(AppError::Invalid(first)),
+            None => Self(AppError::BadRequest("invalid request".into())),
+        }
+    }
+}
+
 impl From<Invalid> for ApiError {
     fn from(err: Invalid) -> Self {
         Self(err.into())

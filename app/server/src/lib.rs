@@ -9,6 +9,7 @@ pub mod connectors;
 pub mod demo;
 pub mod error;
 pub mod hooks;
+mod input;
 pub mod metrics;
 mod ops;
 pub mod routes;

@@ -216,28 +216,33 @@ impl Store {
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
-    /// Claims a run for this worker: a queued run, or a running one whose worker
-    /// died. `None` when it finished or another worker holds it.
+    /// Claims a queued run for this worker (and renews its command's lease).
+    /// `None` when it already started, finished or was released: a run whose
+    /// worker died is never resumed here — the scheduler releases it as
+    /// interrupted and the command runs again from its unmoved cursor.
     pub async fn claim_run(&self, id: &RunId) -> Result<Option<Run>, StoreError> {
         let at = now();
+        let until = at + self.run_lease();
         let mut conn = self.conn().await?;
         let claimed: Option<RunRow> = with_conn!(&mut conn, c => diesel::update(
-                command_runs::table.filter(command_runs::id.eq(id.as_str())).filter(
-                    command_runs::status
-                        .eq(RunStatus::Queued.as_str())
-                        .or(command_runs::status.eq(RunStatus::Running.as_str()).and(command_runs::lease_until.lt(at))),
-                ),
+                command_runs::table
+                    .filter(command_runs::id.eq(id.as_str()))
+                    .filter(command_runs::status.eq(RunStatus::Queued.as_str())),
             )
             .set((
                 command_runs::status.eq(RunStatus::Running.as_str()),
                 command_runs::started_at.eq(at),
-                command_runs::lease_until.eq(at + self.run_lease()),
+                command_runs::lease_until.eq(until),
             ))
             .returning(RunRow::as_returning())
             .get_result(c)
             .await
             .optional())?;
-        Ok(claimed.map(Into::into))
+        let Some(run) = claimed.map(Run::from) else {
+            return Ok(None);
+        };
+        self.renew_command_lease(&run.command_id, until).await?;
+        Ok(Some(run))
     }
 
     /// Records a delivered batch and renews the run's lease (the command's is

@@ -167,6 +167,12 @@ async fn create_a_command_run_it_and_read_the_rows_in_an_inbox() {
     browser.fill("#last_value", "2000-01-01").await;
     browser.fill("#schedule", "0 3 * * *").await;
     browser.click("#preview-schedule").await;
+    browser
+        .client
+        .wait()
+        .for_element(fantoccini::Locator::Css("#schedule-preview li"))
+        .await
+        .unwrap();
     assert_eq!(
         browser
             .client

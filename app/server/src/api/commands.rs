@@ -4,7 +4,6 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sluice_store::audit::AuditEvent;
 use sluice_store::commands::{Callback, Command, CommandKind};
 use sluice_store::domain::Invalid;
 use sluice_store::ids::{CommandId, ConnectorId};
@@ -12,7 +11,7 @@ use sluice_store::runs::Run;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::iso;
-use crate::auth::{ApiCaller, client_ip};
+use crate::auth::ApiCaller;
 use crate::commands::{CommandFields, first_run_at, next_run, parse_window, run_now};
 use crate::error::{ApiError, AppError};
 use crate::state::AppState;
@@ -139,37 +138,6 @@ impl From<&Run> for RunBody {
     }
 }
 
-fn first_error(invalid: Vec<Invalid>) -> ApiError {
-    match invalid.into_iter().next() {
-        Some(first) => ApiError(AppError::Invalid(first)),
-        None => ApiError(AppError::BadRequest("invalid command".into())),
-    }
-}
-
-async fn audit(
-    state: &AppState,
-    req: &HttpRequest,
-    caller: &ApiCaller,
-    action: &str,
-    target: &str,
-) -> Result<(), ApiError> {
-    let ip = client_ip(req);
-    state
-        .store
-        .audit(
-            caller.tenant(),
-            AuditEvent {
-                actor: &caller.actor(),
-                action,
-                target,
-                detail: "via API",
-                ip: ip.as_deref(),
-            },
-        )
-        .await?;
-    Ok(())
-}
-
 /// Creates a command; a dynamic one is queued at once.
 #[utoipa::path(post, path = "/api/v1/commands", tag = "commands", security(("bearer" = [])), request_body = CommandRequest,
     responses((status = 201, body = CreatedCommand), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
@@ -221,7 +189,7 @@ pub async fn create(
     let valid = fields
         .validate(&state, &connector, kind)
         .await
-        .map_err(first_error)?;
+        .map_err(ApiError::from)?;
     let next = if kind == CommandKind::Static {
         first_run_at(&valid)
     } else {
@@ -236,14 +204,9 @@ pub async fn create(
             next,
         )
         .await?;
-    audit(
-        &state,
-        &req,
-        &caller,
-        "command.create",
-        &command.settings.name,
-    )
-    .await?;
+    caller
+        .audit(&state, &req, "command.create", &command.settings.name)
+        .await?;
     let run_id = match kind {
         CommandKind::Dynamic => Some(
             run_now(&state, &command, "api", None, None)
@@ -335,7 +298,9 @@ pub async fn run(
         body.end_time.as_deref(),
     )?;
     let run = run_now(&state, &command, "api", window, None).await?;
-    audit(&state, &req, &caller, "command.run", &command.settings.name).await?;
+    caller
+        .audit(&state, &req, "command.run", &command.settings.name)
+        .await?;
     Ok(HttpResponse::Accepted().json(RunStarted {
         run_id: run.id.to_string(),
     }))
@@ -362,14 +327,9 @@ pub async fn pause(
         }
         .into());
     }
-    audit(
-        &state,
-        &req,
-        &caller,
-        "command.pause",
-        &command.settings.name,
-    )
-    .await?;
+    caller
+        .audit(&state, &req, "command.pause", &command.settings.name)
+        .await?;
     show(state, caller, web::Path::from(command.id.to_string())).await
 }
 
@@ -394,14 +354,9 @@ pub async fn resume(
         }
         .into());
     }
-    audit(
-        &state,
-        &req,
-        &caller,
-        "command.resume",
-        &command.settings.name,
-    )
-    .await?;
+    caller
+        .audit(&state, &req, "command.resume", &command.settings.name)
+        .await?;
     show(state, caller, web::Path::from(command.id.to_string())).await
 }
 
@@ -419,14 +374,9 @@ pub async fn delete(
         .store
         .delete_command(caller.tenant(), &command.id)
         .await?;
-    audit(
-        &state,
-        &req,
-        &caller,
-        "command.delete",
-        &command.settings.name,
-    )
-    .await?;
+    caller
+        .audit(&state, &req, "command.delete", &command.settings.name)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

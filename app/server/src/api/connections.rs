@@ -4,14 +4,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sluice_connect::{TableKind, TableRef, connection_specs};
-use sluice_store::audit::AuditEvent;
 use sluice_store::connectors::Connector;
 use sluice_store::domain::Invalid;
 use sluice_store::ids::ConnectorId;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::iso;
-use crate::auth::{ApiCaller, client_ip};
+use crate::auth::ApiCaller;
 use crate::connectors::{ConnectorFields, open_database};
 use crate::error::{ApiError, AppError};
 use crate::state::AppState;
@@ -157,14 +156,6 @@ pub struct CreatedConnection {
     pub gateway_key: Option<String>,
 }
 
-fn first_error(invalid: Vec<Invalid>) -> ApiError {
-    let mut invalid = invalid.into_iter();
-    match invalid.next() {
-        Some(first) => ApiError(AppError::Invalid(first)),
-        None => ApiError(AppError::BadRequest("invalid connection".into())),
-    }
-}
-
 fn port_text(port: &Value) -> Result<String, Invalid> {
     match port {
         Value::Number(n) => Ok(n.to_string()),
@@ -226,30 +217,6 @@ fn apply(request: ConnectionRequest, fields: &mut ConnectorFields) -> Result<(),
     Ok(())
 }
 
-async fn audit(
-    state: &AppState,
-    req: &HttpRequest,
-    caller: &ApiCaller,
-    action: &str,
-    target: &str,
-) -> Result<(), ApiError> {
-    let ip = client_ip(req);
-    state
-        .store
-        .audit(
-            caller.tenant(),
-            AuditEvent {
-                actor: &caller.actor(),
-                action,
-                target,
-                detail: "via API",
-                ip: ip.as_deref(),
-            },
-        )
-        .await?;
-    Ok(())
-}
-
 /// Creates a connection from parameters or a connection string.
 #[utoipa::path(post, path = "/api/v1/connections", tag = "connections", security(("bearer" = [])), request_body = ConnectionRequest,
     responses((status = 201, body = CreatedConnection), (status = 400, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
@@ -261,7 +228,9 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let mut fields = ConnectorFields::default();
     apply(body.into_inner(), &mut fields)?;
-    let validated = fields.validate(&state.sqlite_root).map_err(first_error)?;
+    let validated = fields
+        .validate(&state.sqlite_root)
+        .map_err(ApiError::from)?;
     let (connector, gateway_key) = state
         .store
         .create_connector(
@@ -270,14 +239,14 @@ pub async fn create(
             &validated.new_secrets(),
         )
         .await?;
-    audit(
-        &state,
-        &req,
-        &caller,
-        "connector.create",
-        connector.settings.name.as_str(),
-    )
-    .await?;
+    caller
+        .audit(
+            &state,
+            &req,
+            "connector.create",
+            connector.settings.name.as_str(),
+        )
+        .await?;
     Ok(HttpResponse::Created().json(CreatedConnection {
         id: connector.id.to_string(),
         gateway_key,
@@ -350,20 +319,22 @@ pub async fn update(
     let connector = load(&state, &caller, &id).await?;
     let mut fields = stored_fields(&connector);
     apply(body.into_inner(), &mut fields)?;
-    let validated = fields.validate(&state.sqlite_root).map_err(first_error)?;
+    let validated = fields
+        .validate(&state.sqlite_root)
+        .map_err(ApiError::from)?;
     let secrets = validated.edited_secrets(&state, &connector)?;
     let (updated, _) = state
         .store
         .update_connector(caller.tenant(), &connector.id, &validated.settings, secrets)
         .await?;
-    audit(
-        &state,
-        &req,
-        &caller,
-        "connector.update",
-        updated.settings.name.as_str(),
-    )
-    .await?;
+    caller
+        .audit(
+            &state,
+            &req,
+            "connector.update",
+            updated.settings.name.as_str(),
+        )
+        .await?;
     Ok(HttpResponse::Ok().json(ConnectionBody::from(&updated)))
 }
 
@@ -398,14 +369,14 @@ pub async fn delete(
         .delete_connector(caller.tenant(), &connector.id)
         .await?;
     state.databases.forget(connector.id.as_str()).await;
-    audit(
-        &state,
-        &req,
-        &caller,
-        "connector.delete",
-        connector.settings.name.as_str(),
-    )
-    .await?;
+    caller
+        .audit(
+            &state,
+            &req,
+            "connector.delete",
+            connector.settings.name.as_str(),
+        )
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

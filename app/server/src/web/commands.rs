@@ -8,44 +8,18 @@ use askama::Template;
 use chrono::Utc;
 use serde::Deserialize;
 use sluice_jobs::pull::Schedule;
-use sluice_store::audit::AuditEvent;
 use sluice_store::commands::{Callback, Command, CommandKind, CommandStatus};
 use sluice_store::connectors::Connector;
-use sluice_store::domain::Invalid;
 use sluice_store::ids::{CommandId, ConnectorId};
 use sluice_store::runs::{Run, RunStatus};
 
-use crate::auth::{CsrfForm, CurrentUser, client_ip};
+use crate::auth::{CsrfForm, CurrentUser};
 use crate::commands::{CommandFields, first_run_at, next_run, parse_window, run_now};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::{FormErrors, Layout, redirect, render, render_with_status, when};
 
 pub const HISTORY: i64 = 50;
-
-async fn audit(
-    state: &AppState,
-    req: &HttpRequest,
-    current: &CurrentUser,
-    action: &str,
-    target: &str,
-) -> Result<(), AppError> {
-    let ip = client_ip(req);
-    state
-        .store
-        .audit(
-            &current.tenant.id,
-            AuditEvent {
-                actor: &current.actor(),
-                action,
-                target,
-                detail: "",
-                ip: ip.as_deref(),
-            },
-        )
-        .await?;
-    Ok(())
-}
 
 async fn connector(
     state: &AppState,
@@ -59,14 +33,6 @@ async fn connector(
 async fn command(state: &AppState, current: &CurrentUser, raw: &str) -> Result<Command, AppError> {
     let id = CommandId::parse(raw).ok_or(AppError::NotFound)?;
     Ok(state.store.command(&current.tenant.id, &id).await?)
-}
-
-fn errors_from(invalid: Vec<Invalid>) -> FormErrors {
-    let mut errors = FormErrors::default();
-    for e in invalid {
-        errors.add(e.field, e.message);
-    }
-    errors
 }
 
 // ---------------------------------------------------------------- form
@@ -236,7 +202,7 @@ pub async fn create(
                     &connector,
                     None,
                     submitted.fields,
-                    errors_from(invalid),
+                    FormErrors::from(invalid),
                 )
                 .await?,
                 StatusCode::BAD_REQUEST,
@@ -252,14 +218,9 @@ pub async fn create(
             first_run_at(&valid),
         )
         .await?;
-    audit(
-        &state,
-        &req,
-        &current,
-        "command.create",
-        &created.settings.name,
-    )
-    .await?;
+    current
+        .audit(&state, &req, "command.create", &created.settings.name, "")
+        .await?;
     Ok(redirect(&format!("/commands/{}", created.id)))
 }
 
@@ -349,7 +310,7 @@ pub async fn update(
                     &connector,
                     editing,
                     submitted.fields,
-                    errors_from(invalid),
+                    FormErrors::from(invalid),
                 )
                 .await?,
                 StatusCode::BAD_REQUEST,
@@ -366,14 +327,9 @@ pub async fn update(
         .store
         .update_command(&current.tenant.id, &command.id, &valid.settings, next)
         .await?;
-    audit(
-        &state,
-        &req,
-        &current,
-        "command.update",
-        &updated.settings.name,
-    )
-    .await?;
+    current
+        .audit(&state, &req, "command.update", &updated.settings.name, "")
+        .await?;
     Ok(redirect(&format!("/commands/{}?done=updated", updated.id)))
 }
 
@@ -639,21 +595,23 @@ pub async fn run(
         Ok(window) => window,
         Err(invalid) => {
             return render_with_status(
-                &show_page(&state, &current, &command, None, errors_from(vec![invalid])).await?,
+                &show_page(
+                    &state,
+                    &current,
+                    &command,
+                    None,
+                    FormErrors::from(vec![invalid]),
+                )
+                .await?,
                 StatusCode::BAD_REQUEST,
             );
         }
     };
     match run_now(&state, &command, "manual", window, None).await {
         Ok(_) => {
-            audit(
-                &state,
-                &req,
-                &current,
-                "command.run",
-                &command.settings.name,
-            )
-            .await?;
+            current
+                .audit(&state, &req, "command.run", &command.settings.name, "")
+                .await?;
             Ok(redirect(&format!("/commands/{}?done=started", command.id)))
         }
         Err(AppError::Conflict { field, message }) => {
@@ -687,14 +645,9 @@ pub async fn pause(
             message: format!("a {} command cannot be paused", command.status.as_str()),
         });
     }
-    audit(
-        &state,
-        &req,
-        &current,
-        "command.pause",
-        &command.settings.name,
-    )
-    .await?;
+    current
+        .audit(&state, &req, "command.pause", &command.settings.name, "")
+        .await?;
     Ok(redirect(&format!("/commands/{}?done=paused", command.id)))
 }
 
@@ -717,14 +670,9 @@ pub async fn resume(
             message: "only a paused command can be resumed".into(),
         });
     }
-    audit(
-        &state,
-        &req,
-        &current,
-        "command.resume",
-        &command.settings.name,
-    )
-    .await?;
+    current
+        .audit(&state, &req, "command.resume", &command.settings.name, "")
+        .await?;
     Ok(redirect(&format!("/commands/{}?done=resumed", command.id)))
 }
 
@@ -752,14 +700,15 @@ pub async fn set_last_value(
             (!value.is_empty()).then_some(value),
         )
         .await?;
-    audit(
-        &state,
-        &req,
-        &current,
-        "command.last_value",
-        &command.settings.name,
-    )
-    .await?;
+    current
+        .audit(
+            &state,
+            &req,
+            "command.last_value",
+            &command.settings.name,
+            "",
+        )
+        .await?;
     Ok(redirect(&format!(
         "/commands/{}?done=last_value",
         command.id
@@ -779,14 +728,15 @@ pub async fn create_direct_url(
         .store
         .create_direct_url(&current.tenant.id, &command.id)
         .await?;
-    audit(
-        &state,
-        &req,
-        &current,
-        "command.direct_url",
-        &command.settings.name,
-    )
-    .await?;
+    current
+        .audit(
+            &state,
+            &req,
+            "command.direct_url",
+            &command.settings.name,
+            "",
+        )
+        .await?;
     Ok(redirect(&format!(
         "/commands/{}?done=direct_url",
         command.id
@@ -806,14 +756,9 @@ pub async fn delete(
         .store
         .delete_command(&current.tenant.id, &command.id)
         .await?;
-    audit(
-        &state,
-        &req,
-        &current,
-        "command.delete",
-        &command.settings.name,
-    )
-    .await?;
+    current
+        .audit(&state, &req, "command.delete", &command.settings.name, "")
+        .await?;
     Ok(redirect(&format!(
         "/connectors/{}",
         command.settings.connector_id

@@ -8,12 +8,11 @@ use askama::Template;
 use serde::Deserialize;
 use sluice_connect::{DbKind, TableRef, TlsMode};
 use sluice_store::StoreError;
-use sluice_store::audit::AuditEvent;
 use sluice_store::connectors::Connector;
-use sluice_store::domain::{Invalid, Reach};
+use sluice_store::domain::Reach;
 use sluice_store::ids::ConnectorId;
 
-use crate::auth::{CsrfForm, CurrentUser, client_ip};
+use crate::auth::{CsrfForm, CurrentUser};
 use crate::connectors::{ConnectorFields, open_database};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -87,31 +86,6 @@ async fn load(
         .store
         .connector(&current.tenant.id, &connector_id(raw_id)?)
         .await?)
-}
-
-async fn audit(
-    state: &AppState,
-    req: &HttpRequest,
-    current: &CurrentUser,
-    action: &str,
-    target: &str,
-    detail: &str,
-) -> Result<(), AppError> {
-    let ip = client_ip(req);
-    state
-        .store
-        .audit(
-            &current.tenant.id,
-            AuditEvent {
-                actor: &current.actor(),
-                action,
-                target,
-                detail,
-                ip: ip.as_deref(),
-            },
-        )
-        .await?;
-    Ok(())
 }
 
 // ---------------------------------------------------------------- list
@@ -209,14 +183,6 @@ fn reshow_form(
     )
 }
 
-fn errors_from(invalid: Vec<Invalid>) -> FormErrors {
-    let mut errors = FormErrors::default();
-    for e in invalid {
-        errors.add(e.field, e.message);
-    }
-    errors
-}
-
 pub async fn new_form(current: CurrentUser) -> Result<HttpResponse, AppError> {
     current.require_write()?;
     let fields = ConnectorFields {
@@ -289,7 +255,7 @@ pub async fn create(
                 &current,
                 None,
                 submitted.fields,
-                errors_from(invalid),
+                FormErrors::from(invalid),
                 imported,
             );
         }
@@ -304,15 +270,15 @@ pub async fn create(
         .await
     {
         Ok((connector, gateway_key)) => {
-            audit(
-                &state,
-                &req,
-                &current,
-                "connector.create",
-                connector.settings.name.as_str(),
-                &connector.settings.kind,
-            )
-            .await?;
+            current
+                .audit(
+                    &state,
+                    &req,
+                    "connector.create",
+                    connector.settings.name.as_str(),
+                    &connector.settings.kind,
+                )
+                .await?;
             match gateway_key {
                 Some(key) => {
                     show_with(
@@ -428,7 +394,7 @@ pub async fn update(
                 &current,
                 Some(view),
                 submitted.fields,
-                errors_from(invalid),
+                FormErrors::from(invalid),
                 imported,
             );
         }
@@ -445,15 +411,15 @@ pub async fn update(
         .await
     {
         Ok((updated, gateway_key)) => {
-            audit(
-                &state,
-                &req,
-                &current,
-                "connector.update",
-                updated.settings.name.as_str(),
-                "",
-            )
-            .await?;
+            current
+                .audit(
+                    &state,
+                    &req,
+                    "connector.update",
+                    updated.settings.name.as_str(),
+                    "",
+                )
+                .await?;
             match gateway_key {
                 Some(key) => {
                     show_with(
@@ -670,15 +636,15 @@ pub async fn rotate_key(
         .store
         .rotate_gateway_key(&current.tenant.id, &connector.id)
         .await?;
-    audit(
-        &state,
-        &req,
-        &current,
-        "connector.gateway_key_rotate",
-        connector.settings.name.as_str(),
-        "",
-    )
-    .await?;
+    current
+        .audit(
+            &state,
+            &req,
+            "connector.gateway_key_rotate",
+            connector.settings.name.as_str(),
+            "",
+        )
+        .await?;
     let connector = load(&state, &current, &id).await?;
     show_with(
         &state,
@@ -928,15 +894,15 @@ pub async fn delete(
         .delete_connector(&current.tenant.id, &connector.id)
         .await?;
     state.databases.forget(connector.id.as_str()).await;
-    audit(
-        &state,
-        &req,
-        &current,
-        "connector.delete",
-        connector.settings.name.as_str(),
-        &connector.settings.kind,
-    )
-    .await?;
+    current
+        .audit(
+            &state,
+            &req,
+            "connector.delete",
+            connector.settings.name.as_str(),
+            &connector.settings.kind,
+        )
+        .await?;
     Ok(redirect("/connectors"))
 }
 

@@ -70,6 +70,16 @@ impl Layout {
 #[derive(Debug, Default)]
 pub struct FormErrors(Vec<(&'static str, String)>);
 
+impl From<Vec<sluice_store::domain::Invalid>> for FormErrors {
+    fn from(invalid: Vec<sluice_store::domain::Invalid>) -> Self {
+        let mut errors = Self::default();
+        for e in invalid {
+            errors.add(e.field, e.message);
+        }
+        errors
+    }
+}
+
 impl FormErrors {
     pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
         self.0.push((field, message.into()));

@@ -5,11 +5,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 use sluice_store::StoreError;
-use sluice_store::audit::AuditEvent;
 use sluice_store::domain::{Email, NewPassword, Role};
 use sluice_store::ids::{ApiKeyId, InvitationId, UserId};
 
-use crate::auth::{CsrfForm, CurrentUser, client_ip};
+use crate::auth::{CsrfForm, CurrentUser};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::{FormErrors, Layout, redirect, render_with_status, when};
@@ -169,31 +168,6 @@ pub async fn show(
     )
 }
 
-async fn audit(
-    state: &AppState,
-    req: &HttpRequest,
-    current: &CurrentUser,
-    action: &str,
-    target: &str,
-    detail: &str,
-) -> Result<(), AppError> {
-    let ip = client_ip(req);
-    state
-        .store
-        .audit(
-            &current.tenant.id,
-            AuditEvent {
-                actor: &current.actor(),
-                action,
-                target,
-                detail,
-                ip: ip.as_deref(),
-            },
-        )
-        .await?;
-    Ok(())
-}
-
 #[derive(Deserialize)]
 pub struct PasswordForm {
     #[serde(default)]
@@ -232,15 +206,9 @@ pub async fn change_password(
         .store
         .delete_other_sessions(&current.tenant.id, &user.id, &current.session.id)
         .await?;
-    audit(
-        &state,
-        &req,
-        &current,
-        "user.password_change",
-        &user.email,
-        "",
-    )
-    .await?;
+    current
+        .audit(&state, &req, "user.password_change", &user.email, "")
+        .await?;
     Ok(redirect("/settings?done=password"))
 }
 
@@ -277,15 +245,15 @@ pub async fn invite_user(
         .await
     {
         Ok((invitation, token)) => {
-            audit(
-                &state,
-                &req,
-                &current,
-                "user.invite",
-                &invitation.email,
-                &format!("role {}", invitation.role),
-            )
-            .await?;
+            current
+                .audit(
+                    &state,
+                    &req,
+                    "user.invite",
+                    &invitation.email,
+                    &format!("role {}", invitation.role),
+                )
+                .await?;
             let link = format!("{}/invite/{token}", state.public_url);
             let secret = OneTimeSecret {
                 label: "Invitation link — send it to the new user; it is shown only now and works for 7 days",
@@ -338,15 +306,15 @@ pub async fn change_role(
         });
     }
     state.store.set_role(&current.tenant.id, &id, role).await?;
-    audit(
-        &state,
-        &req,
-        &current,
-        "user.role_change",
-        &target.email,
-        &format!("{} → {}", target.role, role),
-    )
-    .await?;
+    current
+        .audit(
+            &state,
+            &req,
+            "user.role_change",
+            &target.email,
+            &format!("{} → {}", target.role, role),
+        )
+        .await?;
     Ok(redirect("/settings?done=role"))
 }
 
@@ -367,15 +335,15 @@ pub async fn remove_user(
     }
     let target = state.store.user(&current.tenant.id, &id).await?;
     state.store.delete_user(&current.tenant.id, &id).await?;
-    audit(
-        &state,
-        &req,
-        &current,
-        "user.remove",
-        &target.email,
-        &format!("role {}", target.role),
-    )
-    .await?;
+    current
+        .audit(
+            &state,
+            &req,
+            "user.remove",
+            &target.email,
+            &format!("role {}", target.role),
+        )
+        .await?;
     Ok(redirect("/settings?done=removed"))
 }
 
@@ -392,15 +360,9 @@ pub async fn revoke_invitation(
         .store
         .revoke_invitation(&current.tenant.id, &id)
         .await?;
-    audit(
-        &state,
-        &req,
-        &current,
-        "invitation.revoke",
-        &invitation.email,
-        "",
-    )
-    .await?;
+    current
+        .audit(&state, &req, "invitation.revoke", &invitation.email, "")
+        .await?;
     Ok(redirect("/settings?done=invitation_revoked"))
 }
 
@@ -430,15 +392,9 @@ pub async fn create_api_key(
         .store
         .create_api_key(&current.tenant.id, name, &current.actor())
         .await?;
-    audit(
-        &state,
-        &req,
-        &current,
-        "api_key.create",
-        &key.name,
-        &key.prefix,
-    )
-    .await?;
+    current
+        .audit(&state, &req, "api_key.create", &key.name, &key.prefix)
+        .await?;
     let secret = OneTimeSecret {
         label: "New API key — copy it now; it is shown only once",
         value: secret,
@@ -459,14 +415,8 @@ pub async fn revoke_api_key(
     current.require_write()?;
     let id = ApiKeyId::parse(&id).ok_or(AppError::NotFound)?;
     let key = state.store.revoke_api_key(&current.tenant.id, &id).await?;
-    audit(
-        &state,
-        &req,
-        &current,
-        "api_key.revoke",
-        &key.name,
-        &key.prefix,
-    )
-    .await?;
+    current
+        .audit(&state, &req, "api_key.revoke", &key.name, &key.prefix)
+        .await?;
     Ok(redirect("/settings?done=key_revoked"))
 }
