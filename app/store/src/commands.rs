@@ -465,10 +465,17 @@ impl Store {
             ))
             .execute(c)
             .await)?;
+        // A command whose run is still alive (its lease not yet expired) waits: it
+        // is released only after that run, so it never runs twice at once.
+        let live_run = command_runs::table
+            .filter(command_runs::command_id.eq(commands::id))
+            .filter(command_runs::status.eq_any(["queued", "running"]))
+            .filter(command_runs::lease_until.ge(at));
         let commands = with_conn!(&mut conn, c => diesel::update(
                 commands::table
                     .filter(commands::status.eq(CommandStatus::Processing.as_str()))
-                    .filter(commands::lease_until.lt(at)),
+                    .filter(commands::lease_until.lt(at))
+                    .filter(diesel::dsl::not(diesel::dsl::exists(live_run))),
             )
             .set((
                 commands::status.eq(CommandStatus::Ready.as_str()),

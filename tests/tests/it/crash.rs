@@ -195,7 +195,11 @@ async fn a_killed_process_loses_no_rows_and_the_cursor_ends_right() {
             .json()
             .await
             .unwrap();
-        if runs.iter().any(|r| r["status"] == "succeeded") {
+        if runs.iter().any(|r| r["status"] == "succeeded")
+            && runs
+                .iter()
+                .all(|r| r["status"] == "succeeded" || r["status"] == "failed")
+        {
             break runs;
         }
         assert!(
