@@ -166,6 +166,44 @@ pub struct SubmittedCommand {
     intent: String,
 }
 
+/// The validated command, or the form to show again: with the next run times
+/// (intent `preview`) or with the errors.
+async fn validate_or_show_form(
+    state: &AppState,
+    current: &CurrentUser,
+    connector: &Connector,
+    editing: Option<String>,
+    submitted: SubmittedCommand,
+    kind: CommandKind,
+) -> Result<Result<crate::commands::ValidCommand, HttpResponse>, AppError> {
+    match submitted.fields.validate(state, connector, kind).await {
+        Ok(valid) if submitted.intent != "preview" => Ok(Ok(valid)),
+        Ok(_) => Ok(Err(render(
+            &form_page(
+                state,
+                current,
+                connector,
+                editing,
+                submitted.fields,
+                FormErrors::default(),
+            )
+            .await?,
+        )?)),
+        Err(invalid) => Ok(Err(render_with_status(
+            &form_page(
+                state,
+                current,
+                connector,
+                editing,
+                submitted.fields,
+                FormErrors::from(invalid),
+            )
+            .await?,
+            StatusCode::BAD_REQUEST,
+        )?)),
+    }
+}
+
 pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -175,39 +213,18 @@ pub async fn create(
 ) -> Result<HttpResponse, AppError> {
     current.require_write()?;
     let connector = connector(&state, &current, &connector_id).await?;
-    let valid = match submitted
-        .fields
-        .validate(&state, &connector, CommandKind::Static)
-        .await
+    let valid = match validate_or_show_form(
+        &state,
+        &current,
+        &connector,
+        None,
+        submitted,
+        CommandKind::Static,
+    )
+    .await?
     {
-        Ok(valid) if submitted.intent != "preview" => valid,
-        Ok(_) => {
-            return render(
-                &form_page(
-                    &state,
-                    &current,
-                    &connector,
-                    None,
-                    submitted.fields,
-                    FormErrors::default(),
-                )
-                .await?,
-            );
-        }
-        Err(invalid) => {
-            return render_with_status(
-                &form_page(
-                    &state,
-                    &current,
-                    &connector,
-                    None,
-                    submitted.fields,
-                    FormErrors::from(invalid),
-                )
-                .await?,
-                StatusCode::BAD_REQUEST,
-            );
-        }
+        Ok(valid) => valid,
+        Err(form) => return Ok(form),
     };
     let created = state
         .store
@@ -283,39 +300,18 @@ pub async fn update(
         .connector(&current.tenant.id, &command.settings.connector_id)
         .await?;
     let editing = Some(command.id.to_string());
-    let valid = match submitted
-        .fields
-        .validate(&state, &connector, command.settings.kind)
-        .await
+    let valid = match validate_or_show_form(
+        &state,
+        &current,
+        &connector,
+        editing.clone(),
+        submitted,
+        command.settings.kind,
+    )
+    .await?
     {
-        Ok(valid) if submitted.intent != "preview" => valid,
-        Ok(_) => {
-            return render(
-                &form_page(
-                    &state,
-                    &current,
-                    &connector,
-                    editing,
-                    submitted.fields,
-                    FormErrors::default(),
-                )
-                .await?,
-            );
-        }
-        Err(invalid) => {
-            return render_with_status(
-                &form_page(
-                    &state,
-                    &current,
-                    &connector,
-                    editing,
-                    submitted.fields,
-                    FormErrors::from(invalid),
-                )
-                .await?,
-                StatusCode::BAD_REQUEST,
-            );
-        }
+        Ok(valid) => valid,
+        Err(form) => return Ok(form),
     };
     // A paused command stays paused: its next run is set when it resumes.
     let next = if command.status == CommandStatus::Paused {
