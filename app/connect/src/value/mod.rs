@@ -295,6 +295,11 @@ fn seconds_text(micros: i64) -> String {
 /// column `a` holding an object takes nested keys alongside its own.
 /// Order is kept: a nested object sits where its first key (or its own column) was.
 pub fn nest_dotted(map: Map<String, Value>) -> Map<String, Value> {
+    // Runs for every row: most results have no dotted alias, and then there is
+    // nothing to rebuild.
+    if !map.keys().any(|key| key.contains('.')) {
+        return map;
+    }
     let mut plain: HashMap<String, Value> = HashMap::new();
     let mut order: Vec<(String, Option<Value>)> = Vec::with_capacity(map.len());
     for (key, value) in map {
