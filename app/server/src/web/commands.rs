@@ -604,12 +604,7 @@ pub async fn run(
         }
     };
     match run_now(&state, &command, "manual", window, None).await {
-        Ok(_) => {
-            current
-                .audit(&state, &req, "command.run", &command.settings.name, "")
-                .await?;
-            Ok(redirect(&format!("/commands/{}?done=started", command.id)))
-        }
+        Ok(_) => audited_redirect(&state, &req, &current, &command, "command.run", "started").await,
         Err(AppError::Conflict { field, message }) => {
             let mut errors = FormErrors::default();
             errors.add(field, message);
@@ -620,6 +615,21 @@ pub async fn run(
         }
         Err(other) => Err(other),
     }
+}
+
+/// Audits an action on `command`, then shows its page with the matching notice.
+async fn audited_redirect(
+    state: &AppState,
+    req: &HttpRequest,
+    current: &CurrentUser,
+    command: &Command,
+    action: &str,
+    done: &str,
+) -> Result<HttpResponse, AppError> {
+    current
+        .audit(state, req, action, &command.settings.name, "")
+        .await?;
+    Ok(redirect(&format!("/commands/{}?done={done}", command.id)))
 }
 
 pub async fn pause(
@@ -641,10 +651,7 @@ pub async fn pause(
             message: format!("a {} command cannot be paused", command.status.as_str()),
         });
     }
-    current
-        .audit(&state, &req, "command.pause", &command.settings.name, "")
-        .await?;
-    Ok(redirect(&format!("/commands/{}?done=paused", command.id)))
+    audited_redirect(&state, &req, &current, &command, "command.pause", "paused").await
 }
 
 pub async fn resume(
@@ -666,10 +673,15 @@ pub async fn resume(
             message: "only a paused command can be resumed".into(),
         });
     }
-    current
-        .audit(&state, &req, "command.resume", &command.settings.name, "")
-        .await?;
-    Ok(redirect(&format!("/commands/{}?done=resumed", command.id)))
+    audited_redirect(
+        &state,
+        &req,
+        &current,
+        &command,
+        "command.resume",
+        "resumed",
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -696,19 +708,15 @@ pub async fn set_last_value(
             (!value.is_empty()).then_some(value),
         )
         .await?;
-    current
-        .audit(
-            &state,
-            &req,
-            "command.last_value",
-            &command.settings.name,
-            "",
-        )
-        .await?;
-    Ok(redirect(&format!(
-        "/commands/{}?done=last_value",
-        command.id
-    )))
+    audited_redirect(
+        &state,
+        &req,
+        &current,
+        &command,
+        "command.last_value",
+        "last_value",
+    )
+    .await
 }
 
 pub async fn create_direct_url(
@@ -724,19 +732,15 @@ pub async fn create_direct_url(
         .store
         .create_direct_url(&current.tenant.id, &command.id)
         .await?;
-    current
-        .audit(
-            &state,
-            &req,
-            "command.direct_url",
-            &command.settings.name,
-            "",
-        )
-        .await?;
-    Ok(redirect(&format!(
-        "/commands/{}?done=direct_url",
-        command.id
-    )))
+    audited_redirect(
+        &state,
+        &req,
+        &current,
+        &command,
+        "command.direct_url",
+        "direct_url",
+    )
+    .await
 }
 
 pub async fn delete(
