@@ -19,8 +19,9 @@ use serde::{Serialize, de::DeserializeOwned};
 use sluice_connect::Registry;
 use sluice_deliver::{Outbound, RetryPolicy};
 use sluice_store::Store;
-use sluice_store::ids::ConnectorId;
-use std::collections::HashMap;
+use sluice_store::db::connection_scope;
+use sluice_store::ids::{ConnectorId, RunId};
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -42,6 +43,7 @@ pub struct JobContext {
     /// Names this instance's workers apart from every other process's.
     pub instance: Arc<str>,
     connector_slots: Arc<Mutex<HashMap<ConnectorId, Arc<Semaphore>>>>,
+    active_runs: Arc<Mutex<HashSet<RunId>>>,
 }
 
 impl JobContext {
@@ -64,17 +66,35 @@ impl JobContext {
             metrics,
             instance: Arc::from(uuid::Uuid::new_v4().simple().to_string()),
             connector_slots: Arc::default(),
+            active_runs: Arc::default(),
         }
+    }
+
+    /// Marks a run as running in this process until the guard drops.
+    pub(crate) fn track_run(&self, run: &RunId) -> ActiveRun {
+        lock(&self.active_runs).insert(run.clone());
+        ActiveRun {
+            runs: self.active_runs.clone(),
+            run: run.clone(),
+        }
+    }
+
+    /// At shutdown, after the workers had their grace period: hands the runs still
+    /// going in this process back to the queue at once, instead of after their
+    /// lease runs out. Returns how many.
+    pub async fn release_active_runs(&self) -> Result<usize, JobError> {
+        let runs: Vec<RunId> = lock(&self.active_runs).drain().collect();
+        if runs.is_empty() {
+            return Ok(0);
+        }
+        Ok(self.store.release_interrupted_runs(&runs).await?)
     }
 
     /// Waits for one of the connector's run slots (at most
     /// `runs_per_connector` runs of one connector at a time in this process).
     pub async fn connector_slot(&self, connector: &ConnectorId) -> Option<OwnedSemaphorePermit> {
         let semaphore = {
-            let mut slots = self
-                .connector_slots
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut slots = lock(&self.connector_slots);
             slots
                 .entry(connector.clone())
                 .or_insert_with(|| {
@@ -83,6 +103,22 @@ impl JobContext {
                 .clone()
         };
         semaphore.acquire_owned().await.ok()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A run in progress in this process (see [`JobContext::track_run`]).
+pub(crate) struct ActiveRun {
+    runs: Arc<Mutex<HashSet<RunId>>>,
+    run: RunId,
+}
+
+impl Drop for ActiveRun {
+    fn drop(&mut self) {
+        lock(&self.runs).remove(&self.run);
     }
 }
 
@@ -125,9 +161,12 @@ impl Default for JobSettings {
     }
 }
 
+/// How long running jobs may take to finish once the process is asked to stop.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Every worker and schedule of the product, registered on one monitor.
 pub fn register_all(ctx: JobContext) -> Result<Monitor, String> {
-    let monitor = Monitor::new().shutdown_timeout(std::time::Duration::from_secs(10));
+    let monitor = Monitor::new().shutdown_timeout(SHUTDOWN_GRACE);
     let monitor = ctx
         .queue
         .register_worker::<CleanupExpiredSessions>(monitor, ctx.clone());
@@ -151,7 +190,9 @@ pub fn register_all(ctx: JobContext) -> Result<Monitor, String> {
 /// The apalis handler shared by every [`Job`].
 async fn run_job<J: Job>(job: J, ctx: Data<JobContext>) -> Result<(), BoxDynError> {
     let started = std::time::Instant::now();
-    let outcome = job.run(&ctx).await;
+    // apalis polls a worker's jobs side by side in one task: each is its own
+    // holder of a store connection.
+    let outcome = connection_scope(job.run(&ctx)).await;
     match &outcome {
         Ok(()) => tracing::debug!(
             queue = J::QUEUE,

@@ -5,7 +5,7 @@ use apalis_postgres::PostgresStorage;
 use apalis_sqlite::SqliteStorage;
 use sluice_store::DatabaseLocation;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;
 use std::time::Duration;
 
@@ -16,6 +16,10 @@ use crate::{Job, JobContext, run_job};
 /// jobs pushed by another process should start within a fraction of a second.
 /// (See [`EveryInterval`] for why apalis's own interval strategy is not used.)
 const WORKER_POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// How long a push (or a worker's poll) waits for a queue connection before it
+/// fails instead of hanging.
+const QUEUE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobQueueError {
@@ -44,7 +48,7 @@ impl JobQueue {
             DatabaseLocation::Postgres(url) => {
                 let pool = PgPoolOptions::new()
                     .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(10))
+                    .acquire_timeout(QUEUE_ACQUIRE_TIMEOUT)
                     .connect(url)
                     .await?;
                 PostgresStorage::setup(&pool)
@@ -53,19 +57,29 @@ impl JobQueue {
                 Ok(Self::Postgres(pool))
             }
             DatabaseLocation::Sqlite(store_path) => {
-                let path = jobs_file_beside(store_path);
+                // sqlx sets busy_timeout before any pragma. One connection is the
+                // queue's single writer: apalis's transactions read before they
+                // write, and two such transactions on one file fail with "database
+                // is locked" instead of waiting; queued in the pool, they never meet.
                 let options = SqliteConnectOptions::new()
-                    .filename(&path)
+                    .filename(jobs_file_beside(store_path))
                     .create_if_missing(true)
+                    .busy_timeout(Duration::from_secs(10))
                     .journal_mode(SqliteJournalMode::Wal)
-                    .busy_timeout(Duration::from_secs(10));
+                    .synchronous(SqliteSynchronous::Normal);
                 let pool = SqlitePoolOptions::new()
-                    .max_connections(4)
+                    .max_connections(1)
+                    .acquire_timeout(QUEUE_ACQUIRE_TIMEOUT)
                     .connect_with(options)
                     .await?;
                 SqliteStorage::setup(&pool)
                     .await
                     .map_err(|e| JobQueueError::Setup(e.to_string()))?;
+                // apalis's setup turns fsync off on the connection it used (the
+                // pool's only one); a crash must not lose queued jobs.
+                sqlx::query("PRAGMA synchronous = NORMAL")
+                    .execute(&pool)
+                    .await?;
                 Ok(Self::Sqlite(pool))
             }
         }

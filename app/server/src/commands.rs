@@ -261,9 +261,7 @@ pub async fn run_now(
             ),
         });
     }
-    start_run(&state.jobs, command, trigger, window, params)
-        .await
-        .map_err(AppError::internal)
+    Ok(start_run(&state.jobs, command, trigger, window, params).await?)
 }
 
 /// The next run time after a pause/resume or an edit.

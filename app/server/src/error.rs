@@ -9,6 +9,9 @@ use serde::Serialize;
 use sluice_store::StoreError;
 use sluice_store::domain::Invalid;
 
+/// How long a client should wait after a 503 before trying again.
+const UNAVAILABLE_RETRY_AFTER_SECS: i64 = 1;
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("not found")]
@@ -35,6 +38,9 @@ pub enum AppError {
     /// A tenant's database (or other remote system) could not be used.
     #[error("{0}")]
     Upstream(String),
+    /// Our own store (or job queue) is overloaded or unreachable right now.
+    #[error("Sluice is busy right now; try again in a moment")]
+    Unavailable,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -54,6 +60,7 @@ impl AppError {
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -70,6 +77,7 @@ impl AppError {
             Self::Throttled { .. } => "rate_limited",
             Self::PayloadTooLarge => "payload_too_large",
             Self::Upstream(_) => "connection_failed",
+            Self::Unavailable => "unavailable",
             Self::Internal(_) => "internal",
         }
     }
@@ -96,6 +104,15 @@ impl AppError {
             tracing::error!(error = ?err, "request failed");
         }
     }
+
+    /// `Retry-After` seconds, for the errors that are worth retrying.
+    fn retry_after(&self) -> Option<i64> {
+        match self {
+            Self::Throttled { minutes } => Some(minutes * 60),
+            Self::Unavailable => Some(UNAVAILABLE_RETRY_AFTER_SECS),
+            _ => None,
+        }
+    }
 }
 
 impl From<StoreError> for AppError {
@@ -103,6 +120,20 @@ impl From<StoreError> for AppError {
         match err {
             StoreError::NotFound { .. } => Self::NotFound,
             StoreError::Conflict { field, message } => Self::Conflict { field, message },
+            StoreError::Unavailable(_) => Self::Unavailable,
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl From<sluice_jobs::JobError> for AppError {
+    fn from(err: sluice_jobs::JobError) -> Self {
+        match err {
+            sluice_jobs::JobError::Store(e) => e.into(),
+            sluice_jobs::JobError::Queue(e) => {
+                tracing::warn!(error = %e, "job queue unavailable");
+                Self::Unavailable
+            }
             other => Self::Internal(other.into()),
         }
     }
@@ -135,8 +166,8 @@ impl ResponseError for AppError {
             message: self.public_message(),
         };
         let mut response = HttpResponse::build(status);
-        if let Self::Throttled { minutes } = self {
-            response.insert_header((header::RETRY_AFTER, (minutes * 60).to_string()));
+        if let Some(seconds) = self.retry_after() {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }
         match page.render() {
             Ok(html) => response.content_type("text/html; charset=utf-8").body(html),
@@ -197,8 +228,8 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         self.0.log();
         let mut response = HttpResponse::build(self.0.status());
-        if let AppError::Throttled { minutes } = &self.0 {
-            response.insert_header((header::RETRY_AFTER, (minutes * 60).to_string()));
+        if let Some(seconds) = self.0.retry_after() {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }
         if matches!(self.0, AppError::Unauthenticated) {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));

@@ -9,11 +9,21 @@ use sluice_jobs::{JobContext, JobMetrics, JobQueue, JobSettings};
 use sluice_store::{DatabaseLocation, SecretKey, Store};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::state::AppState;
+
+/// From SIGTERM to exit, however stuck the work is: requests and jobs get
+/// [`GRACE`] to finish, runs still going are handed back to the queue, and the
+/// process exits.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(15);
+/// How long in-flight requests and jobs may take to finish after a stop signal.
+const GRACE: Duration = sluice_jobs::SHUTDOWN_GRACE;
+/// The most the final bookkeeping (handing back runs) may take.
+const RELEASE_BUDGET: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -122,7 +132,7 @@ impl Application {
                 })
                 .listen(listener)?
                 .disable_signals()
-                .shutdown_timeout(10)
+                .shutdown_timeout(GRACE.as_secs())
                 .run();
                 Some((server, bound))
             }
@@ -143,19 +153,40 @@ impl Application {
         &self.state
     }
 
-    /// Runs until SIGINT/SIGTERM.
+    /// Runs until SIGINT/SIGTERM, then stops within [`SHUTDOWN_DEADLINE`] (a
+    /// second signal stops at once).
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let shutdown = self.shutdown.clone();
         let server_handle = self.server.as_ref().map(|(s, _)| s.handle());
+        let (signalled, mut on_signal) = watch::channel(false);
         tokio::spawn(async move {
             wait_for_signal().await;
-            tracing::info!("shutting down");
+            tracing::info!(
+                deadline_secs = SHUTDOWN_DEADLINE.as_secs(),
+                "shutting down: finishing in-flight requests and jobs"
+            );
+            let _ = signalled.send(true);
             let _ = shutdown.send(true);
             if let Some(handle) = server_handle {
-                handle.stop(true).await;
+                tokio::spawn(handle.stop(true));
             }
+            wait_for_signal().await;
+            tracing::warn!("second stop signal: exiting now");
+            std::process::exit(130);
         });
-        self.run().await
+        let jobs = self.state.jobs.clone();
+        let deadline = async move {
+            let _ = on_signal.wait_for(|s| *s).await;
+            tokio::time::sleep(SHUTDOWN_DEADLINE - RELEASE_BUDGET).await;
+        };
+        tokio::select! {
+            outcome = self.run() => outcome,
+            () = deadline => {
+                tracing::warn!("work still running at the shutdown deadline; exiting anyway");
+                release_active_runs(&jobs).await;
+                Ok(())
+            }
+        }
     }
 
     /// Starts in the background (tests, embedding); see [`RunningApp`].
@@ -201,7 +232,23 @@ impl Application {
             }
         }
         jobs.await.context("job monitor task")?;
+        release_active_runs(&self.state.jobs).await;
         Ok(())
+    }
+}
+
+/// Hands the runs this process did not finish back to the queue, so another
+/// process (or this one, restarted) runs them at once rather than after their lease.
+async fn release_active_runs(jobs: &JobContext) {
+    match tokio::time::timeout(RELEASE_BUDGET, jobs.release_active_runs()).await {
+        Ok(Ok(0)) => {}
+        Ok(Ok(released)) => tracing::info!(released, "handed unfinished runs back to the queue"),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "could not hand unfinished runs back; their leases will expire")
+        }
+        Err(_) => {
+            tracing::warn!("store too slow to hand unfinished runs back; their leases will expire")
+        }
     }
 }
 

@@ -81,7 +81,7 @@ impl From<UserRow> for User {
 
 #[derive(Insertable)]
 #[diesel(table_name = users)]
-struct NewUserRow<'a> {
+pub(crate) struct NewUserRow<'a> {
     id: &'a str,
     tenant_id: &'a str,
     email: &'a str,
@@ -99,7 +99,28 @@ pub struct NewUser {
     pub role: Role,
 }
 
-const EMAIL_TAKEN: &str = "is already registered";
+pub(crate) const EMAIL_TAKEN: &str = "is already registered";
+
+impl NewUser {
+    /// The row to insert, once the password has been hashed (never while holding
+    /// a store connection: hashing takes a while by design).
+    pub(crate) fn row<'a>(
+        &'a self,
+        id: &'a UserId,
+        tenant: &'a TenantId,
+        password_hash: &'a str,
+    ) -> NewUserRow<'a> {
+        NewUserRow {
+            id: id.as_str(),
+            tenant_id: tenant.as_str(),
+            email: self.email.as_str(),
+            name: self.name.as_str(),
+            password_hash,
+            role: self.role.as_str(),
+            created_at: now(),
+        }
+    }
+}
 
 impl Store {
     /// Sign-up: creates a tenant and its owner in one transaction.
@@ -108,44 +129,40 @@ impl Store {
         tenant_name: &TenantName,
         owner: NewUser,
     ) -> Result<(Tenant, User), StoreError> {
+        let owner = NewUser {
+            role: Role::Owner,
+            ..owner
+        };
         let password_hash = password::hash_password(owner.password.expose()).await?;
         let tenant_id = TenantId::generate();
         let user_id = UserId::generate();
         let created_at = now();
         let name = tenant_name.as_str().to_string();
-        let mut conn = self.conn().await?;
-        in_transaction!(&mut conn, c => {
-            diesel::insert_into(tenants::table)
+        let mut conn = self.write().await?;
+        let (tenant, user): (TenantRow, UserRow) = in_transaction!(&mut conn, c => {
+            let tenant = diesel::insert_into(tenants::table)
                 .values((
                     tenants::id.eq(tenant_id.as_str()),
                     tenants::name.eq(&name),
                     tenants::created_at.eq(created_at),
                 ))
-                .execute(c)
+                .returning(TenantRow::as_returning())
+                .get_result(c)
                 .await
                 .map_err(StoreError::unique("tenant_name", "is already taken"))?;
-            diesel::insert_into(users::table)
-                .values(NewUserRow {
-                    id: user_id.as_str(),
-                    tenant_id: tenant_id.as_str(),
-                    email: owner.email.as_str(),
-                    name: owner.name.as_str(),
-                    password_hash: &password_hash,
-                    role: Role::Owner.as_str(),
-                    created_at,
-                })
-                .execute(c)
+            let user = diesel::insert_into(users::table)
+                .values(owner.row(&user_id, &tenant_id, &password_hash))
+                .returning(UserRow::as_returning())
+                .get_result(c)
                 .await
                 .map_err(StoreError::unique("email", EMAIL_TAKEN))?;
-            Ok(())
+            Ok((tenant, user))
         })?;
-        let tenant = self.tenant(&tenant_id).await?;
-        let user = self.user(&tenant_id, &user_id).await?;
-        Ok((tenant, user))
+        Ok((tenant.into(), user.into()))
     }
 
     pub async fn tenant(&self, id: &TenantId) -> Result<Tenant, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.read().await?;
         let row: TenantRow = with_conn!(&mut conn, c => tenants::table
             .find(id.as_str())
             .select(TenantRow::as_select())
@@ -156,7 +173,7 @@ impl Store {
     }
 
     pub async fn tenant_by_name(&self, name: &str) -> Result<Tenant, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.read().await?;
         let row: TenantRow = with_conn!(&mut conn, c => tenants::table
             .filter(tenants::name.eq(name.trim()))
             .select(TenantRow::as_select())
@@ -170,27 +187,20 @@ impl Store {
     pub async fn create_user(&self, tenant: &TenantId, new: NewUser) -> Result<User, StoreError> {
         let password_hash = password::hash_password(new.password.expose()).await?;
         let user_id = UserId::generate();
-        let mut conn = self.conn().await?;
-        with_conn!(&mut conn, c => diesel::insert_into(users::table)
-            .values(NewUserRow {
-                id: user_id.as_str(),
-                tenant_id: tenant.as_str(),
-                email: new.email.as_str(),
-                name: new.name.as_str(),
-                password_hash: &password_hash,
-                role: new.role.as_str(),
-                created_at: now(),
-            })
-            .execute(c)
+        let mut conn = self.write().await?;
+        let row: UserRow = with_conn!(&mut conn, c => diesel::insert_into(users::table)
+            .values(new.row(&user_id, tenant, &password_hash))
+            .returning(UserRow::as_returning())
+            .get_result(c)
             .await)
         .map_err(StoreError::unique("email", EMAIL_TAKEN))?;
-        self.user(tenant, &user_id).await
+        Ok(row.into())
     }
 
     /// Login lookup: the only user query not scoped by tenant, since the email is
     /// what tells us the tenant.
     pub async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.read().await?;
         let row: Option<UserRow> = with_conn!(&mut conn, c => users::table
             .filter(users::email.eq(email.as_str()))
             .select(UserRow::as_select())
@@ -201,7 +211,7 @@ impl Store {
     }
 
     pub async fn user(&self, tenant: &TenantId, id: &UserId) -> Result<User, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.read().await?;
         let row: UserRow = with_conn!(&mut conn, c => users::table
             .filter(users::tenant_id.eq(tenant.as_str()))
             .filter(users::id.eq(id.as_str()))
@@ -213,7 +223,7 @@ impl Store {
     }
 
     pub async fn users(&self, tenant: &TenantId) -> Result<Vec<User>, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.read().await?;
         let rows: Vec<UserRow> = with_conn!(&mut conn, c => users::table
             .filter(users::tenant_id.eq(tenant.as_str()))
             .order(users::created_at.asc())
@@ -230,7 +240,7 @@ impl Store {
         password: &NewPassword,
     ) -> Result<(), StoreError> {
         let hash = password::hash_password(password.expose()).await?;
-        let mut conn = self.conn().await?;
+        let mut conn = self.write().await?;
         let changed = with_conn!(&mut conn, c => diesel::update(
                 users::table.filter(users::tenant_id.eq(tenant.as_str())).filter(users::id.eq(id.as_str())),
             )
@@ -249,7 +259,7 @@ impl Store {
         id: &UserId,
         role: Role,
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.write().await?;
         let changed = with_conn!(&mut conn, c => diesel::update(
                 users::table.filter(users::tenant_id.eq(tenant.as_str())).filter(users::id.eq(id.as_str())),
             )
@@ -264,7 +274,7 @@ impl Store {
 
     /// Removes a user (their sessions go with them by cascade).
     pub async fn delete_user(&self, tenant: &TenantId, id: &UserId) -> Result<(), StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.write().await?;
         let removed = with_conn!(&mut conn, c => diesel::delete(
                 users::table.filter(users::tenant_id.eq(tenant.as_str())).filter(users::id.eq(id.as_str())),
             )
@@ -277,7 +287,7 @@ impl Store {
     }
 
     pub async fn count_owners(&self, tenant: &TenantId) -> Result<i64, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.read().await?;
         Ok(with_conn!(&mut conn, c => users::table
             .filter(users::tenant_id.eq(tenant.as_str()))
             .filter(users::role.eq(Role::Owner.as_str()))

@@ -52,6 +52,7 @@ impl From<ApiKeyRow> for ApiKey {
 }
 
 const KEY_PREFIX: &str = "sk";
+const LAST_USED_PRECISION: chrono::Duration = chrono::Duration::seconds(60);
 
 impl Store {
     /// Creates a key; the returned secret is the only time it exists in clear.
@@ -64,8 +65,8 @@ impl Store {
         let secret = random_token(KEY_PREFIX);
         let id = ApiKeyId::generate();
         let prefix: String = secret.chars().take(10).collect();
-        let mut conn = self.conn().await?;
-        with_conn!(&mut conn, c => diesel::insert_into(api_keys::table)
+        let mut conn = self.write().await?;
+        let row: ApiKeyRow = with_conn!(&mut conn, c => diesel::insert_into(api_keys::table)
             .values((
                 api_keys::id.eq(id.as_str()),
                 api_keys::tenant_id.eq(tenant.as_str()),
@@ -75,13 +76,14 @@ impl Store {
                 api_keys::created_by.eq(created_by),
                 api_keys::created_at.eq(now()),
             ))
-            .execute(c)
+            .returning(ApiKeyRow::as_returning())
+            .get_result(c)
             .await)?;
-        Ok((self.api_key(tenant, &id).await?, secret))
+        Ok((row.into(), secret))
     }
 
     pub async fn api_key(&self, tenant: &TenantId, id: &ApiKeyId) -> Result<ApiKey, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.read().await?;
         let row: ApiKeyRow = with_conn!(&mut conn, c => api_keys::table
             .filter(api_keys::tenant_id.eq(tenant.as_str()))
             .filter(api_keys::id.eq(id.as_str()))
@@ -93,7 +95,7 @@ impl Store {
     }
 
     pub async fn api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKey>, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.read().await?;
         let rows: Vec<ApiKeyRow> = with_conn!(&mut conn, c => api_keys::table
             .filter(api_keys::tenant_id.eq(tenant.as_str()))
             .order(api_keys::created_at.desc())
@@ -103,23 +105,35 @@ impl Store {
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
-    /// The live key behind a bearer secret; records its use.
+    /// The live key behind a bearer secret; records its use (to the minute, so a
+    /// busy client does not turn every request into a write).
     pub async fn authenticate_api_key(&self, secret: &str) -> Result<Option<ApiKey>, StoreError> {
-        let mut conn = self.conn().await?;
-        let row: Option<ApiKeyRow> = with_conn!(&mut conn, c => api_keys::table
-            .filter(api_keys::key_hash.eq(hash_token(secret)))
-            .filter(api_keys::revoked_at.is_null())
-            .select(ApiKeyRow::as_select())
-            .first(c)
-            .await
-            .optional())?;
-        if let Some(row) = &row {
+        let row: Option<ApiKeyRow> = {
+            let mut conn = self.read().await?;
+            with_conn!(&mut conn, c => api_keys::table
+                .filter(api_keys::key_hash.eq(hash_token(secret)))
+                .filter(api_keys::revoked_at.is_null())
+                .select(ApiKeyRow::as_select())
+                .first(c)
+                .await
+                .optional())?
+        };
+        let Some(mut row) = row else {
+            return Ok(None);
+        };
+        let at = now();
+        if row
+            .last_used_at
+            .is_none_or(|last| at - last >= LAST_USED_PRECISION)
+        {
+            let mut conn = self.write().await?;
             with_conn!(&mut conn, c => diesel::update(api_keys::table.find(&row.id))
-                .set(api_keys::last_used_at.eq(now()))
+                .set(api_keys::last_used_at.eq(at))
                 .execute(c)
                 .await)?;
+            row.last_used_at = Some(at);
         }
-        Ok(row.map(Into::into))
+        Ok(Some(row.into()))
     }
 
     pub async fn revoke_api_key(
@@ -127,20 +141,19 @@ impl Store {
         tenant: &TenantId,
         id: &ApiKeyId,
     ) -> Result<ApiKey, StoreError> {
-        let mut conn = self.conn().await?;
-        let changed = with_conn!(&mut conn, c => diesel::update(
-                api_keys::table
-                    .filter(api_keys::tenant_id.eq(tenant.as_str()))
-                    .filter(api_keys::id.eq(id.as_str()))
-                    .filter(api_keys::revoked_at.is_null()),
-            )
-            .set(api_keys::revoked_at.eq(now()))
-            .execute(c)
-            .await)?;
-        let key = self.api_key(tenant, id).await?;
-        if changed == 0 && key.revoked_at.is_none() {
-            return Err(StoreError::not_found("api key"));
-        }
-        Ok(key)
+        let mut conn = self.write().await?;
+        // Revoking a revoked key keeps its first revocation time.
+        let row: ApiKeyRow = with_conn!(&mut conn, c => {
+            let key = api_keys::table
+                .filter(api_keys::tenant_id.eq(tenant.as_str()))
+                .filter(api_keys::id.eq(id.as_str()));
+            diesel::update(key.filter(api_keys::revoked_at.is_null()))
+                .set(api_keys::revoked_at.eq(now()))
+                .execute(c)
+                .await?;
+            key.select(ApiKeyRow::as_select()).first(c).await
+        })
+        .or_not_found("api key")?;
+        Ok(row.into())
     }
 }

@@ -34,7 +34,7 @@ pub struct AuditEvent<'a> {
 
 impl Store {
     pub async fn audit(&self, tenant: &TenantId, event: AuditEvent<'_>) -> Result<(), StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.write().await?;
         with_conn!(&mut conn, c => diesel::insert_into(audit_log::table)
             .values((
                 audit_log::id.eq(AuditId::generate().as_str()),
@@ -57,7 +57,7 @@ impl Store {
         tenant: &TenantId,
         limit: i64,
     ) -> Result<Vec<AuditEntry>, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.read().await?;
         Ok(with_conn!(&mut conn, c => audit_log::table
             .filter(audit_log::tenant_id.eq(tenant.as_str()))
             .order((audit_log::at.desc(), audit_log::id.desc()))

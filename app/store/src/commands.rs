@@ -12,9 +12,9 @@ use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 
 use crate::error::OptionalExt;
-use crate::ids::{CommandId, ConnectorId, InboxId, TenantId};
+use crate::ids::{CommandId, ConnectorId, InboxId, RunId, TenantId};
 use crate::schema::{command_runs, commands};
-use crate::{Store, StoreError, now, with_conn};
+use crate::{Store, StoreError, in_transaction, now, with_conn};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -195,8 +195,8 @@ impl Store {
         let id = CommandId::generate();
         let (url, inbox) = callback_columns(&settings.callback);
         let at = now();
-        let mut conn = self.conn().await?;
-        with_conn!(&mut conn, c => diesel::insert_into(commands::table)
+        let mut conn = self.write().await?;
+        let row: CommandRow = with_conn!(&mut conn, c => diesel::insert_into(commands::table)
             .values((
                 commands::id.eq(id.as_str()),
                 commands::tenant_id.eq(tenant.as_str()),
@@ -217,13 +217,14 @@ impl Store {
                 commands::created_at.eq(at),
                 commands::updated_at.eq(at),
             ))
-            .execute(c)
+            .returning(CommandRow::as_returning())
+            .get_result(c)
             .await)?;
-        self.command(tenant, &id).await
+        Ok(row.into())
     }
 
     pub async fn command(&self, tenant: &TenantId, id: &CommandId) -> Result<Command, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.read().await?;
         let row: CommandRow = with_conn!(&mut conn, c => commands::table
             .filter(commands::tenant_id.eq(tenant.as_str()))
             .filter(commands::id.eq(id.as_str()))
@@ -240,7 +241,7 @@ impl Store {
         tenant: &TenantId,
         connector: &ConnectorId,
     ) -> Result<Vec<Command>, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.read().await?;
         let rows: Vec<CommandRow> = with_conn!(&mut conn, c => commands::table
             .filter(commands::tenant_id.eq(tenant.as_str()))
             .filter(commands::connector_id.eq(connector.as_str()))
@@ -253,7 +254,7 @@ impl Store {
 
     /// All of a tenant's commands, failing ones first (for the dashboard).
     pub async fn tenant_commands(&self, tenant: &TenantId) -> Result<Vec<Command>, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.read().await?;
         let rows: Vec<CommandRow> = with_conn!(&mut conn, c => commands::table
             .filter(commands::tenant_id.eq(tenant.as_str()))
             .order(commands::updated_at.desc())
@@ -273,8 +274,8 @@ impl Store {
         next_run_at: Option<NaiveDateTime>,
     ) -> Result<Command, StoreError> {
         let (url, inbox) = callback_columns(&settings.callback);
-        let mut conn = self.conn().await?;
-        let changed = with_conn!(&mut conn, c => diesel::update(
+        let mut conn = self.write().await?;
+        let row: CommandRow = with_conn!(&mut conn, c => diesel::update(
                 commands::table.filter(commands::tenant_id.eq(tenant.as_str())).filter(commands::id.eq(id.as_str())),
             )
             .set((
@@ -289,12 +290,11 @@ impl Store {
                 commands::next_run_at.eq(next_run_at),
                 commands::updated_at.eq(now()),
             ))
-            .execute(c)
-            .await)?;
-        if changed == 0 {
-            return Err(StoreError::not_found("command"));
-        }
-        self.command(tenant, id).await
+            .returning(CommandRow::as_returning())
+            .get_result(c)
+            .await)
+        .or_not_found("command")?;
+        Ok(row.into())
     }
 
     /// Edits the stored cursor by hand.
@@ -304,7 +304,7 @@ impl Store {
         id: &CommandId,
         value: Option<&str>,
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.write().await?;
         let changed = with_conn!(&mut conn, c => diesel::update(
                 commands::table.filter(commands::tenant_id.eq(tenant.as_str())).filter(commands::id.eq(id.as_str())),
             )
@@ -359,7 +359,7 @@ impl Store {
         next_run_at: Option<NaiveDateTime>,
     ) -> Result<bool, StoreError> {
         let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
-        let mut conn = self.conn().await?;
+        let mut conn = self.write().await?;
         let changed = with_conn!(&mut conn, c => diesel::update(
                 commands::table
                     .filter(commands::tenant_id.eq(tenant.as_str()))
@@ -377,7 +377,7 @@ impl Store {
         tenant: &TenantId,
         id: &CommandId,
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.write().await?;
         let removed = with_conn!(&mut conn, c => diesel::delete(
                 commands::table.filter(commands::tenant_id.eq(tenant.as_str())).filter(commands::id.eq(id.as_str())),
             )
@@ -395,7 +395,7 @@ impl Store {
     pub async fn claim_due_commands(&self, limit: i64) -> Result<Vec<Command>, StoreError> {
         let at = now();
         let runnable = [CommandStatus::Ready.as_str(), CommandStatus::Error.as_str()];
-        let mut conn = self.conn().await?;
+        let mut conn = self.write().await?;
         let due: Vec<String> = with_conn!(&mut conn, c => commands::table
             .filter(commands::status.eq_any(runnable))
             .filter(commands::next_run_at.le(at))
@@ -431,7 +431,7 @@ impl Store {
         id: &CommandId,
     ) -> Result<bool, StoreError> {
         let at = now();
-        let mut conn = self.conn().await?;
+        let mut conn = self.write().await?;
         let changed = with_conn!(&mut conn, c => diesel::update(
                 commands::table
                     .filter(commands::tenant_id.eq(tenant.as_str()))
@@ -452,7 +452,7 @@ impl Store {
     /// queue: the command to READY, due now; the run to failed. Returns how many.
     pub async fn release_expired_leases(&self) -> Result<usize, StoreError> {
         let at = now();
-        let mut conn = self.conn().await?;
+        let mut conn = self.write().await?;
         let runs = with_conn!(&mut conn, c => diesel::update(
                 command_runs::table
                     .filter(command_runs::status.eq_any(["queued", "running"]))
@@ -486,5 +486,44 @@ impl Store {
             .execute(c)
             .await)?;
         Ok(runs + commands)
+    }
+
+    /// Hands runs this process was still running back at shutdown: each run fails
+    /// as interrupted and its command is due again at once (the cursor has not
+    /// moved). Returns how many runs were released.
+    pub async fn release_interrupted_runs(&self, runs: &[RunId]) -> Result<usize, StoreError> {
+        let at = now();
+        let ids: Vec<&str> = runs.iter().map(RunId::as_str).collect();
+        let mut conn = self.write().await?;
+        in_transaction!(&mut conn, c => {
+            let released: Vec<String> = diesel::update(
+                command_runs::table
+                    .filter(command_runs::id.eq_any(&ids))
+                    .filter(command_runs::status.eq_any(["queued", "running"])),
+            )
+            .set((
+                command_runs::status.eq("failed"),
+                command_runs::error.eq("interrupted: Sluice was stopped during the run; the command will run again"),
+                command_runs::finished_at.eq(at),
+                command_runs::lease_until.eq(None::<NaiveDateTime>),
+            ))
+            .returning(command_runs::command_id)
+            .get_results(c)
+            .await?;
+            diesel::update(
+                commands::table
+                    .filter(commands::id.eq_any(&released))
+                    .filter(commands::status.eq(CommandStatus::Processing.as_str())),
+            )
+            .set((
+                commands::status.eq(CommandStatus::Ready.as_str()),
+                commands::lease_until.eq(None::<NaiveDateTime>),
+                commands::next_run_at.eq(at),
+                commands::updated_at.eq(at),
+            ))
+            .execute(c)
+            .await?;
+            Ok(released.len())
+        })
     }
 }

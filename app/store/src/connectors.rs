@@ -175,8 +175,8 @@ impl Store {
         let sealed = seal(self, secrets)?;
         let gateway = (settings.reach == Reach::Gateway).then(new_gateway_key);
         let at = now();
-        let mut conn = self.conn().await?;
-        with_conn!(&mut conn, c => diesel::insert_into(connectors::table)
+        let mut conn = self.write().await?;
+        let row: ConnectorRow = with_conn!(&mut conn, c => diesel::insert_into(connectors::table)
             .values((
                 connectors::id.eq(id.as_str()),
                 connectors::tenant_id.eq(tenant.as_str()),
@@ -198,10 +198,11 @@ impl Store {
                 connectors::created_at.eq(at),
                 connectors::updated_at.eq(at),
             ))
-            .execute(c)
+            .returning(ConnectorRow::as_returning())
+            .get_result(c)
             .await)
         .map_err(StoreError::unique("name", NAME_TAKEN))?;
-        Ok((self.connector(tenant, &id).await?, gateway.map(|g| g.0)))
+        Ok((row.try_into()?, gateway.map(|g| g.0)))
     }
 
     pub async fn connector(
@@ -209,7 +210,7 @@ impl Store {
         tenant: &TenantId,
         id: &ConnectorId,
     ) -> Result<Connector, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.read().await?;
         let row: ConnectorRow = with_conn!(&mut conn, c => connectors::table
             .filter(connectors::tenant_id.eq(tenant.as_str()))
             .filter(connectors::id.eq(id.as_str()))
@@ -221,7 +222,7 @@ impl Store {
     }
 
     pub async fn connectors(&self, tenant: &TenantId) -> Result<Vec<Connector>, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.read().await?;
         let rows: Vec<ConnectorRow> = with_conn!(&mut conn, c => connectors::table
             .filter(connectors::tenant_id.eq(tenant.as_str()))
             .order(connectors::name.asc())
@@ -248,8 +249,8 @@ impl Store {
         let issue_key = settings.reach == Reach::Gateway && current.gateway_key_prefix.is_none();
         let gateway = issue_key.then(new_gateway_key);
         let keep_key = settings.reach == Reach::Gateway;
-        let mut conn = self.conn().await?;
-        let changed = with_conn!(&mut conn, c => {
+        let mut conn = self.write().await?;
+        let row: Option<ConnectorRow> = with_conn!(&mut conn, c => {
             let target = connectors::table
                 .filter(connectors::tenant_id.eq(tenant.as_str()))
                 .filter(connectors::id.eq(id.as_str()));
@@ -269,27 +270,32 @@ impl Store {
                 connectors::version.eq(connectors::version + 1i64),
                 connectors::updated_at.eq(now()),
             );
-            match (&gateway, keep_key) {
+            let updated = match (&gateway, keep_key) {
                 (Some((_, hash, prefix)), _) => diesel::update(target)
                     .set((common, connectors::gateway_key_hash.eq(Some(hash)), connectors::gateway_key_prefix.eq(Some(prefix))))
-                    .execute(c)
+                    .returning(ConnectorRow::as_returning())
+                    .get_result(c)
                     .await,
-                (None, true) => diesel::update(target).set(common).execute(c).await,
+                (None, true) => diesel::update(target)
+                    .set(common)
+                    .returning(ConnectorRow::as_returning())
+                    .get_result(c)
+                    .await,
                 (None, false) => diesel::update(target)
                     .set((
                         common,
                         connectors::gateway_key_hash.eq(None::<String>),
                         connectors::gateway_key_prefix.eq(None::<String>),
                     ))
-                    .execute(c)
+                    .returning(ConnectorRow::as_returning())
+                    .get_result(c)
                     .await,
-            }
+            };
+            updated.optional()
         })
         .map_err(StoreError::unique("name", NAME_TAKEN))?;
-        if changed == 0 {
-            return Err(StoreError::not_found("connector"));
-        }
-        Ok((self.connector(tenant, id).await?, gateway.map(|g| g.0)))
+        let row = row.ok_or_else(|| StoreError::not_found("connector"))?;
+        Ok((row.try_into()?, gateway.map(|g| g.0)))
     }
 
     /// Issues a new gateway key (the old one stops working); returned once.
@@ -299,7 +305,7 @@ impl Store {
         id: &ConnectorId,
     ) -> Result<String, StoreError> {
         let (key, hash, prefix) = new_gateway_key();
-        let mut conn = self.conn().await?;
+        let mut conn = self.write().await?;
         let changed = with_conn!(&mut conn, c => diesel::update(
                 connectors::table
                     .filter(connectors::tenant_id.eq(tenant.as_str()))
@@ -321,7 +327,7 @@ impl Store {
         tenant: &TenantId,
         id: &ConnectorId,
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.write().await?;
         let removed = with_conn!(&mut conn, c => diesel::delete(
                 connectors::table
                     .filter(connectors::tenant_id.eq(tenant.as_str()))
@@ -340,7 +346,7 @@ impl Store {
         &self,
         id: &ConnectorId,
     ) -> Result<Option<String>, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.read().await?;
         with_conn!(&mut conn, c => connectors::table
             .find(id.as_str())
             .select(connectors::secrets_enc)

@@ -4,12 +4,14 @@ use thiserror::Error;
 pub enum StoreError {
     #[error("configuration: {0}")]
     Config(String),
-    #[error("connection pool: {0}")]
-    Pool(String),
+    /// The store could not be reached in time (pool exhausted, database down or
+    /// locked by another process): worth retrying shortly.
+    #[error("control-plane store busy: {0}")]
+    Unavailable(String),
     #[error("migration failed: {0}")]
     Migration(String),
     #[error("database: {0}")]
-    Database(#[from] diesel::result::Error),
+    Database(diesel::result::Error),
     #[error("{entity} not found")]
     NotFound { entity: &'static str },
     #[error("{field}: {message}")]
@@ -21,11 +23,26 @@ pub enum StoreError {
     Secret(String),
 }
 
-impl StoreError {
-    pub(crate) fn pool(err: impl std::fmt::Display) -> Self {
-        Self::Pool(err.to_string())
+impl From<diesel::result::Error> for StoreError {
+    fn from(err: diesel::result::Error) -> Self {
+        use diesel::result::Error;
+        match err {
+            // SQLite's busy_timeout ran out (another process held the write lock),
+            // or the PostgreSQL connection dropped: nothing the caller did wrong.
+            Error::DatabaseError(_, ref info)
+                if info.message().contains("database is locked")
+                    || info.message().contains("database is busy") =>
+            {
+                Self::Unavailable(info.message().to_string())
+            }
+            Error::DatabaseError(diesel::result::DatabaseErrorKind::ClosedConnection, _)
+            | Error::BrokenTransactionManager => Self::Unavailable(err.to_string()),
+            other => Self::Database(other),
+        }
     }
+}
 
+impl StoreError {
     pub(crate) fn not_found(entity: &'static str) -> Self {
         Self::NotFound { entity }
     }
@@ -41,7 +58,7 @@ impl StoreError {
                 diesel::result::DatabaseErrorKind::UniqueViolation,
                 _,
             ) => Self::Conflict { field, message },
-            other => Self::Database(other),
+            other => other.into(),
         }
     }
 }
@@ -56,7 +73,7 @@ impl<T> OptionalExt<T> for Result<T, diesel::result::Error> {
         match self {
             Ok(v) => Ok(v),
             Err(diesel::result::Error::NotFound) => Err(StoreError::not_found(entity)),
-            Err(e) => Err(StoreError::Database(e)),
+            Err(e) => Err(e.into()),
         }
     }
 }

@@ -72,8 +72,8 @@ const NAME_TAKEN: &str = "is already used by another inbox";
 impl Store {
     pub async fn create_inbox(&self, tenant: &TenantId, name: &str) -> Result<Inbox, StoreError> {
         let id = InboxId::generate();
-        let mut conn = self.conn().await?;
-        with_conn!(&mut conn, c => diesel::insert_into(inboxes::table)
+        let mut conn = self.write().await?;
+        let row: InboxRow = with_conn!(&mut conn, c => diesel::insert_into(inboxes::table)
             .values((
                 inboxes::id.eq(id.as_str()),
                 inboxes::tenant_id.eq(tenant.as_str()),
@@ -81,14 +81,15 @@ impl Store {
                 inboxes::token.eq(random_token(HOOK_TOKEN_PREFIX)),
                 inboxes::created_at.eq(now()),
             ))
-            .execute(c)
+            .returning(InboxRow::as_returning())
+            .get_result(c)
             .await)
         .map_err(StoreError::unique("name", NAME_TAKEN))?;
-        self.inbox(tenant, &id).await
+        Ok(row.into())
     }
 
     pub async fn inbox(&self, tenant: &TenantId, id: &InboxId) -> Result<Inbox, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.read().await?;
         let row: InboxRow = with_conn!(&mut conn, c => inboxes::table
             .filter(inboxes::tenant_id.eq(tenant.as_str()))
             .filter(inboxes::id.eq(id.as_str()))
@@ -100,7 +101,7 @@ impl Store {
     }
 
     pub async fn inboxes(&self, tenant: &TenantId) -> Result<Vec<Inbox>, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.read().await?;
         let rows: Vec<InboxRow> = with_conn!(&mut conn, c => inboxes::table
             .filter(inboxes::tenant_id.eq(tenant.as_str()))
             .order(inboxes::name.asc())
@@ -111,7 +112,7 @@ impl Store {
     }
 
     pub async fn delete_inbox(&self, tenant: &TenantId, id: &InboxId) -> Result<(), StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.write().await?;
         let removed = with_conn!(&mut conn, c => diesel::delete(
                 inboxes::table.filter(inboxes::tenant_id.eq(tenant.as_str())).filter(inboxes::id.eq(id.as_str())),
             )
@@ -132,7 +133,7 @@ impl Store {
         body: &str,
     ) -> Result<MessageId, StoreError> {
         let id = MessageId::generate();
-        let mut conn = self.conn().await?;
+        let mut conn = self.write().await?;
         with_conn!(&mut conn, c => diesel::insert_into(inbox_messages::table)
             .values((
                 inbox_messages::id.eq(id.as_str()),
@@ -155,7 +156,7 @@ impl Store {
         inbox: &InboxId,
         limit: i64,
     ) -> Result<Vec<InboxMessage>, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.read().await?;
         Ok(with_conn!(&mut conn, c => inbox_messages::table
             .filter(inbox_messages::tenant_id.eq(tenant.as_str()))
             .filter(inbox_messages::inbox_id.eq(inbox.as_str()))
@@ -171,7 +172,7 @@ impl Store {
         tenant: &TenantId,
         inbox: &InboxId,
     ) -> Result<i64, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.read().await?;
         Ok(with_conn!(&mut conn, c => inbox_messages::table
             .filter(inbox_messages::tenant_id.eq(tenant.as_str()))
             .filter(inbox_messages::inbox_id.eq(inbox.as_str()))
@@ -187,7 +188,7 @@ impl Store {
         command: &CommandId,
     ) -> Result<String, StoreError> {
         let token = random_token(HOOK_TOKEN_PREFIX);
-        let mut conn = self.conn().await?;
+        let mut conn = self.write().await?;
         with_conn!(&mut conn, c => diesel::insert_into(direct_urls::table)
             .values((
                 direct_urls::id.eq(DirectUrlId::generate().as_str()),
@@ -206,7 +207,7 @@ impl Store {
         tenant: &TenantId,
         command: &CommandId,
     ) -> Result<Vec<String>, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.read().await?;
         Ok(with_conn!(&mut conn, c => direct_urls::table
             .filter(direct_urls::tenant_id.eq(tenant.as_str()))
             .filter(direct_urls::command_id.eq(command.as_str()))
@@ -219,7 +220,7 @@ impl Store {
     /// Resolves a public hook token (the only lookup not scoped by tenant: the
     /// token is what identifies it).
     pub async fn hook_target(&self, token: &str) -> Result<Option<HookTarget>, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.read().await?;
         let inbox: Option<InboxRow> = with_conn!(&mut conn, c => inboxes::table
             .filter(inboxes::token.eq(token))
             .select(InboxRow::as_select())

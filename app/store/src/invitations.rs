@@ -5,13 +5,13 @@ use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use crate::accounts::{NewUser, User};
+use crate::accounts::{EMAIL_TAKEN, NewUser, User, UserRow};
 use crate::domain::{Email, NewPassword, PersonName, Role};
 use crate::error::OptionalExt;
-use crate::ids::{InvitationId, TenantId};
-use crate::schema::invitations;
+use crate::ids::{InvitationId, TenantId, UserId};
+use crate::schema::{invitations, users};
 use crate::secret::{hash_token, random_token};
-use crate::{Store, StoreError, now, with_conn};
+use crate::{Store, StoreError, in_transaction, now, password, with_conn};
 
 pub const INVITATION_LIFETIME: Duration = Duration::days(7);
 
@@ -73,7 +73,7 @@ impl Store {
         let token = random_token("inv");
         let id = InvitationId::generate();
         let created_at = now();
-        let mut conn = self.conn().await?;
+        let mut conn = self.write().await?;
         with_conn!(&mut conn, c => diesel::insert_into(invitations::table)
             .values((
                 invitations::id.eq(id.as_str()),
@@ -100,7 +100,7 @@ impl Store {
         &self,
         tenant: &TenantId,
     ) -> Result<Vec<Invitation>, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.read().await?;
         let rows: Vec<InvitationRow> = with_conn!(&mut conn, c => invitations::table
             .filter(invitations::tenant_id.eq(tenant.as_str()))
             .filter(invitations::accepted_at.is_null())
@@ -113,7 +113,7 @@ impl Store {
     }
 
     pub async fn invitation_by_token(&self, token: &str) -> Result<Invitation, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.read().await?;
         let row: InvitationRow = with_conn!(&mut conn, c => invitations::table
             .filter(invitations::token_hash.eq(hash_token(token)))
             .filter(invitations::accepted_at.is_null())
@@ -133,33 +133,40 @@ impl Store {
         password: NewPassword,
     ) -> Result<User, StoreError> {
         let invitation = self.invitation_by_token(token).await?;
-        let mut conn = self.conn().await?;
-        // Claim first, so a double submit cannot create two users.
-        let claimed = with_conn!(&mut conn, c => diesel::update(
+        let email = Email::parse(&invitation.email).map_err(|e| StoreError::Conflict {
+            field: "email",
+            message: e.message,
+        })?;
+        let new = NewUser {
+            email,
+            name,
+            password,
+            role: invitation.role,
+        };
+        let password_hash = password::hash_password(new.password.expose()).await?;
+        let user_id = UserId::generate();
+        let mut conn = self.write().await?;
+        let user: UserRow = in_transaction!(&mut conn, c => {
+            // Claim first, so a double submit cannot create two users.
+            let claimed = diesel::update(
                 invitations::table
                     .filter(invitations::id.eq(invitation.id.as_str()))
                     .filter(invitations::accepted_at.is_null()),
             )
             .set(invitations::accepted_at.eq(now()))
             .execute(c)
-            .await)?;
-        if claimed == 0 {
-            return Err(StoreError::not_found("invitation"));
-        }
-        let email = Email::parse(&invitation.email).map_err(|e| StoreError::Conflict {
-            field: "email",
-            message: e.message,
+            .await?;
+            if claimed == 0 {
+                return Err(StoreError::not_found("invitation"));
+            }
+            diesel::insert_into(users::table)
+                .values(new.row(&user_id, &invitation.tenant_id, &password_hash))
+                .returning(UserRow::as_returning())
+                .get_result(c)
+                .await
+                .map_err(StoreError::unique("email", EMAIL_TAKEN))
         })?;
-        self.create_user(
-            &invitation.tenant_id,
-            NewUser {
-                email,
-                name,
-                password,
-                role: invitation.role,
-            },
-        )
-        .await
+        Ok(user.into())
     }
 
     pub async fn revoke_invitation(
@@ -167,7 +174,7 @@ impl Store {
         tenant: &TenantId,
         id: &InvitationId,
     ) -> Result<Invitation, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.write().await?;
         let row: InvitationRow = with_conn!(&mut conn, c => invitations::table
             .filter(invitations::tenant_id.eq(tenant.as_str()))
             .filter(invitations::id.eq(id.as_str()))

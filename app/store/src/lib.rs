@@ -20,7 +20,7 @@ pub mod secret;
 pub mod sessions;
 pub mod throttle;
 
-pub use db::{Conn, DatabaseLocation, DbPool};
+pub use db::{Access, Conn, DatabaseLocation, DbPool};
 pub use error::StoreError;
 pub use secret::SecretKey;
 
@@ -70,8 +70,29 @@ impl Store {
         self.run_lease
     }
 
-    pub async fn conn(&self) -> Result<Conn, StoreError> {
-        self.pool.get().await
+    /// How long a caller waits for a store connection before getting
+    /// [`StoreError::Unavailable`] (default [`db::DEFAULT_ACQUIRE_TIMEOUT`]).
+    pub fn with_acquire_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.pool = self.pool.with_acquire_timeout(timeout);
+        self
+    }
+
+    /// A connection for reading. Hold it only for this function's queries: never
+    /// call another `Store` method that acquires while holding it (pass `&mut Conn`
+    /// to a composable helper instead).
+    #[track_caller]
+    pub(crate) fn read(
+        &self,
+    ) -> impl std::future::Future<Output = Result<Conn, StoreError>> + Send + '_ {
+        self.pool.get(Access::Read)
+    }
+
+    /// A connection for writing (on SQLite, the single writer): keep its use short.
+    #[track_caller]
+    pub(crate) fn write(
+        &self,
+    ) -> impl std::future::Future<Output = Result<Conn, StoreError>> + Send + '_ {
+        self.pool.get(Access::Write)
     }
 
     pub fn location(&self) -> &DatabaseLocation {

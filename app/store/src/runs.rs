@@ -148,8 +148,8 @@ impl Store {
     ) -> Result<Run, StoreError> {
         let id = RunId::generate();
         let at = now();
-        let mut conn = self.conn().await?;
-        with_conn!(&mut conn, c => diesel::insert_into(command_runs::table)
+        let mut conn = self.write().await?;
+        let row: RunRow = with_conn!(&mut conn, c => diesel::insert_into(command_runs::table)
             .values((
                 command_runs::id.eq(id.as_str()),
                 command_runs::tenant_id.eq(tenant.as_str()),
@@ -167,13 +167,14 @@ impl Store {
                 // A queued run that no worker picks up is released like a dead one.
                 command_runs::lease_until.eq(at + self.run_lease()),
             ))
-            .execute(c)
+            .returning(RunRow::as_returning())
+            .get_result(c)
             .await)?;
-        self.run(tenant, &id).await
+        Ok(row.into())
     }
 
     pub async fn run(&self, tenant: &TenantId, id: &RunId) -> Result<Run, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.read().await?;
         let row: RunRow = with_conn!(&mut conn, c => command_runs::table
             .filter(command_runs::tenant_id.eq(tenant.as_str()))
             .filter(command_runs::id.eq(id.as_str()))
@@ -191,7 +192,7 @@ impl Store {
         command: &CommandId,
         limit: i64,
     ) -> Result<Vec<Run>, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.read().await?;
         let rows: Vec<RunRow> = with_conn!(&mut conn, c => command_runs::table
             .filter(command_runs::tenant_id.eq(tenant.as_str()))
             .filter(command_runs::command_id.eq(command.as_str()))
@@ -205,7 +206,7 @@ impl Store {
 
     /// The tenant's latest runs across commands (dashboard).
     pub async fn recent_runs(&self, tenant: &TenantId, limit: i64) -> Result<Vec<Run>, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.read().await?;
         let rows: Vec<RunRow> = with_conn!(&mut conn, c => command_runs::table
             .filter(command_runs::tenant_id.eq(tenant.as_str()))
             .order((command_runs::created_at.desc(), command_runs::id.desc()))
@@ -223,8 +224,9 @@ impl Store {
     pub async fn claim_run(&self, id: &RunId) -> Result<Option<Run>, StoreError> {
         let at = now();
         let until = at + self.run_lease();
-        let mut conn = self.conn().await?;
-        let claimed: Option<RunRow> = with_conn!(&mut conn, c => diesel::update(
+        let mut conn = self.write().await?;
+        let claimed: Option<RunRow> = in_transaction!(&mut conn, c => {
+            let claimed = diesel::update(
                 command_runs::table
                     .filter(command_runs::id.eq(id.as_str()))
                     .filter(command_runs::status.eq(RunStatus::Queued.as_str())),
@@ -237,19 +239,27 @@ impl Store {
             .returning(RunRow::as_returning())
             .get_result(c)
             .await
-            .optional())?;
-        let Some(run) = claimed.map(Run::from) else {
-            return Ok(None);
-        };
-        self.renew_command_lease(&run.command_id, until).await?;
-        Ok(Some(run))
+            .optional()?;
+            if let Some(run) = &claimed {
+                diesel::update(
+                    commands::table
+                        .filter(commands::id.eq(&run.command_id))
+                        .filter(commands::status.eq(CommandStatus::Processing.as_str())),
+                )
+                .set(commands::lease_until.eq(until))
+                .execute(c)
+                .await?;
+            }
+            Ok(claimed)
+        })?;
+        Ok(claimed.map(Run::from))
     }
 
     /// Records a delivered batch and renews the run's lease (the command's is
     /// renewed by the run's heartbeat).
     pub async fn record_batch(&self, run: &Run, rows: i64, bytes: i64) -> Result<(), StoreError> {
         let until = now() + self.run_lease();
-        let mut conn = self.conn().await?;
+        let mut conn = self.write().await?;
         with_conn!(&mut conn, c => diesel::update(command_runs::table.find(run.id.as_str()))
             .set((
                 command_runs::rows_delivered.eq(command_runs::rows_delivered + rows),
@@ -262,32 +272,27 @@ impl Store {
         Ok(())
     }
 
-    /// Keeps a long delivery (retries) from looking dead.
+    /// Keeps a long delivery (retries) from looking dead: the run's lease and its
+    /// command's, together.
     pub async fn renew_run_lease(&self, run: &Run) -> Result<(), StoreError> {
         let until = now() + self.run_lease();
-        let mut conn = self.conn().await?;
-        with_conn!(&mut conn, c => diesel::update(command_runs::table.find(run.id.as_str()))
-            .set(command_runs::lease_until.eq(until))
-            .execute(c)
-            .await)?;
-        self.renew_command_lease(&run.command_id, until).await
-    }
-
-    async fn renew_command_lease(
-        &self,
-        command: &CommandId,
-        until: NaiveDateTime,
-    ) -> Result<(), StoreError> {
-        let mut conn = self.conn().await?;
-        with_conn!(&mut conn, c => diesel::update(
+        let (run_id, command_id) = (run.id.as_str(), run.command_id.as_str());
+        let mut conn = self.write().await?;
+        in_transaction!(&mut conn, c => {
+            diesel::update(command_runs::table.find(run_id))
+                .set(command_runs::lease_until.eq(until))
+                .execute(c)
+                .await?;
+            diesel::update(
                 commands::table
-                    .filter(commands::id.eq(command.as_str()))
+                    .filter(commands::id.eq(command_id))
                     .filter(commands::status.eq(CommandStatus::Processing.as_str())),
             )
             .set(commands::lease_until.eq(until))
             .execute(c)
-            .await)?;
-        Ok(())
+            .await?;
+            Ok(())
+        })
     }
 
     /// Marks a run succeeded and, in the same transaction, moves its command on:
@@ -314,7 +319,7 @@ impl Store {
             run.command_id.as_str().to_string(),
             run.window_end,
         );
-        let mut conn = self.conn().await?;
+        let mut conn = self.write().await?;
         in_transaction!(&mut conn, c => {
             diesel::update(command_runs::table.find(&run_id))
                 .set((
@@ -359,7 +364,7 @@ impl Store {
             run.command_id.as_str().to_string(),
             error.to_string(),
         );
-        let mut conn = self.conn().await?;
+        let mut conn = self.write().await?;
         in_transaction!(&mut conn, c => {
             diesel::update(command_runs::table.find(&run_id))
                 .set((

@@ -27,7 +27,7 @@ impl Store {
         let id = SessionId::generate();
         let created_at = now();
         let expires_at = created_at + SESSION_LIFETIME;
-        let mut conn = self.conn().await?;
+        let mut conn = self.write().await?;
         with_conn!(&mut conn, c => diesel::insert_into(sessions::table)
             .values((
                 sessions::id.eq(id.as_str()),
@@ -51,7 +51,7 @@ impl Store {
 
     /// The live session behind a cookie token, if any.
     pub async fn session_by_token(&self, token: &str) -> Result<Option<Session>, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.read().await?;
         let found: Option<(String, NaiveDateTime, UserRow)> = with_conn!(&mut conn, c => sessions::table
             .inner_join(users::table)
             .filter(sessions::token_hash.eq(hash_token(token)))
@@ -68,7 +68,7 @@ impl Store {
     }
 
     pub async fn delete_session(&self, id: &SessionId) -> Result<(), StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.write().await?;
         with_conn!(&mut conn, c => diesel::delete(sessions::table.find(id.as_str())).execute(c).await)?;
         Ok(())
     }
@@ -80,7 +80,7 @@ impl Store {
         user: &UserId,
         keep: &SessionId,
     ) -> Result<usize, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.write().await?;
         Ok(with_conn!(&mut conn, c => diesel::delete(
                 sessions::table
                     .filter(sessions::tenant_id.eq(tenant.as_str()))
@@ -93,7 +93,7 @@ impl Store {
 
     /// Housekeeping: drops sessions past their expiry; returns how many.
     pub async fn delete_expired_sessions(&self) -> Result<usize, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.write().await?;
         Ok(
             with_conn!(&mut conn, c => diesel::delete(sessions::table.filter(sessions::expires_at.le(now())))
             .execute(c)
@@ -102,7 +102,7 @@ impl Store {
     }
 
     pub async fn count_sessions(&self) -> Result<i64, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.read().await?;
         Ok(with_conn!(&mut conn, c => sessions::table.count().get_result::<i64>(c).await)?)
     }
 
@@ -112,7 +112,7 @@ impl Store {
         id: &SessionId,
         expires_at: NaiveDateTime,
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.write().await?;
         with_conn!(&mut conn, c => diesel::update(sessions::table.find(id.as_str()))
             .set(sessions::expires_at.eq(expires_at))
             .execute(c)

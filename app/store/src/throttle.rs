@@ -31,7 +31,7 @@ impl ThrottlePolicy {
 impl Store {
     /// When `key` is locked out, the time the lock ends.
     pub async fn login_locked_until(&self, key: &str) -> Result<Option<NaiveDateTime>, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.read().await?;
         let locked: Option<Option<NaiveDateTime>> = with_conn!(&mut conn, c => login_failures::table
             .find(key)
             .select(login_failures::locked_until)
@@ -48,7 +48,7 @@ impl Store {
         policy: ThrottlePolicy,
     ) -> Result<(), StoreError> {
         let at = now();
-        let mut conn = self.conn().await?;
+        let mut conn = self.write().await?;
         let current: Option<(i64, NaiveDateTime)> = with_conn!(&mut conn, c => login_failures::table
             .find(key)
             .select((login_failures::failures, login_failures::window_start))
@@ -80,7 +80,7 @@ impl Store {
     }
 
     pub async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.write().await?;
         with_conn!(&mut conn, c => diesel::delete(login_failures::table.find(key)).execute(c).await)?;
         Ok(())
     }

@@ -35,6 +35,7 @@ impl Job for RunCommand {
         let Some(run) = ctx.store.claim_run(&self.run_id).await? else {
             return Ok(());
         };
+        let _active = ctx.track_run(&run.id);
         let command = ctx.store.command(&run.tenant_id, &run.command_id).await?;
         let heartbeat = {
             let (store, run) = (ctx.store.clone(), run.clone());

@@ -22,7 +22,11 @@ pub fn register_scheduler(monitor: Monitor, ctx: JobContext) -> Monitor {
     })
 }
 
-async fn tick(_tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDynError> {
+async fn tick(tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDynError> {
+    sluice_store::db::connection_scope(claim_and_start(tick, ctx)).await
+}
+
+async fn claim_and_start(_tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDynError> {
     let released = ctx.store.release_expired_leases().await?;
     if released > 0 {
         tracing::warn!(released, "released commands and runs whose worker stopped");

@@ -1,0 +1,313 @@
+//! The control-plane connection: one enum over the two backends, so every query in
+//! this crate is written once and compiled for both (see [`with_conn!`]).
+
+mod one_per_task;
+mod sqlite;
+
+use diesel_async::AsyncPgConnection;
+use diesel_async::RunQueryDsl;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use futures_util::FutureExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use crate::StoreError;
+pub use one_per_task::{Held, scope as connection_scope};
+pub use sqlite::SqliteConn;
+use sqlite::{DetachedBlocking, Role};
+
+/// How long a caller waits for a connection (including opening one) before the
+/// store answers "busy" instead of hanging.
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+
+/// Where the control plane lives, parsed once from `SLUICE_DATABASE_URL`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseLocation {
+    Postgres(String),
+    Sqlite(PathBuf),
+}
+
+impl DatabaseLocation {
+    /// `postgres://…` / `postgresql://…` selects PostgreSQL; `sqlite:PATH` or
+    /// `sqlite://PATH` an embedded file; `None` the default file under `data_dir`.
+    pub fn parse(url: Option<&str>, data_dir: &Path) -> Result<Self, StoreError> {
+        let Some(url) = url.map(str::trim).filter(|u| !u.is_empty()) else {
+            return Ok(Self::Sqlite(data_dir.join("sluice.db")));
+        };
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(url.to_string()));
+        }
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            if path.is_empty() {
+                return Err(StoreError::Config(
+                    "SLUICE_DATABASE_URL: sqlite URL has no file path".into(),
+                ));
+            }
+            return Ok(Self::Sqlite(PathBuf::from(path)));
+        }
+        Err(StoreError::Config(format!(
+            "SLUICE_DATABASE_URL: expected postgres://… or sqlite:PATH, got {:?}",
+            url.split(':').next().unwrap_or_default()
+        )))
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Self::Postgres(_) => "postgres",
+            Self::Sqlite(_) => "sqlite",
+        }
+    }
+}
+
+/// Whether a store function only reads or also writes. On PostgreSQL both come
+/// from one pool; on SQLite a write goes to the single writer connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+#[derive(Clone)]
+pub struct DbPool {
+    pools: Pools,
+    acquire_timeout: Duration,
+    /// When exhaustion was last logged (unix seconds), so a burst logs once.
+    last_exhaustion_log: std::sync::Arc<AtomicI64>,
+}
+
+#[derive(Clone)]
+enum Pools {
+    Pg(Pool<AsyncPgConnection>),
+    Sqlite {
+        writer: Pool<SqliteConn>,
+        readers: Pool<SqliteConn>,
+    },
+}
+
+/// A pooled connection of either backend. Use [`with_conn!`] to run a query on it.
+/// A task holds at most one at a time (see `one_per_task`).
+pub struct Conn {
+    #[doc(hidden)]
+    pub pooled: Pooled,
+    _held: Held,
+}
+
+#[doc(hidden)]
+// A pooled handle lives briefly on one stack frame; boxing would cost an allocation
+// per query for nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Pooled {
+    Pg(Object<AsyncPgConnection>),
+    Sqlite(Object<SqliteConn>),
+}
+
+/// Evaluates the same diesel expression against whichever backend `$conn` holds:
+/// `with_conn!(conn, c => users::table.load::<User>(c).await)`.
+#[macro_export]
+macro_rules! with_conn {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match &mut ($conn).pooled {
+            $crate::db::Pooled::Pg(pooled) => {
+                let $c: &mut ::diesel_async::AsyncPgConnection = &mut *pooled;
+                $body
+            }
+            $crate::db::Pooled::Sqlite(pooled) => {
+                let $c: &mut $crate::db::SqliteConn = &mut *pooled;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs `$body` (which returns `Result<T, StoreError>`) in a transaction on whichever
+/// backend `$conn` holds.
+#[macro_export]
+macro_rules! in_transaction {
+    ($conn:expr, $c:ident => $body:expr) => {
+        $crate::with_conn!($conn, conn => {
+            ::diesel_async::AsyncConnection::transaction(
+                conn,
+                async |$c| -> ::std::result::Result<_, $crate::StoreError> { $body },
+            )
+            .await
+        })
+    };
+}
+
+impl DbPool {
+    pub async fn connect(location: &DatabaseLocation, max_size: usize) -> Result<Self, StoreError> {
+        let pools = match location {
+            DatabaseLocation::Postgres(url) => {
+                let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url.clone());
+                let pool = Pool::builder(manager)
+                    .max_size(max_size.max(1))
+                    .build()
+                    .map_err(|e| StoreError::Config(format!("postgres pool: {e}")))?;
+                Pools::Pg(pool)
+            }
+            DatabaseLocation::Sqlite(path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        StoreError::Config(format!("cannot create {}: {e}", dir.display()))
+                    })?;
+                }
+                Pools::Sqlite {
+                    writer: sqlite_pool(path, Role::Writer, 1)?,
+                    // Under WAL, readers run beside the writer and each other.
+                    readers: sqlite_pool(path, Role::Reader, max_size.max(1))?,
+                }
+            }
+        };
+        Ok(Self {
+            pools,
+            acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
+            last_exhaustion_log: Default::default(),
+        })
+    }
+
+    pub fn with_acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    /// A connection for `access`, or [`StoreError::Busy`] when none frees up
+    /// within the acquire timeout.
+    #[track_caller]
+    pub fn get(
+        &self,
+        access: Access,
+    ) -> impl std::future::Future<Output = Result<Conn, StoreError>> + Send + '_ {
+        // Claimed before waiting: a task that already holds a connection would
+        // otherwise wait for one it may be keeping from itself.
+        let held = Held::claim();
+        async move {
+            let pooled = match &self.pools {
+                Pools::Pg(pool) => self
+                    .acquire("postgres", pool.get(), || pool.status())
+                    .await
+                    .map(Pooled::Pg),
+                Pools::Sqlite { writer, readers } => {
+                    let (pool, name) = match access {
+                        Access::Write => (writer, "sqlite writer"),
+                        Access::Read => (readers, "sqlite readers"),
+                    };
+                    self.acquire(name, pool.get(), || pool.status())
+                        .await
+                        .map(Pooled::Sqlite)
+                }
+            }?;
+            Ok(Conn {
+                pooled,
+                _held: held,
+            })
+        }
+    }
+
+    async fn acquire<T, E: std::fmt::Display>(
+        &self,
+        name: &'static str,
+        get: impl std::future::Future<Output = Result<T, E>>,
+        status: impl FnOnce() -> deadpool::Status,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.acquire_timeout, get).await {
+            Ok(Ok(object)) => Ok(object),
+            Ok(Err(e)) => Err(StoreError::Unavailable(format!("{name}: {e}"))),
+            Err(_) => {
+                self.log_exhaustion(name, status());
+                Err(StoreError::Unavailable(format!(
+                    "{name}: no connection within {} ms",
+                    self.acquire_timeout.as_millis()
+                )))
+            }
+        }
+    }
+
+    /// One warning per burst (at most every 10 s), with the pool's state.
+    fn log_exhaustion(&self, name: &str, status: deadpool::Status) {
+        let now = chrono::Utc::now().timestamp();
+        let last = AtomicI64::load(&self.last_exhaustion_log, Ordering::Relaxed);
+        if now - last >= 10
+            && self
+                .last_exhaustion_log
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                pool = name,
+                max_size = status.max_size,
+                size = status.size,
+                available = status.available,
+                waiting = status.waiting,
+                timeout_ms = self.acquire_timeout.as_millis() as u64,
+                "control-plane store: no connection free within the timeout; answering 503"
+            );
+        }
+    }
+
+    /// Applies every pending migration of this backend; returns how many ran.
+    pub async fn migrate(&self) -> Result<usize, StoreError> {
+        let conn = self.get(Access::Write).await?;
+        // The harness drives diesel's sync migration runner on the async connection.
+        let ran = match conn.pooled {
+            Pooled::Pg(c) => {
+                let mut harness = diesel_async::AsyncMigrationHarness::new(c);
+                harness
+                    .run_pending_migrations(PG_MIGRATIONS)
+                    .map(|v| v.len())
+            }
+            Pooled::Sqlite(c) => {
+                let mut harness = diesel_async::AsyncMigrationHarness::new(c);
+                harness
+                    .run_pending_migrations(SQLITE_MIGRATIONS)
+                    .map(|v| v.len())
+            }
+        };
+        ran.map_err(|e| StoreError::Migration(e.to_string()))
+    }
+
+    /// A round trip on a reader and on the writer, for `/readyz`.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        for access in [Access::Read, Access::Write] {
+            let mut conn = self.get(access).await?;
+            with_conn!(&mut conn, c => diesel::sql_query("SELECT 1").execute(c).await)?;
+        }
+        Ok(())
+    }
+}
+
+fn sqlite_pool(path: &Path, role: Role, size: usize) -> Result<Pool<SqliteConn>, StoreError> {
+    // The runtime that opens the store (multi-threaded) runs all its SQLite work,
+    // whichever thread later awaits a query.
+    let runtime = tokio::runtime::Handle::current();
+    let mut config = ManagerConfig::<SqliteConn>::default();
+    config.custom_setup = Box::new(move |url| {
+        let (url, runtime) = (url.to_string(), runtime.clone());
+        async move {
+            let opened = runtime
+                .spawn_blocking(move || sqlite::open(&url, role))
+                .await;
+            let conn =
+                opened.map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))??;
+            Ok(SqliteConn::with_runtime(
+                conn,
+                DetachedBlocking::new(runtime),
+            ))
+        }
+        .boxed()
+    });
+    let manager =
+        AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path.to_string_lossy(), config);
+    Pool::builder(manager)
+        .max_size(size)
+        .build()
+        .map_err(|e| StoreError::Config(format!("sqlite pool: {e}")))
+}
