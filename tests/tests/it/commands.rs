@@ -777,3 +777,42 @@ async fn two_processes_on_one_postgres_run_each_scheduled_command_once() {
         "one POST per run"
     );
 }
+
+/// The PostgreSQL lock-up the store once had: two replicas, each given ten dynamic
+/// commands one after the other, must deliver all twenty and stay ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_one_postgres_deliver_every_dynamic_command() {
+    const SECRET: &str = "a shared instance secret of more than 32 characters";
+    let first = TestApp::spawn_with(sluice_tests::Backend::Postgres, |c| {
+        c.secret_key = Some(SECRET.into())
+    })
+    .await;
+    let shared = first.database_url().unwrap();
+    let second = TestApp::spawn_with(sluice_tests::Backend::Sqlite, |c| {
+        c.secret_key = Some(SECRET.into());
+        c.database_url = Some(shared.clone());
+    })
+    .await;
+    let user = first.signup("Replicas").await;
+    let key = first.api_key_for(&user).await;
+    let source = invoices_db().await;
+    let connection = pg_connector(&first, &key, &source).await;
+    let receiver = Receiver::start().await;
+    let mut ids = Vec::new();
+    for replica in [&first, &second] {
+        for _ in 0..10 {
+            let created = create_command(replica, &key, json!({"connection_id": connection, "kind": "dynamic", "sql": "SELECT id FROM invoices", "callback": {"url": receiver.url}})).await;
+            ids.push(created["id"].as_str().unwrap().to_string());
+        }
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let replica = if i % 2 == 0 { &first } else { &second };
+        let done = finished_runs(replica, &key, id, 1).await;
+        assert_eq!(done[0]["status"], "succeeded", "{done:?}");
+    }
+    assert_eq!(receiver.received().len(), 20, "one POST per command");
+    for replica in [&first, &second] {
+        let ready = replica.client.get(replica.url("/readyz")).send().await.unwrap();
+        assert_eq!(ready.status(), 200);
+    }
+}
