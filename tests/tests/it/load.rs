@@ -117,7 +117,7 @@ async fn run_load(backend: Backend) {
     let requests: usize = clients.iter().map(|c| c.requests).sum();
     assert!(
         failures.is_empty(),
-        "{} failures in {requests} requests by {CLIENTS} clients over {DURATION:?} on {backend:?}:\n{}",
+        "{} failures ({requests} requests sent by {CLIENTS} clients over {DURATION:?} on {backend:?}):\n{}",
         failures.len(),
         failures.join("\n")
     );
