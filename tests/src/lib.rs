@@ -1,17 +1,20 @@
 //! Test support for Sluice's integration tests: a [`TestApp`] (the real server on
 //! port 0 over a fresh SQLite file or a fresh PostgreSQL database), a [`Receiver`]
-//! that records HTTP requests, and a headless-Chromium [`Browser`].
+//! that records HTTP requests, a headless-Chromium [`Browser`], and the real `sluice`
+//! binary as a child process ([`Sluice`], [`ServeProcess`]).
 
 mod app;
 mod browser;
 mod mariadb;
 mod postgres;
+mod process;
 mod receiver;
 
-pub use app::{Backend, TestApp, TestUser};
+pub use app::{Backend, TestApp, TestUser, extract_csrf};
 pub use browser::Browser;
 pub use mariadb::TestMariaDb;
 pub use postgres::TestDatabase;
+pub use process::{ServeProcess, Sluice, free_address, sluice_binary};
 pub use receiver::{Received, Receiver};
 
 /// Runs the same test body on both control-plane backends:

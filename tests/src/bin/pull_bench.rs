@@ -8,8 +8,9 @@
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use sluice_tests::{ServeProcess, Sluice, free_address};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -47,15 +48,6 @@ async fn start_sink() -> Sink {
     Sink { url, bytes, posts }
 }
 
-fn sluice_binary() -> PathBuf {
-    std::env::var("SLUICE_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            let exe = std::env::current_exe().unwrap();
-            exe.parent().unwrap().join("sluice")
-        })
-}
-
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     assert!(
@@ -74,17 +66,6 @@ fn timed(cmd: &mut Command) -> Duration {
         .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     assert!(status.success(), "{cmd:?} failed");
     started.elapsed()
-}
-
-fn peak_rss_mb(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
 }
 
 struct Source {
@@ -200,66 +181,10 @@ fn drop_source(source: &Source) {
     };
 }
 
-struct Server {
-    child: Child,
-    base: String,
-    key: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start_server(data: &Path) -> Server {
-    let sluice = |args: &[&str]| {
-        let mut c = Command::new(sluice_binary());
-        c.env("SLUICE_DATA_DIR", data)
-            .env("SLUICE_ALLOW_PRIVATE_TARGETS", "true")
-            .env("RUST_LOG", "warn")
-            .args(args);
-        c
-    };
-    run(&mut sluice(&[
-        "admin",
-        "tenant-create",
-        "--name",
-        "Bench",
-        "--email",
-        "bench@bench.test",
-        "--password",
-        "bench password",
-    ]));
-    let key = run(&mut sluice(&[
-        "admin",
-        "apikey-create",
-        "--tenant",
-        "Bench",
-    ]));
-    let bind = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .to_string();
-    let child = sluice(&["serve"])
-        .env("SLUICE_BIND", &bind)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start sluice");
-    let base = format!("http://{bind}");
-    for _ in 0..200 {
-        if reqwest::get(format!("{base}/readyz"))
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Server { child, base, key }
+async fn start_server(data: &Path) -> (ServeProcess, String) {
+    let sluice = Sluice::new(data);
+    let key = sluice.provision("Bench", "bench@bench.test", "bench password");
+    (sluice.serve(&free_address()).await, key)
 }
 
 struct Measured {
@@ -269,13 +194,15 @@ struct Measured {
     posts: u64,
 }
 
-async fn pull(server: &Server, source: &Source, sink: &Sink, batch: u64) -> Measured {
+async fn pull(
+    server: &ServeProcess,
+    key: &str,
+    source: &Source,
+    sink: &Sink,
+    batch: u64,
+) -> Measured {
     let client = reqwest::Client::new();
-    let api = |m: reqwest::Method, p: &str| {
-        client
-            .request(m, format!("{}{p}", server.base))
-            .bearer_auth(&server.key)
-    };
+    let api = |m: reqwest::Method, p: &str| client.request(m, server.url(p)).bearer_auth(key);
     let connection: Value = api(reqwest::Method::POST, "/api/v1/connections")
         .json(&source.connection)
         .send()
@@ -340,7 +267,7 @@ async fn main() {
         .unwrap_or(1000);
     let data = tempfile::tempdir().unwrap();
     let sink = start_sink().await;
-    let server = start_server(data.path()).await;
+    let (server, key) = start_server(data.path()).await;
     println!(
         "Pull benchmark: {rows} rows x 10 columns, batches of {batch} rows, release build, one machine (2 cores)\n"
     );
@@ -351,7 +278,7 @@ async fn main() {
     for prepare in [prepare_postgres as fn(u64) -> Source, prepare_mariadb] {
         let source = prepare(rows);
         let baseline = timed(&mut (source.baseline)()).as_secs_f64();
-        let measured = pull(&server, &source, &sink, batch).await;
+        let measured = pull(&server, &key, &source, &sink, batch).await;
         assert_eq!(measured.rows, rows, "every row delivered");
         let baseline_rate = rows as f64 / baseline;
         let rate = rows as f64 / measured.seconds;
@@ -365,7 +292,7 @@ async fn main() {
             measured.posts,
             measured.bytes as f64 / 1e6,
             rate / baseline_rate,
-            peak_rss_mb(server.child.id()),
+            server.peak_rss_mb(),
         );
         drop_source(&source);
     }

@@ -1,110 +1,110 @@
 //! Kill the real `sluice` process (SIGKILL) in the middle of a multi-batch run,
 //! start it again, and check that every row was delivered at least once and that
-//! the cursor ends right.
+//! the cursor ends right. The helpers here are shared with `shutdown.rs`.
 
+use reqwest::Method;
 use serde_json::{Value, json};
-use sluice_tests::{Receiver, TestDatabase};
+use sluice_tests::{Receiver, ServeProcess, Sluice, TestDatabase, free_address};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
 const ROWS: i64 = 3000;
 
-/// The `sluice` binary next to this test binary (tests/run.sh builds it), or `SLUICE_BIN`.
-fn sluice_binary() -> PathBuf {
-    if let Ok(path) = std::env::var("SLUICE_BIN") {
-        return PathBuf::from(path);
-    }
-    let exe = std::env::current_exe().expect("test binary path");
-    let candidate = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|dir| dir.join("sluice"))
-        .expect("target dir");
-    assert!(
-        candidate.exists(),
-        "{} is missing: build it with `cargo build -p sluice-server --bin sluice` (tests/run.sh does)",
-        candidate.display()
-    );
-    candidate
-}
-
-fn sluice(data_dir: &Path) -> Command {
-    let mut command = Command::new(sluice_binary());
-    command
-        .env("SLUICE_DATA_DIR", data_dir)
-        .env("SLUICE_ALLOW_PRIVATE_TARGETS", "true")
+/// `sluice` on `data_dir` with a short run lease and fast callback retries.
+pub fn sluice(data_dir: &Path) -> Sluice {
+    Sluice::new(data_dir)
         .env("SLUICE_RUN_LEASE_SECS", "3")
         .env("SLUICE_DELIVERY_RETRY_DELAYS", "0.1,0.2")
-        .env("RUST_LOG", "warn")
-        .env_remove("SLUICE_DATABASE_URL");
+}
+
+/// A JSON API request to `server` with a bearer key.
+pub fn api(
+    server: &ServeProcess,
+    key: &str,
+    method: Method,
+    path: &str,
+) -> reqwest::RequestBuilder {
+    reqwest::Client::new()
+        .request(method, server.url(path))
+        .bearer_auth(key)
+}
+
+async fn created_id(request: reqwest::RequestBuilder) -> String {
+    let response = request.send().await.expect("API request");
+    let status = response.status();
+    let body: Value = response.json().await.expect("JSON answer");
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_str().expect("an id").to_string()
+}
+
+/// Creates a connector from `connection` and an incremental command over its
+/// `items (id, h)` table POSTing batches of `batch_size` rows to `receiver`, starts
+/// a run and returns the command's id.
+pub async fn start_incremental_run(
+    server: &ServeProcess,
+    key: &str,
+    connection: Value,
+    receiver: &Receiver,
+    batch_size: i64,
+) -> String {
+    let connection =
+        created_id(api(server, key, Method::POST, "/api/v1/connections").json(&connection)).await;
+    let command = created_id(
+        api(server, key, Method::POST, "/api/v1/commands").json(&json!({
+            "connection_id": connection,
+            "sql": "SELECT id, h FROM items WHERE id > @last_value@ ORDER BY id",
+            "callback": {"url": receiver.url},
+            "last_field": "id", "last_value": "0", "batch_size": batch_size,
+        })),
+    )
+    .await;
+    let started = api(
+        server,
+        key,
+        Method::POST,
+        &format!("/api/v1/commands/{command}/run"),
+    )
+    .send()
+    .await
+    .expect("run request");
+    assert_eq!(started.status(), 202);
     command
 }
 
-fn admin(data_dir: &Path, args: &[&str]) -> String {
-    let output = sluice(data_dir)
-        .arg("admin")
-        .args(args)
-        .output()
-        .expect("run sluice admin");
-    assert!(
-        output.status.success(),
-        "sluice admin {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_string()
-}
-
-/// A running `sluice serve`, killed (and reaped) when dropped, even if the test fails.
-struct ServeProcess(Child);
-
-impl ServeProcess {
-    /// SIGKILL: no shutdown, no cleanup, exactly like a crash.
-    fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for ServeProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-async fn serve(data_dir: &Path, bind: &str) -> ServeProcess {
-    let log = std::fs::File::create(
-        data_dir.join(format!("serve-{}.log", uuid::Uuid::new_v4().simple())),
-    )
-    .unwrap();
-    let child = sluice(data_dir)
-        .arg("serve")
-        .env("SLUICE_BIND", bind)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start sluice serve");
-    let process = ServeProcess(child);
-    let ready = format!("http://{bind}/readyz");
-    for _ in 0..200 {
-        if reqwest::get(&ready).await.is_ok_and(|r| r.status() == 200) {
-            return process;
+/// Waits (up to 60 s) until the command has a succeeded run and none queued or
+/// running; returns its runs, newest first.
+pub async fn wait_until_completed(server: &ServeProcess, key: &str, id: &str) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let runs: Vec<Value> = api(
+            server,
+            key,
+            Method::GET,
+            &format!("/api/v1/commands/{id}/runs"),
+        )
+        .send()
+        .await
+        .expect("runs request")
+        .json()
+        .await
+        .expect("runs JSON");
+        if runs.iter().any(|r| r["status"] == "succeeded")
+            && runs
+                .iter()
+                .all(|r| r["status"] == "succeeded" || r["status"] == "failed")
+        {
+            return runs;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the command never completed after the restart: {runs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    panic!("sluice serve never became ready on {bind}");
 }
 
-fn free_address() -> String {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .to_string()
-}
-
-fn delivered_ids(receiver: &Receiver) -> Vec<i64> {
+pub fn delivered_ids(receiver: &Receiver) -> Vec<i64> {
     receiver
         .received()
         .iter()
@@ -119,60 +119,48 @@ fn delivered_ids(receiver: &Receiver) -> Vec<i64> {
         .collect()
 }
 
+/// Every row 1..=`rows` reached `receiver` at least once, the cursor is the last
+/// row's id and the command is READY again.
+pub async fn assert_all_delivered_and_ready(
+    server: &ServeProcess,
+    key: &str,
+    id: &str,
+    receiver: &Receiver,
+    rows: i64,
+) {
+    let delivered: BTreeSet<i64> = delivered_ids(receiver).into_iter().collect();
+    let expected: BTreeSet<i64> = (1..=rows).collect();
+    assert_eq!(delivered, expected, "every row delivered at least once");
+    let state: Value = api(server, key, Method::GET, &format!("/api/v1/commands/{id}"))
+        .send()
+        .await
+        .expect("command request")
+        .json()
+        .await
+        .expect("command JSON");
+    assert_eq!(
+        state["last_value"],
+        rows.to_string(),
+        "the cursor is the last row's id"
+    );
+    assert_eq!(state["status"], "READY");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_process_loses_no_rows_and_the_cursor_ends_right() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
+    let sluice = sluice(&dir.path().join("data"));
     let source = TestDatabase::create("sluice_src").await;
     source.execute(&format!("CREATE TABLE items (id bigint PRIMARY KEY, h text); INSERT INTO items SELECT g, md5(g::text) FROM generate_series(1, {ROWS}) g;")).await;
-
-    admin(
-        &data,
-        &[
-            "tenant-create",
-            "--name",
-            "Crash Co",
-            "--email",
-            "crash@crash.test",
-            "--password",
-            "crash test password",
-        ],
-    );
-    let key = admin(&data, &["apikey-create", "--tenant", "Crash Co"]);
+    let key = sluice.provision("Crash Co", "crash@crash.test", "crash test password");
     let bind = free_address();
-    let mut first = serve(&data, &bind).await;
-    let api = |method: reqwest::Method, path: &str| {
-        reqwest::Client::new()
-            .request(method, format!("http://{bind}{path}"))
-            .bearer_auth(&key)
-    };
+    let mut first = sluice.serve(&bind).await;
 
     let url = url::Url::parse(&source.url).unwrap();
-    let connection: Value = api(reqwest::Method::POST, "/api/v1/connections")
-        .json(&json!({"name": "items", "kind": "postgres", "auth": {"params": {"server": url.host_str().unwrap(), "port": url.port().unwrap_or(5432), "database": source.name, "username": "postgres", "sslMode": "disabled"}}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let connection = json!({"name": "items", "kind": "postgres", "auth": {"params": {"server": url.host_str().unwrap(), "port": url.port().unwrap_or(5432), "database": source.name, "username": "postgres", "sslMode": "disabled"}}});
     let receiver = Receiver::start().await;
     receiver.respond_after(Duration::from_millis(100));
-    let command: Value = api(reqwest::Method::POST, "/api/v1/commands")
-        .json(&json!({"connection_id": connection["id"], "sql": "SELECT id, h FROM items WHERE id > @last_value@ ORDER BY id", "callback": {"url": receiver.url}, "last_field": "id", "last_value": "0", "batch_size": 100}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = command["id"].as_str().unwrap().to_string();
-    let started = api(reqwest::Method::POST, &format!("/api/v1/commands/{id}/run"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(started.status(), 202);
+    let id = start_incremental_run(&first, &key, connection, &receiver, 100).await;
 
     // Mid-run: some batches are in, most are not.
     receiver.wait_for(5, Duration::from_secs(30)).await;
@@ -184,30 +172,9 @@ async fn a_killed_process_loses_no_rows_and_the_cursor_ends_right() {
         before_restart.len()
     );
 
-    let mut second = serve(&data, &bind).await;
+    let mut second = sluice.serve(&bind).await;
     receiver.respond_after(Duration::ZERO);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let runs = loop {
-        let runs: Vec<Value> = api(reqwest::Method::GET, &format!("/api/v1/commands/{id}/runs"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if runs.iter().any(|r| r["status"] == "succeeded")
-            && runs
-                .iter()
-                .all(|r| r["status"] == "succeeded" || r["status"] == "failed")
-        {
-            break runs;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the command never completed after the restart: {runs:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let runs = wait_until_completed(&second, &key, &id).await;
     // The killed run is never resumed: it is released as interrupted and the
     // command runs again from its unmoved cursor.
     let released = runs.iter().any(|r| {
@@ -217,22 +184,6 @@ async fn a_killed_process_loses_no_rows_and_the_cursor_ends_right() {
                 .is_some_and(|e| e.contains("interrupted"))
     });
     assert!(released, "{runs:?}");
-
-    let delivered: BTreeSet<i64> = delivered_ids(&receiver).into_iter().collect();
-    let expected: BTreeSet<i64> = (1..=ROWS).collect();
-    assert_eq!(delivered, expected, "every row delivered at least once");
-    let state: Value = api(reqwest::Method::GET, &format!("/api/v1/commands/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        state["last_value"],
-        ROWS.to_string(),
-        "the cursor is the last row's id"
-    );
-    assert_eq!(state["status"], "READY");
+    assert_all_delivered_and_ready(&second, &key, &id, &receiver, ROWS).await;
     second.kill();
 }

@@ -9,5 +9,7 @@ mod commands;
 mod connectors;
 mod crash;
 mod jobs;
+mod load;
 mod ops;
 mod roles;
+mod shutdown;
