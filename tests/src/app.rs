@@ -8,6 +8,9 @@ use std::path::PathBuf;
 
 use crate::TestDatabase;
 
+/// How long one API call of a test may take.
+pub const API_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -227,10 +230,12 @@ impl TestApp {
     }
 
     /// A JSON API request with a bearer key.
+    /// A hung server fails the test after [`API_TIMEOUT`] instead of stalling it.
     pub fn api(&self, method: reqwest::Method, key: &str, path: &str) -> reqwest::RequestBuilder {
         reqwest::Client::new()
             .request(method, self.url(path))
             .bearer_auth(key)
+            .timeout(API_TIMEOUT)
     }
 
     /// Where SQLite connectors may point (created on demand).

@@ -243,3 +243,20 @@ impl ResponseError for ApiError {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_store_answers_503_with_retry_after_on_pages_and_api() {
+        let busy = || AppError::from(StoreError::Unavailable("sqlite writer: timeout".into()));
+        for response in [busy().error_response(), ApiError(busy()).error_response()] {
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(
+                response.headers().get(header::RETRY_AFTER).unwrap(),
+                &UNAVAILABLE_RETRY_AFTER_SECS.to_string()
+            );
+        }
+    }
+}

@@ -378,11 +378,21 @@ impl Store {
         id: &CommandId,
     ) -> Result<(), StoreError> {
         let mut conn = self.write().await?;
-        let removed = with_conn!(&mut conn, c => diesel::delete(
+        let removed = in_transaction!(&mut conn, c => {
+            // Runs first: the lock order every run update uses (see the crate docs).
+            diesel::delete(
+                command_runs::table
+                    .filter(command_runs::tenant_id.eq(tenant.as_str()))
+                    .filter(command_runs::command_id.eq(id.as_str())),
+            )
+            .execute(c)
+            .await?;
+            Ok(diesel::delete(
                 commands::table.filter(commands::tenant_id.eq(tenant.as_str())).filter(commands::id.eq(id.as_str())),
             )
             .execute(c)
-            .await)?;
+            .await?)
+        })?;
         if removed == 0 {
             return Err(StoreError::not_found("command"));
         }

@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 use crate::domain::{ConnectorName, Reach};
 use crate::error::OptionalExt;
 use crate::ids::{ConnectorId, TenantId};
-use crate::schema::connectors;
+use crate::schema::{command_runs, commands, connectors};
 use crate::secret::{hash_token, random_token};
-use crate::{Store, StoreError, now, with_conn};
+use crate::{Store, StoreError, in_transaction, now, with_conn};
 
 /// Everything about a connector except its secrets, as edited in forms and the API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -328,13 +328,31 @@ impl Store {
         id: &ConnectorId,
     ) -> Result<(), StoreError> {
         let mut conn = self.write().await?;
-        let removed = with_conn!(&mut conn, c => diesel::delete(
+        let removed = in_transaction!(&mut conn, c => {
+            // Children first, in the lock order every run update uses (see the
+            // crate docs): its commands' runs, its commands, then the connector.
+            let its_commands = commands::table
+                .filter(commands::tenant_id.eq(tenant.as_str()))
+                .filter(commands::connector_id.eq(id.as_str()))
+                .select(commands::id);
+            diesel::delete(command_runs::table.filter(command_runs::command_id.eq_any(its_commands)))
+                .execute(c)
+                .await?;
+            diesel::delete(
+                commands::table
+                    .filter(commands::tenant_id.eq(tenant.as_str()))
+                    .filter(commands::connector_id.eq(id.as_str())),
+            )
+            .execute(c)
+            .await?;
+            Ok(diesel::delete(
                 connectors::table
                     .filter(connectors::tenant_id.eq(tenant.as_str()))
                     .filter(connectors::id.eq(id.as_str())),
             )
             .execute(c)
-            .await)?;
+            .await?)
+        })?;
         if removed == 0 {
             return Err(StoreError::not_found("connector"));
         }

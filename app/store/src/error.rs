@@ -63,6 +63,20 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// Maps a foreign-key violation (the parent row was deleted meanwhile) to
+    /// "`entity` not found", anything else as is.
+    pub(crate) fn parent_gone(entity: &'static str) -> impl FnOnce(diesel::result::Error) -> Self {
+        move |err| match err {
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+                _,
+            ) => Self::not_found(entity),
+            other => other.into(),
+        }
+    }
+}
+
 /// Maps diesel's "no row" onto our not-found for `entity`.
 pub(crate) trait OptionalExt<T> {
     fn or_not_found(self, entity: &'static str) -> Result<T, StoreError>;

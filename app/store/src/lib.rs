@@ -1,6 +1,12 @@
 //! Sluice's control-plane store on diesel-async: embedded SQLite by default, PostgreSQL
 //! when configured. Every tenant-owned read and write takes the tenant id, so another
 //! tenant's object is simply "not found".
+//!
+//! Two rules keep concurrent callers from blocking each other for good:
+//! - a task holds at most one connection at a time ([`db`]'s `one_per_task`);
+//! - a transaction that writes several of runs, commands and connectors locks them
+//!   in that order, children first (deletes remove runs before their command), so
+//!   two transactions never wait on each other's rows on PostgreSQL.
 
 pub mod accounts;
 pub mod api_keys;

@@ -169,7 +169,8 @@ impl Store {
             ))
             .returning(RunRow::as_returning())
             .get_result(c)
-            .await)?;
+            .await)
+        .map_err(StoreError::parent_gone("command"))?;
         Ok(row.into())
     }
 

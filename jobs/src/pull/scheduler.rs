@@ -6,8 +6,9 @@ use apalis::prelude::*;
 use apalis_cron::{CronScheduler, Tick};
 use std::str::FromStr;
 
-use crate::JobContext;
 use crate::pull::start_run;
+use crate::{JobContext, JobError};
+use sluice_store::StoreError;
 
 /// Commands claimed per tick, so one tick never hogs the store.
 const CLAIMS_PER_TICK: i64 = 20;
@@ -36,8 +37,14 @@ async fn claim_and_start(_tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDy
             sluice_store::commands::CommandKind::Static => "schedule",
             sluice_store::commands::CommandKind::Dynamic => "api",
         };
-        if let Err(e) = start_run(&ctx, &command, trigger, None, None).await {
-            tracing::error!(command = %command.id, error = %e, "could not start a scheduled run");
+        match start_run(&ctx, &command, trigger, None, None).await {
+            Ok(_) => {}
+            Err(JobError::Store(StoreError::NotFound { .. })) => {
+                tracing::debug!(command = %command.id, "command deleted as its run was due");
+            }
+            Err(e) => {
+                tracing::error!(command = %command.id, error = %e, "could not start a scheduled run");
+            }
         }
     }
     Ok(())

@@ -812,7 +812,12 @@ async fn two_replicas_on_one_postgres_deliver_every_dynamic_command() {
     }
     assert_eq!(receiver.received().len(), 20, "one POST per command");
     for replica in [&first, &second] {
-        let ready = replica.client.get(replica.url("/readyz")).send().await.unwrap();
+        let ready = replica
+            .client
+            .get(replica.url("/readyz"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(ready.status(), 200);
     }
 }

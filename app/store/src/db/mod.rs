@@ -6,10 +6,9 @@ mod sqlite;
 
 use diesel_async::AsyncPgConnection;
 use diesel_async::RunQueryDsl;
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
-use futures_util::FutureExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -17,7 +16,9 @@ use std::time::Duration;
 use crate::StoreError;
 pub use one_per_task::{Held, scope as connection_scope};
 pub use sqlite::SqliteConn;
-use sqlite::{DetachedBlocking, Role};
+use sqlite::{Role, SqliteManager};
+
+type SqlitePool = deadpool::managed::Pool<SqliteManager>;
 
 /// How long a caller waits for a connection (including opening one) before the
 /// store answers "busy" instead of hanging.
@@ -88,8 +89,8 @@ pub struct DbPool {
 enum Pools {
     Pg(Pool<AsyncPgConnection>),
     Sqlite {
-        writer: Pool<SqliteConn>,
-        readers: Pool<SqliteConn>,
+        writer: SqlitePool,
+        readers: SqlitePool,
     },
 }
 
@@ -107,7 +108,7 @@ pub struct Conn {
 #[allow(clippy::large_enum_variant)]
 pub enum Pooled {
     Pg(Object<AsyncPgConnection>),
-    Sqlite(Object<SqliteConn>),
+    Sqlite(deadpool::managed::Object<SqliteManager>),
 }
 
 /// Evaluates the same diesel expression against whichever backend `$conn` holds:
@@ -121,7 +122,7 @@ macro_rules! with_conn {
                 $body
             }
             $crate::db::Pooled::Sqlite(pooled) => {
-                let $c: &mut $crate::db::SqliteConn = &mut *pooled;
+                let $c: &mut $crate::db::SqliteConn = &mut pooled.conn;
                 $body
             }
         }
@@ -265,7 +266,9 @@ impl DbPool {
                     .map(|v| v.len())
             }
             Pooled::Sqlite(c) => {
-                let mut harness = diesel_async::AsyncMigrationHarness::new(c);
+                // Taken out of the pool: the harness owns its connection.
+                let handle = deadpool::managed::Object::take(c);
+                let mut harness = diesel_async::AsyncMigrationHarness::new(handle.conn);
                 harness
                     .run_pending_migrations(SQLITE_MIGRATIONS)
                     .map(|v| v.len())
@@ -284,30 +287,125 @@ impl DbPool {
     }
 }
 
-fn sqlite_pool(path: &Path, role: Role, size: usize) -> Result<Pool<SqliteConn>, StoreError> {
-    // The runtime that opens the store (multi-threaded) runs all its SQLite work,
-    // whichever thread later awaits a query.
-    let runtime = tokio::runtime::Handle::current();
-    let mut config = ManagerConfig::<SqliteConn>::default();
-    config.custom_setup = Box::new(move |url| {
-        let (url, runtime) = (url.to_string(), runtime.clone());
-        async move {
-            let opened = runtime
-                .spawn_blocking(move || sqlite::open(&url, role))
-                .await;
-            let conn =
-                opened.map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))??;
-            Ok(SqliteConn::with_runtime(
-                conn,
-                DetachedBlocking::new(runtime),
-            ))
-        }
-        .boxed()
-    });
-    let manager =
-        AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path.to_string_lossy(), config);
-    Pool::builder(manager)
+fn sqlite_pool(path: &Path, role: Role, size: usize) -> Result<SqlitePool, StoreError> {
+    let manager = SqliteManager::new(path.to_string_lossy().into_owned(), role);
+    SqlitePool::builder(manager)
         .max_size(size)
         .build()
         .map_err(|e| StoreError::Config(format!("sqlite pool: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn sqlite_pool(dir: &tempfile::TempDir) -> DbPool {
+        let location = DatabaseLocation::Sqlite(dir.path().join("store.db"));
+        let pool = DbPool::connect(&location, 2)
+            .await
+            .expect("pool")
+            .with_acquire_timeout(Duration::from_millis(200));
+        pool.migrate().await.expect("migrations");
+        pool
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_busy_writer_makes_writers_wait_then_answer_unavailable_while_readers_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = sqlite_pool(&dir).await;
+        let (taken, release) = (tokio::sync::Notify::new(), tokio::sync::Notify::new());
+        let (taken, release) = (std::sync::Arc::new(taken), std::sync::Arc::new(release));
+        let holder = {
+            let (pool, taken, release) = (pool.clone(), taken.clone(), release.clone());
+            tokio::spawn(async move {
+                let _writer = pool.get(Access::Write).await.expect("the writer");
+                taken.notify_one();
+                release.notified().await;
+            })
+        };
+        taken.notified().await;
+        let waited = tokio::spawn({
+            let pool = pool.clone();
+            async move { pool.get(Access::Write).await.map(drop) }
+        })
+        .await
+        .unwrap();
+        assert!(
+            matches!(waited, Err(StoreError::Unavailable(ref m)) if m.contains("sqlite writer")),
+            "{waited:?}"
+        );
+        let ping = tokio::spawn({
+            let pool = pool.clone();
+            async move {
+                let mut reader = pool.get(Access::Read).await?;
+                with_conn!(&mut reader, c => diesel::sql_query("SELECT 1").execute(c).await)?;
+                Ok::<_, StoreError>(())
+            }
+        })
+        .await
+        .unwrap();
+        assert!(
+            ping.is_ok(),
+            "readers are not blocked by the writer: {ping:?}"
+        );
+        assert!(
+            matches!(pool.ping().await, Err(StoreError::Unavailable(_))),
+            "readiness fails while the writer cannot be had"
+        );
+        release.notify_one();
+        holder.await.unwrap();
+        pool.ping().await.expect("ready again");
+    }
+
+    /// A caller that goes away mid-query (a client disconnect) leaves the query
+    /// running; the next user of that connection must wait for it, not panic on
+    /// diesel-async's "Cannot access shared transaction state".
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_whose_caller_went_away_is_reused_safely() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = sqlite_pool(&dir).await;
+        let slow = tokio::spawn({
+            let pool = pool.clone();
+            async move {
+                let mut writer = pool.get(Access::Write).await?;
+                with_conn!(&mut writer, c => diesel::sql_query(
+                    "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 5000000) \
+                     SELECT count(*) FROM n",
+                )
+                .execute(c)
+                .await)?;
+                Ok::<_, StoreError>(())
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        slow.abort();
+        let pool = pool.with_acquire_timeout(Duration::from_secs(30));
+        let outcome = tokio::spawn(async move {
+            let mut writer = pool.get(Access::Write).await?;
+            crate::in_transaction!(&mut writer, c => {
+                diesel::sql_query("SELECT 1").execute(c).await?;
+                Ok(())
+            })
+        })
+        .await;
+        assert!(
+            matches!(outcome, Ok(Ok(()))),
+            "the writer is usable after its caller went away: {outcome:?}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn readers_refuse_to_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = sqlite_pool(&dir).await;
+        let outcome = tokio::spawn(async move {
+            let mut reader = pool.get(Access::Read).await?;
+            with_conn!(&mut reader, c => diesel::sql_query("CREATE TABLE t (x INTEGER)").execute(c).await)?;
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .unwrap();
+        let message = outcome.expect_err("query_only").to_string();
+        assert!(message.contains("readonly"), "{message}");
+    }
 }
