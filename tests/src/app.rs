@@ -63,6 +63,7 @@ pub fn test_config(data_dir: PathBuf, database_url: Option<String>) -> Config {
         log_format: LogFormat::Pretty,
         housekeeping_cron: "* * * * * *".into(),
         db_pool_size: 5,
+        db_acquire_timeout_ms: 5000,
         sqlite_root: None,
         // Fast retries keep failing-callback tests short.
         delivery_retry_delays: "0.05,0.1".into(),

@@ -9,6 +9,7 @@ mod mariadb;
 mod postgres;
 mod process;
 mod receiver;
+mod sqlite;
 
 pub use app::{Backend, TestApp, TestUser, extract_csrf};
 pub use browser::Browser;
@@ -16,6 +17,7 @@ pub use mariadb::TestMariaDb;
 pub use postgres::TestDatabase;
 pub use process::{ServeProcess, Sluice, free_address, sluice_binary};
 pub use receiver::{Received, Receiver};
+pub use sqlite::{THREE_ITEMS, sqlite_source};
 
 /// Runs the same test body on both control-plane backends:
 /// `on_both_backends!(name, |backend| async move { … });`

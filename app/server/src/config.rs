@@ -78,9 +78,15 @@ pub struct Config {
     #[arg(long, env = "SLUICE_RUN_LEASE_SECS", default_value_t = 120, value_parser = clap::value_parser!(u32).range(2..=86_400), global = true)]
     pub run_lease_secs: u32,
 
-    /// Maximum connections to the control-plane database.
-    #[arg(long, env = "SLUICE_DB_POOL_SIZE", default_value_t = 10, global = true)]
+    /// Maximum connections to the control-plane database (on SQLite: readers,
+    /// beside the one writer).
+    #[arg(long, env = "SLUICE_DB_POOL_SIZE", default_value_t = 10, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..=1000), usize::from), global = true)]
     pub db_pool_size: usize,
+
+    /// How long a request or job waits for a control-plane connection before it
+    /// gets "busy" (HTTP 503 with Retry-After) instead of hanging, in milliseconds.
+    #[arg(long, env = "SLUICE_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(50..=600_000), global = true)]
+    pub db_acquire_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -40,7 +40,9 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Store::open(location.clone(), secret, config.db_pool_size)
         .await
         .map(|store| {
-            store.with_run_lease(chrono::Duration::seconds(i64::from(config.run_lease_secs)))
+            store
+                .with_run_lease(chrono::Duration::seconds(i64::from(config.run_lease_secs)))
+                .with_acquire_timeout(Duration::from_millis(config.db_acquire_timeout_ms))
         })
         .with_context(|| {
             format!(

@@ -183,6 +183,24 @@ fn callback_columns(callback: &Callback) -> (Option<&str>, Option<&str>) {
 /// (see [`Store::with_run_lease`]).
 pub const DEFAULT_RUN_LEASE: Duration = Duration::seconds(120);
 
+/// The columns that hand a command whose run ended abnormally back to the queue,
+/// due at once (its cursor has not moved).
+type ReadyAgain = (
+    diesel::dsl::Eq<commands::status, &'static str>,
+    diesel::dsl::Eq<commands::lease_until, Option<NaiveDateTime>>,
+    diesel::dsl::Eq<commands::next_run_at, NaiveDateTime>,
+    diesel::dsl::Eq<commands::updated_at, NaiveDateTime>,
+);
+
+fn ready_again_at(at: NaiveDateTime) -> ReadyAgain {
+    (
+        commands::status.eq(CommandStatus::Ready.as_str()),
+        commands::lease_until.eq(None),
+        commands::next_run_at.eq(at),
+        commands::updated_at.eq(at),
+    )
+}
+
 impl Store {
     /// Creates a command in READY (a dynamic one is due at once).
     pub async fn create_command(
@@ -487,12 +505,7 @@ impl Store {
                     .filter(commands::lease_until.lt(at))
                     .filter(diesel::dsl::not(diesel::dsl::exists(live_run))),
             )
-            .set((
-                commands::status.eq(CommandStatus::Ready.as_str()),
-                commands::lease_until.eq(None::<NaiveDateTime>),
-                commands::next_run_at.eq(at),
-                commands::updated_at.eq(at),
-            ))
+            .set(ready_again_at(at))
             .execute(c)
             .await)?;
         Ok(runs + commands)
@@ -525,12 +538,7 @@ impl Store {
                     .filter(commands::id.eq_any(&released))
                     .filter(commands::status.eq(CommandStatus::Processing.as_str())),
             )
-            .set((
-                commands::status.eq(CommandStatus::Ready.as_str()),
-                commands::lease_until.eq(None::<NaiveDateTime>),
-                commands::next_run_at.eq(at),
-                commands::updated_at.eq(at),
-            ))
+            .set(ready_again_at(at))
             .execute(c)
             .await?;
             Ok(released.len())

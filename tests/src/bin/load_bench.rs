@@ -13,7 +13,9 @@ use clap::Parser;
 use hdrhistogram::Histogram;
 use reqwest::Method;
 use serde_json::{Value, json};
-use sluice_tests::{ServeProcess, Sluice, TestDatabase, extract_csrf, free_address};
+use sluice_tests::{
+    ServeProcess, Sluice, THREE_ITEMS, TestDatabase, extract_csrf, free_address, sqlite_source,
+};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -270,20 +272,7 @@ async fn setup(request: reqwest::RequestBuilder, what: &str) -> Value {
 
 /// A small SQLite table for the commands, in the server's SQLite root.
 async fn create_source(sluice: &Sluice) {
-    use sqlx::Connection;
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(sluice.sqlite_root().join("bench.db"))
-        .create_if_missing(true);
-    let mut conn = sqlx::SqliteConnection::connect_with(&options)
-        .await
-        .expect("create the source file");
-    sqlx::raw_sql(
-        "CREATE TABLE items (id INTEGER PRIMARY KEY, label TEXT);
-         INSERT INTO items VALUES (1, 'lamp'), (2, 'desk'), (3, 'chair');",
-    )
-    .execute(&mut conn)
-    .await
-    .expect("fill the source file");
+    sqlite_source(&sluice.sqlite_root().join("bench.db"), THREE_ITEMS).await;
 }
 
 /// A cookie client signed in as the bench tenant's owner.

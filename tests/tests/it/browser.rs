@@ -1,6 +1,6 @@
 //! The main flows in real headless Chromium.
 
-use sluice_tests::{Backend, Browser, TestApp, TestUser};
+use sluice_tests::{Backend, Browser, TestApp, TestUser, sqlite_source};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_up_log_out_and_log_back_in() {
@@ -110,19 +110,7 @@ async fn create_a_command_run_it_and_read_the_rows_in_an_inbox() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let user = app.signup("Pull").await;
     let file = app.sqlite_root().join("shop.db");
-    {
-        use sqlx::Connection;
-        let options = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(&file)
-            .create_if_missing(true);
-        let mut conn = sqlx::SqliteConnection::connect_with(&options)
-            .await
-            .unwrap();
-        sqlx::raw_sql("CREATE TABLE invoices (id INTEGER PRIMARY KEY, customer TEXT, date_paid TEXT); INSERT INTO invoices VALUES (1, 'Ada', '2026-01-01'), (2, 'Grace', '2026-01-02');")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    }
+    sqlite_source(&file, "CREATE TABLE invoices (id INTEGER PRIMARY KEY, customer TEXT, date_paid TEXT); INSERT INTO invoices VALUES (1, 'Ada', '2026-01-01'), (2, 'Grace', '2026-01-02');").await;
     let browser = Browser::start().await;
     browser.goto(&app.url("/login")).await;
     browser.fill("#email", &user.email).await;

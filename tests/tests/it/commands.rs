@@ -713,8 +713,8 @@ async fn callbacks_to_private_addresses_are_refused_in_production_mode() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_processes_on_one_postgres_run_each_scheduled_command_once() {
+/// Two app instances sharing one PostgreSQL control plane (and its secret key).
+async fn two_processes_on_one_postgres() -> (TestApp, TestApp) {
     const SECRET: &str = "a shared instance secret of more than 32 characters";
     let first = TestApp::spawn_with(sluice_tests::Backend::Postgres, |c| {
         c.secret_key = Some(SECRET.into())
@@ -726,6 +726,12 @@ async fn two_processes_on_one_postgres_run_each_scheduled_command_once() {
         c.database_url = Some(shared.clone());
     })
     .await;
+    (first, second)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_one_postgres_run_each_scheduled_command_once() {
+    let (first, second) = two_processes_on_one_postgres().await;
     let user = first.signup("Pair").await;
     let key = first.api_key_for(&user).await;
     let source = invoices_db().await;
@@ -782,17 +788,7 @@ async fn two_processes_on_one_postgres_run_each_scheduled_command_once() {
 /// commands one after the other, must deliver all twenty and stay ready.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_on_one_postgres_deliver_every_dynamic_command() {
-    const SECRET: &str = "a shared instance secret of more than 32 characters";
-    let first = TestApp::spawn_with(sluice_tests::Backend::Postgres, |c| {
-        c.secret_key = Some(SECRET.into())
-    })
-    .await;
-    let shared = first.database_url().unwrap();
-    let second = TestApp::spawn_with(sluice_tests::Backend::Sqlite, |c| {
-        c.secret_key = Some(SECRET.into());
-        c.database_url = Some(shared.clone());
-    })
-    .await;
+    let (first, second) = two_processes_on_one_postgres().await;
     let user = first.signup("Replicas").await;
     let key = first.api_key_for(&user).await;
     let source = invoices_db().await;

@@ -4,7 +4,9 @@
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use sluice_tests::{Backend, TestApp, TestDatabase, TestMariaDb, TestUser, on_both_backends};
+use sluice_tests::{
+    Backend, TestApp, TestDatabase, TestMariaDb, TestUser, on_both_backends, sqlite_source,
+};
 
 const PG_SETUP: &str = r#"
 CREATE TABLE customers (id bigint PRIMARY KEY, name text NOT NULL, balance numeric(12,2), active boolean, created_at timestamptz, tags jsonb);
@@ -600,19 +602,7 @@ async fn sqlite_connector_through_the_pages() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     app.signup("Pages").await;
     let file = app.sqlite_root().join("shop.db");
-    {
-        use sqlx::Connection;
-        let options = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(&file)
-            .create_if_missing(true);
-        let mut conn = sqlx::SqliteConnection::connect_with(&options)
-            .await
-            .unwrap();
-        sqlx::raw_sql("CREATE TABLE items (id INTEGER PRIMARY KEY, label TEXT, price REAL, meta JSON); INSERT INTO items VALUES (1, 'lamp', 9.5, '{\"color\":\"red\"}');")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    }
+    sqlite_source(&file, "CREATE TABLE items (id INTEGER PRIMARY KEY, label TEXT, price REAL, meta JSON); INSERT INTO items VALUES (1, 'lamp', 9.5, '{\"color\":\"red\"}');").await;
     let response = app
         .submit(
             &app.client,

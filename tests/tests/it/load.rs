@@ -12,7 +12,10 @@
 use futures::future::join_all;
 use reqwest::Method;
 use serde_json::{Value, json};
-use sluice_tests::{Backend, Receiver, TestApp, TestUser, extract_csrf, on_both_backends};
+use sluice_tests::{
+    Backend, Receiver, THREE_ITEMS, TestApp, TestUser, extract_csrf, on_both_backends,
+    sqlite_source,
+};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -137,20 +140,7 @@ fn tenant_of(client: usize) -> usize {
 
 /// A small table every SQLite connector of every tenant reads.
 async fn create_source_file(app: &TestApp) {
-    use sqlx::Connection;
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(app.sqlite_root().join(SOURCE_FILE))
-        .create_if_missing(true);
-    let mut conn = sqlx::SqliteConnection::connect_with(&options)
-        .await
-        .expect("create the source file");
-    sqlx::raw_sql(
-        "CREATE TABLE items (id INTEGER PRIMARY KEY, label TEXT);
-         INSERT INTO items VALUES (1, 'lamp'), (2, 'desk'), (3, 'chair');",
-    )
-    .execute(&mut conn)
-    .await
-    .expect("fill the source file");
+    sqlite_source(&app.sqlite_root().join(SOURCE_FILE), THREE_ITEMS).await;
 }
 
 async fn create_tenants(app: &TestApp) -> Vec<Tenant> {

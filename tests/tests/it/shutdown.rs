@@ -5,7 +5,7 @@
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use sluice_tests::{Receiver, ServeProcess, free_address};
+use sluice_tests::{Receiver, ServeProcess, free_address, sqlite_source};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -30,21 +30,15 @@ const ACCEPTED_BEFORE_SIGTERM: usize = 10;
 const ACCEPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 async fn create_items_db(path: &std::path::Path) {
-    use sqlx::Connection;
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(true);
-    let mut conn = sqlx::SqliteConnection::connect_with(&options)
-        .await
-        .expect("create the source SQLite file");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "CREATE TABLE items (id INTEGER PRIMARY KEY, h TEXT);
-         WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < {ROWS})
-         INSERT INTO items SELECT n, hex(randomblob(8)) FROM g;"
-    )))
-    .execute(&mut conn)
-    .await
-    .expect("fill the source table");
+    sqlite_source(
+        path,
+        &format!(
+            "CREATE TABLE items (id INTEGER PRIMARY KEY, h TEXT);
+             WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < {ROWS})
+             INSERT INTO items SELECT n, hex(randomblob(8)) FROM g;"
+        ),
+    )
+    .await;
 }
 
 /// Creates inboxes in a loop until `stop`; returns the ids of those answered 2xx
