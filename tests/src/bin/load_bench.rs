@@ -451,8 +451,13 @@ async fn main() {
         let database = TestDatabase::create("sluice_bench").await;
         bench("PostgreSQL", Some(&database), &args).await;
     }
+    let measured_from = if args.rate.is_some() {
+        "from its planned send time, so queueing counts"
+    } else {
+        "from when its client sent it"
+    };
     println!(
-        "\nLatency is per request (open loop: from its planned send time). Errors are answers other \
-         than 2xx/3xx, timeouts and connection errors. Peak RSS is the server's VmHWM after the load."
+        "\nLatency is per request, {measured_from}. Errors are answers other than 2xx/3xx, \
+         timeouts and connection errors. Peak RSS is the server's VmHWM after the load."
     );
 }
