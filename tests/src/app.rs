@@ -60,6 +60,7 @@ pub fn test_config(data_dir: PathBuf, database_url: Option<String>) -> Config {
         public_url: None,
         secret_key: None,
         allow_private_targets: true,
+        allow_private_databases: true,
         log_format: LogFormat::Pretty,
         housekeeping_cron: "* * * * * *".into(),
         db_pool_size: 5,

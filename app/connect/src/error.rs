@@ -21,6 +21,9 @@ pub enum ConnectError {
     Unsupported(String),
     #[error("{field}: {message}")]
     Config { field: String, message: String },
+    /// The server's address is one the operator does not let connectors reach.
+    #[error("not allowed: {0}")]
+    Forbidden(String),
     #[error("database driver error: {0}")]
     Driver(String),
 }
@@ -37,6 +40,7 @@ impl ConnectError {
             ConnectError::Query(_) => "query",
             ConnectError::Unsupported(_) => "unsupported",
             ConnectError::Config { .. } => "config",
+            ConnectError::Forbidden(_) => "forbidden",
             ConnectError::Driver(_) => "driver",
         }
     }
@@ -67,6 +71,7 @@ impl ConnectError {
                 message: scrub(message),
             },
             ConnectError::Driver(m) => ConnectError::Driver(scrub(m)),
+            ConnectError::Forbidden(m) => ConnectError::Forbidden(scrub(m)),
         }
     }
 }

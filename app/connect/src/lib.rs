@@ -11,6 +11,7 @@
 //! - [`connection_specs`] describes the parameters each kind asks for;
 //! - [`Registry`] keeps one pool per connector for the server and the workers.
 
+pub mod address;
 pub mod connstr;
 pub mod database;
 pub mod driver;
@@ -22,6 +23,7 @@ pub mod spec;
 pub mod stream;
 pub mod value;
 
+pub use address::{AddressPolicy, check_host_syntax};
 pub use connstr::{ConnectionParams, OracleTarget, ParseError, parse_connection_string};
 pub use database::{ColumnInfo, Database, Limits, RowSet, TableKind, TableRef, TestReport};
 pub use error::ConnectError;

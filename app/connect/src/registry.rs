@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::Mutex;
 
+use crate::address::{AddressPolicy, vet};
 use crate::{ConnectError, ConnectionParams, Database, Limits};
 
 /// A connector's slot: locked while its pool is being opened, so a slow or
@@ -16,6 +17,8 @@ type Slot = Arc<Mutex<Option<(i64, Arc<Database>)>>>;
 pub struct Registry {
     slots: Arc<std::sync::Mutex<HashMap<String, Slot>>>,
     limits: Arc<Limits>,
+    /// `None`: every address may be reached (library use and its tests).
+    addresses: Option<AddressPolicy>,
 }
 
 impl Registry {
@@ -23,7 +26,14 @@ impl Registry {
         Self {
             slots: Arc::default(),
             limits: Arc::new(limits),
+            addresses: None,
         }
+    }
+
+    /// Every pool is opened only after the server's addresses pass `policy`.
+    pub fn with_address_policy(mut self, policy: AddressPolicy) -> Self {
+        self.addresses = Some(policy);
+        self
     }
 
     fn slot(&self, connector_id: &str) -> Slot {
@@ -49,7 +59,11 @@ impl Registry {
         {
             return Ok(database.clone());
         }
-        let database = Arc::new(Database::connect(&params()?, &self.limits).await?);
+        let mut params = params()?;
+        if let Some(policy) = &self.addresses {
+            params = vet(&params, policy).await?;
+        }
+        let database = Arc::new(Database::connect(&params, &self.limits).await?);
         if let Some((_, stale)) = current.replace((version, database.clone())) {
             stale.close().await;
         }

@@ -112,6 +112,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo => {
             let mut config = config;
             config.allow_private_targets = true;
+            config.allow_private_databases = true;
             let store = startup::open_store(&config).await?;
             let login = crate::demo::provision(&store, &config.sqlite_root()).await?;
             let app = Application::build(config, startup::Mode::Serve).await?;

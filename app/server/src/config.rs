@@ -44,6 +44,17 @@ pub struct Config {
     )]
     pub allow_private_targets: bool,
 
+    /// Allow connectors to reach databases on loopback and private addresses (and
+    /// Unix sockets never). Off for shared deployments, where the gateway agent is
+    /// the way to private databases; on for development, demos and tests.
+    #[arg(
+        long,
+        env = "SLUICE_ALLOW_PRIVATE_DATABASES",
+        default_value_t = false,
+        global = true
+    )]
+    pub allow_private_databases: bool,
+
     /// Log format: `pretty` for people, `json` for log collectors.
     #[arg(
         long,

@@ -2,7 +2,7 @@
 //! pasted connection string into validated settings, and opening a connector's
 //! database from its stored settings.
 
-use sluice_connect::{Database, DbKind, TlsMode, parse_connection_string};
+use sluice_connect::{Database, DbKind, TlsMode, check_host_syntax, parse_connection_string};
 use sluice_store::SecretKey;
 use sluice_store::connectors::{Connector, ConnectorSecrets, ConnectorSettings, SecretsChange};
 use sluice_store::domain::{ConnectorName, Invalid, Reach};
@@ -169,12 +169,11 @@ impl ConnectorFields {
             )
             .flatten(),
             Some(kind) => {
-                if blank_to_none(&self.server).is_none() {
-                    keep(
-                        &mut errors,
-                        Err::<(), _>(Invalid::new("server", "is required")),
-                    );
-                }
+                keep(
+                    &mut errors,
+                    check_host_syntax(self.server.trim())
+                        .map_err(|message| Invalid::new("server", message)),
+                );
                 if blank_to_none(&self.username).is_none() {
                     keep(
                         &mut errors,

@@ -87,7 +87,10 @@ impl Application {
             ..JobSettings::default()
         };
         let metrics = Metrics::new();
-        let databases = Registry::new(Limits::default());
+        let database_addresses = AddressGuard::new(config.allow_private_databases);
+        let databases = Registry::new(Limits::default()).with_address_policy(Arc::new(move |ip| {
+            database_addresses.check_ip(ip).map_err(|e| e.to_string())
+        }));
         let sqlite_root = Arc::new(config.sqlite_root());
         let outbound = Arc::new(Outbound::new(AddressGuard::new(
             config.allow_private_targets,

@@ -887,3 +887,88 @@ async fn demo_provisions_a_working_sqlite_connector() {
         .unwrap();
     assert!(dashboard.contains("id=\"recent-runs\"") && dashboard.contains("new paid invoices"));
 }
+
+/// Creates a MariaDB connector through the API and returns (status, body).
+async fn try_create_mariadb(app: &TestApp, key: &str, name: &str, server: &str) -> (u16, Value) {
+    let response = app
+        .api(Method::POST, key, "/api/v1/connections")
+        .json(&json!({"name": name, "kind": "mariadb", "auth": {"params": {"server": server, "port": 3306, "database": "test", "username": "root", "sslMode": "disabled"}}}))
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+async fn test_connection(app: &TestApp, key: &str, id: &str) -> Value {
+    app.api(Method::POST, key, &format!("/api/v1/connections/{id}/test"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// A hostile tenant aims connectors at the server's own network: loopback by
+/// address and by name, a Unix socket, options smuggled into the host. By default
+/// none is reached (and Test connection reveals no latency); the operator setting
+/// lets loopback through for self-hosted installs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connectors_cannot_reach_the_servers_own_network_unless_the_operator_allows_it() {
+    let shared = TestApp::spawn_with(Backend::Sqlite, |c| c.allow_private_databases = false).await;
+    let user = shared.signup("Hostile").await;
+    let key = shared.api_key_for(&user).await;
+    for (name, server) in [
+        ("by_address", "127.0.0.1"),
+        ("by_name", "localhost"),
+        ("mapped", "::ffff:127.0.0.1"),
+    ] {
+        let (status, created) = try_create_mariadb(&shared, &key, name, server).await;
+        assert_eq!(status, 201, "{created}");
+        let test = test_connection(&shared, &key, created["id"].as_str().unwrap()).await;
+        assert_eq!(test["ok"], false, "{name}: {test}");
+        assert_eq!(test["category"], "forbidden", "{name}: {test}");
+        assert!(
+            test["error"].as_str().unwrap().contains("loopback"),
+            "{test}"
+        );
+        assert!(test.get("latency_ms").is_none(), "no timing oracle: {test}");
+        let tables = shared
+            .api(
+                Method::GET,
+                &key,
+                &format!(
+                    "/api/v1/connections/{}/tables",
+                    created["id"].as_str().unwrap()
+                ),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            tables.status().is_client_error() || tables.status() == 502,
+            "{}",
+            tables.status()
+        );
+    }
+    for (name, server) in [
+        ("socket", "/var/run/mysqld"),
+        ("smuggled", "db.example.com?allowLoadLocalInfile=true"),
+        ("oracle_style", "db;Database=master"),
+    ] {
+        let (status, refused) = try_create_mariadb(&shared, &key, name, server).await;
+        assert_eq!(status, 400, "{name}: {refused}");
+        assert_eq!(refused["error"]["field"], "server", "{refused}");
+    }
+    shared.stop().await;
+
+    let self_hosted = TestApp::spawn(Backend::Sqlite).await;
+    let user = self_hosted.signup("SelfHosted").await;
+    let key = self_hosted.api_key_for(&user).await;
+    let (_, created) = try_create_mariadb(&self_hosted, &key, "local", "127.0.0.1").await;
+    let test = test_connection(&self_hosted, &key, created["id"].as_str().unwrap()).await;
+    assert_eq!(
+        test["ok"], true,
+        "allowed by SLUICE_ALLOW_PRIVATE_DATABASES: {test}"
+    );
+}
