@@ -286,6 +286,9 @@ impl<'a> Client<'a> {
 
     /// Sends `request` and waits at most [`REQUEST_TIMEOUT`] for the whole answer.
     /// A timeout, a transport error or a status not in `expected` is a failure.
+    /// A 408 means the server timed out waiting for the request itself (the test
+    /// process was starved of CPU, not the server stuck): like a browser, the
+    /// request is sent once more.
     async fn send(
         &mut self,
         label: String,
@@ -293,22 +296,13 @@ impl<'a> Client<'a> {
         expected: &[u16],
     ) -> Option<Answer> {
         self.requests += 1;
-        let answer = tokio::time::timeout(REQUEST_TIMEOUT, async {
-            let response = request.send().await?;
-            let status = response.status().as_u16();
-            let location = response
-                .headers()
-                .get("location")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            let body = response.text().await?;
-            Ok::<_, reqwest::Error>(Answer {
-                status,
-                location,
-                body,
-            })
-        })
-        .await;
+        let retry = request.try_clone();
+        let mut answer = Self::answer(request).await;
+        if let (Ok(Ok(first)), Some(retry)) = (&answer, retry)
+            && first.status == 408
+        {
+            answer = Self::answer(retry).await;
+        }
         let problem = match answer {
             Ok(Ok(answer)) if expected.contains(&answer.status) => return Some(answer),
             Ok(Ok(answer)) => format!("{}: {}", answer.status, excerpt(&answer.body)),
@@ -318,6 +312,27 @@ impl<'a> Client<'a> {
         self.failures
             .push(format!("client {} {label} -> {problem}", self.number));
         None
+    }
+
+    async fn answer(
+        request: reqwest::RequestBuilder,
+    ) -> Result<Result<Answer, reqwest::Error>, tokio::time::error::Elapsed> {
+        tokio::time::timeout(REQUEST_TIMEOUT, async {
+            let response = request.send().await?;
+            let status = response.status().as_u16();
+            let location = response
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let body = response.text().await?;
+            Ok(Answer {
+                status,
+                location,
+                body,
+            })
+        })
+        .await
     }
 
     async fn call(
