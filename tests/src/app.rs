@@ -59,6 +59,7 @@ pub fn test_config(data_dir: PathBuf, database_url: Option<String>) -> Config {
         bind: "127.0.0.1:0".parse().expect("valid address"),
         public_url: None,
         secret_key: None,
+        previous_secret_keys: None,
         allow_private_targets: true,
         allow_private_databases: true,
         log_format: LogFormat::Pretty,

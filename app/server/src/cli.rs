@@ -60,6 +60,9 @@ pub enum AdminCommand {
         #[arg(long)]
         owner_name: Option<String>,
     },
+    /// Re-seal every stored secret with the current SLUICE_SECRET_KEY (secrets
+    /// sealed with a key in SLUICE_PREVIOUS_SECRET_KEYS still open until then).
+    RotateKey,
     /// Create an API key for a tenant and print it (it is shown only this once).
     ApikeyCreate {
         /// The tenant's name.
@@ -169,6 +172,22 @@ async fn run_admin(config: Config, command: AdminCommand) -> anyhow::Result<()> 
                 )
                 .await?;
             println!("{}", tenant.id);
+            Ok(())
+        }
+        AdminCommand::RotateKey => {
+            // Opening the store re-sealed what it could; this says how things stand.
+            let outcome = store.reseal_secrets().await?;
+            if outcome.unreadable > 0 {
+                anyhow::bail!(
+                    "{} connector(s) are sealed with a key this instance does not have; \
+                     add it to SLUICE_PREVIOUS_SECRET_KEYS and run this again",
+                    outcome.unreadable
+                );
+            }
+            println!(
+                "every stored secret is sealed with the current key (key id {})",
+                store.secret().key_id()
+            );
             Ok(())
         }
         AdminCommand::ApikeyCreate { tenant, name } => {

@@ -34,6 +34,17 @@ pub struct Config {
     #[arg(long, env = "SLUICE_SECRET_KEY", hide_env_values = true, global = true)]
     pub secret_key: Option<String>,
 
+    /// Keys used before `SLUICE_SECRET_KEY` (comma-separated): secrets sealed with
+    /// them still open, and are re-sealed with the current key on start and by
+    /// `sluice admin rotate-key`. Remove them once that has run.
+    #[arg(
+        long,
+        env = "SLUICE_PREVIOUS_SECRET_KEYS",
+        hide_env_values = true,
+        global = true
+    )]
+    pub previous_secret_keys: Option<String>,
+
     /// Allow outbound HTTP (callbacks, webhooks) to private and loopback addresses.
     /// Off in production; on for development, demos and tests.
     #[arg(

@@ -2,8 +2,10 @@
 //! pasted connection string into validated settings, and opening a connector's
 //! database from its stored settings.
 
+use serde::{Deserialize, Serialize};
 use sluice_connect::{Database, DbKind, TlsMode, check_host_syntax, parse_connection_string};
 use sluice_store::SecretKey;
+use sluice_store::accounts::User;
 use sluice_store::connectors::{Connector, ConnectorSecrets, ConnectorSettings, SecretsChange};
 use sluice_store::domain::{ConnectorName, Invalid, Reach};
 use std::collections::BTreeMap;
@@ -44,10 +46,25 @@ pub struct ConnectorFields {
     pub path: String,
     #[serde(default)]
     pub connection_string: String,
-    /// A password taken from an imported connection string, sealed with the
-    /// instance key, so a re-rendered form carries it without showing it.
+    /// A password taken from an imported connection string, sealed for this form
+    /// only (see [`ConnectorFields::seal_password`]), so a re-rendered form carries
+    /// it without showing it.
     #[serde(default)]
     pub sealed_password: String,
+}
+
+const FORM_PASSWORD_PURPOSE: &str = "connector-form-password";
+/// How long a form carrying an imported password may take to be saved.
+const FORM_PASSWORD_LIFETIME_SECS: i64 = 3600;
+
+#[derive(Serialize, Deserialize)]
+struct FormPassword {
+    password: String,
+    expires: i64,
+}
+
+fn form_owner(user: &User) -> String {
+    format!("{}/{}", user.tenant_id.as_str(), user.id.as_str())
 }
 
 /// Option names whose values are secrets: stored sealed with the password.
@@ -85,22 +102,41 @@ impl ConnectorFields {
     }
 
     /// Moves the password into `sealed_password` (before the form is shown again).
-    pub fn seal_password(&mut self, key: &SecretKey) {
+    /// It is sealed for this purpose, for `user` alone and for a limited time: a
+    /// stored credential (sealed for another purpose and owner) or another user's
+    /// form value submitted here never opens, so the form is no decryption oracle.
+    pub fn seal_password(&mut self, key: &SecretKey, user: &User) {
         if !self.password.is_empty() {
-            self.sealed_password = key.encrypt(&self.password);
-            self.password.clear();
+            let draft = FormPassword {
+                password: std::mem::take(&mut self.password),
+                expires: chrono::Utc::now().timestamp() + FORM_PASSWORD_LIFETIME_SECS,
+            };
+            let json = serde_json::to_string(&draft).unwrap_or_default();
+            self.sealed_password = key.seal(FORM_PASSWORD_PURPOSE, &form_owner(user), &json);
         }
     }
 
     /// A typed password wins; otherwise the sealed one from an import is used.
-    pub fn unseal_password(&mut self, key: &SecretKey) -> Result<(), Invalid> {
+    pub fn unseal_password(&mut self, key: &SecretKey, user: &User) -> Result<(), Invalid> {
         if self.password.is_empty() && !self.sealed_password.is_empty() {
-            self.password = key.decrypt(&self.sealed_password).map_err(|_| {
+            let unreadable = || {
                 Invalid::new(
                     "password",
                     "the imported password could not be read back; type it again",
                 )
-            })?;
+            };
+            let json = key
+                .open(
+                    FORM_PASSWORD_PURPOSE,
+                    &form_owner(user),
+                    &self.sealed_password,
+                )
+                .map_err(|_| unreadable())?;
+            let draft: FormPassword = serde_json::from_str(&json).map_err(|_| unreadable())?;
+            if draft.expires < chrono::Utc::now().timestamp() {
+                return Err(unreadable());
+            }
+            self.password = draft.password;
         }
         self.sealed_password.clear();
         Ok(())

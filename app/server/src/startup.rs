@@ -36,7 +36,8 @@ pub enum Mode {
 /// Opens the control plane (creating and migrating it as needed).
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let location = DatabaseLocation::parse(config.database_url.as_deref(), &config.data_dir)?;
-    let secret = SecretKey::load_or_generate(config.secret_key.as_deref(), &config.data_dir)?;
+    let secret = SecretKey::load_or_generate(config.secret_key.as_deref(), &config.data_dir)?
+        .with_previous(config.previous_secret_keys.as_deref().unwrap_or_default())?;
     Store::open(location.clone(), secret, config.db_pool_size)
         .await
         .map(|store| {

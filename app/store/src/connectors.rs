@@ -96,7 +96,11 @@ impl Connector {
         match &self.secrets_enc {
             None => Ok(ConnectorSecrets::default()),
             Some(sealed) => {
-                let json = store.secret().decrypt(sealed)?;
+                let json = store.secret().open(
+                    SECRETS_PURPOSE,
+                    &secrets_owner(&self.tenant_id, &self.id),
+                    sealed,
+                )?;
                 serde_json::from_str(&json)
                     .map_err(|e| StoreError::Secret(format!("connector secrets: {e}")))
             }
@@ -143,12 +147,29 @@ impl TryFrom<ConnectorRow> for Connector {
 const NAME_TAKEN: &str = "is already used by another connector";
 const GATEWAY_KEY_PREFIX: &str = "gw";
 
-fn seal(store: &Store, secrets: &ConnectorSecrets) -> Result<Option<String>, StoreError> {
+/// What connector secrets are sealed for, and whose they are: a sealed value opens
+/// only on its own connector of its own tenant.
+const SECRETS_PURPOSE: &str = "credentials";
+
+fn secrets_owner(tenant: &TenantId, connector: &ConnectorId) -> String {
+    format!("{}/{}", tenant.as_str(), connector.as_str())
+}
+
+fn seal(
+    store: &Store,
+    tenant: &TenantId,
+    connector: &ConnectorId,
+    secrets: &ConnectorSecrets,
+) -> Result<Option<String>, StoreError> {
     if secrets.password.is_none() && secrets.options.is_empty() {
         return Ok(None);
     }
     let json = serde_json::to_string(secrets).map_err(|e| StoreError::Secret(e.to_string()))?;
-    Ok(Some(store.secret().encrypt(&json)))
+    Ok(Some(store.secret().seal(
+        SECRETS_PURPOSE,
+        &secrets_owner(tenant, connector),
+        &json,
+    )))
 }
 
 fn options_json(options: &BTreeMap<String, String>) -> String {
@@ -172,7 +193,7 @@ impl Store {
         secrets: &ConnectorSecrets,
     ) -> Result<(Connector, Option<String>), StoreError> {
         let id = ConnectorId::generate();
-        let sealed = seal(self, secrets)?;
+        let sealed = seal(self, tenant, &id, secrets)?;
         let gateway = (settings.reach == Reach::Gateway).then(new_gateway_key);
         let at = now();
         let mut conn = self.write().await?;
@@ -244,7 +265,7 @@ impl Store {
         let current = self.connector(tenant, id).await?;
         let sealed = match secrets {
             SecretsChange::Keep => current.secrets_enc.clone(),
-            SecretsChange::Replace(new) => seal(self, &new)?,
+            SecretsChange::Replace(new) => seal(self, tenant, id, &new)?,
         };
         let issue_key = settings.reach == Reach::Gateway && current.gateway_key_prefix.is_none();
         let gateway = issue_key.then(new_gateway_key);
@@ -372,4 +393,56 @@ impl Store {
             .await)
         .or_not_found("connector")
     }
+
+    /// Re-seals every connector secret not sealed with the current key (legacy
+    /// unbound values, values under a previous key), bound to its connector.
+    /// Run on start and by `sluice admin rotate-key`.
+    pub async fn reseal_secrets(&self) -> Result<Resealed, StoreError> {
+        let rows: Vec<(String, String, String)> = {
+            let mut conn = self.read().await?;
+            with_conn!(&mut conn, c => connectors::table
+                .filter(connectors::secrets_enc.is_not_null())
+                .select((connectors::id, connectors::tenant_id, connectors::secrets_enc.assume_not_null()))
+                .load(c)
+                .await)?
+        };
+        let mut outcome = Resealed::default();
+        for (id, tenant, sealed) in rows {
+            if self.secret().is_current(&sealed) {
+                continue;
+            }
+            let (id, tenant) = (ConnectorId::from_stored(id), TenantId::from_stored(tenant));
+            let owner = secrets_owner(&tenant, &id);
+            let opened = if sealed.starts_with("v1:") {
+                self.secret().open_legacy(&sealed)
+            } else {
+                self.secret().open(SECRETS_PURPOSE, &owner, &sealed)
+            };
+            let Ok(plain) = opened else {
+                tracing::warn!(connector = %id, "connector secrets cannot be opened with the configured keys");
+                outcome.unreadable += 1;
+                continue;
+            };
+            let fresh = self.secret().seal(SECRETS_PURPOSE, &owner, &plain);
+            let mut conn = self.write().await?;
+            // Only if unchanged meanwhile: an edit may have sealed new secrets.
+            outcome.resealed += with_conn!(&mut conn, c => diesel::update(
+                    connectors::table
+                        .filter(connectors::id.eq(id.as_str()))
+                        .filter(connectors::secrets_enc.eq(&sealed)),
+                )
+                .set(connectors::secrets_enc.eq(&fresh))
+                .execute(c)
+                .await)?;
+        }
+        Ok(outcome)
+    }
+}
+
+/// What [`Store::reseal_secrets`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Resealed {
+    pub resealed: usize,
+    /// Sealed with a key this instance does not have: left as they are.
+    pub unreadable: usize,
 }

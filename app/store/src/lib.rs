@@ -57,12 +57,26 @@ impl Store {
                 "applied control-plane migrations"
             );
         }
-        Ok(Self {
+        let store = Self {
             pool,
             location,
             secret,
             run_lease: commands::DEFAULT_RUN_LEASE,
-        })
+        };
+        let sealed = store.reseal_secrets().await?;
+        if sealed.resealed > 0 {
+            tracing::info!(
+                connectors = sealed.resealed,
+                "re-sealed connector secrets with the current key"
+            );
+        }
+        if sealed.unreadable > 0 {
+            tracing::warn!(
+                connectors = sealed.unreadable,
+                "connector secrets sealed with an unknown key: add it to SLUICE_PREVIOUS_SECRET_KEYS"
+            );
+        }
+        Ok(store)
     }
 
     /// How long a claimed command or run may go without a sign of life before it

@@ -1,7 +1,13 @@
 //! The instance secret: signs CSRF tokens, hashes nothing reversible, and (through a
 //! derived key) encrypts stored credentials with AES-256-GCM.
+//!
+//! Sealed values name the key that sealed them (`v2:<key id>:…`) and are bound to
+//! what they belong to (AEAD associated data: purpose and owner, e.g. a tenant's
+//! connector), so a ciphertext copied to another row, tenant or use does not open.
+//! Previous keys (`SLUICE_PREVIOUS_SECRET_KEYS`) still open values sealed with
+//! them until `sluice admin rotate-key` (also run on start) re-seals everything.
 
-use aes_gcm::aead::{Aead, KeyInit};
+use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -17,6 +23,8 @@ type HmacSha256 = Hmac<Sha256>;
 #[derive(Clone)]
 pub struct SecretKey {
     master: [u8; 32],
+    /// Keys that sealed values may still be under, until they are re-sealed.
+    previous: Vec<[u8; 32]>,
 }
 
 impl std::fmt::Debug for SecretKey {
@@ -26,7 +34,10 @@ impl std::fmt::Debug for SecretKey {
 }
 
 const KEY_FILE: &str = "secret.key";
-const CIPHER_PREFIX: &str = "v1:";
+/// Unbound values, sealed before key ids and associated data existed.
+const LEGACY_PREFIX: &str = "v1:";
+const SEALED_PREFIX: &str = "v2:";
+const NONCE_LEN: usize = 12;
 
 impl SecretKey {
     /// Uses `configured` (`SLUICE_SECRET_KEY`) when given; otherwise reads
@@ -73,7 +84,32 @@ impl SecretKey {
     pub fn from_material(material: &[u8]) -> Self {
         Self {
             master: Sha256::digest(material).into(),
+            previous: Vec::new(),
         }
+    }
+
+    /// Adds keys that values may still be sealed under (comma-separated, each at
+    /// least 32 characters), e.g. the key in use before a rotation.
+    pub fn with_previous(mut self, materials: &str) -> Result<Self, StoreError> {
+        for material in materials
+            .split(',')
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+        {
+            if material.len() < 32 {
+                return Err(StoreError::Secret(
+                    "SLUICE_PREVIOUS_SECRET_KEYS: every key must be at least 32 characters".into(),
+                ));
+            }
+            self.previous
+                .push(Sha256::digest(material.as_bytes()).into());
+        }
+        Ok(self)
+    }
+
+    /// A short public name of the current key, written beside what it seals.
+    pub fn key_id(&self) -> String {
+        key_id(&self.master)
     }
 
     /// A key for one purpose, so no two uses of the secret share key material.
@@ -105,35 +141,102 @@ impl SecretKey {
         mac.verify_slice(&tag).is_ok()
     }
 
-    /// Encrypts a credential for storage: `v1:` + base64(nonce ‖ ciphertext).
-    pub fn encrypt(&self, plaintext: &str) -> String {
-        let cipher = Aes256Gcm::new_from_slice(&self.derive("credentials")).expect("32-byte key");
-        let mut nonce = [0u8; 12];
+    /// Encrypts `plaintext` for `purpose`, bound to `owner` (e.g. `tenant/connector`):
+    /// `v2:<key id>:` + base64(nonce ‖ ciphertext).
+    pub fn seal(&self, purpose: &str, owner: &str, plaintext: &str) -> String {
+        let cipher = cipher_for(&self.master, purpose);
+        let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
         let sealed = cipher
-            .encrypt(Nonce::from_slice(&nonce), plaintext.as_bytes())
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext.as_bytes(),
+                    aad: &associated_data(purpose, owner),
+                },
+            )
             .expect("AES-GCM encryption of an in-memory buffer cannot fail");
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
-        format!("{CIPHER_PREFIX}{}", STANDARD.encode(out))
+        format!("{SEALED_PREFIX}{}:{}", self.key_id(), STANDARD.encode(out))
     }
 
-    pub fn decrypt(&self, stored: &str) -> Result<String, StoreError> {
-        let bad = || {
-            StoreError::Secret("stored credential cannot be decrypted with this secret key".into())
-        };
-        let raw = stored.strip_prefix(CIPHER_PREFIX).ok_or_else(bad)?;
-        let bytes = STANDARD.decode(raw).map_err(|_| bad())?;
-        if bytes.len() < 12 {
-            return Err(bad());
+    /// Opens a value sealed by [`SecretKey::seal`] for the same purpose and owner,
+    /// with the current key or a previous one.
+    pub fn open(&self, purpose: &str, owner: &str, stored: &str) -> Result<String, StoreError> {
+        let unreadable =
+            || StoreError::Secret(format!("a sealed {purpose} value cannot be opened here"));
+        let rest = stored.strip_prefix(SEALED_PREFIX).ok_or_else(unreadable)?;
+        let (kid, encoded) = rest.split_once(':').ok_or_else(unreadable)?;
+        let master = self
+            .keys()
+            .find(|k| key_id(k) == kid)
+            .ok_or_else(|| StoreError::Secret(format!("sealed with key {kid}, which this instance does not have (SLUICE_PREVIOUS_SECRET_KEYS)")))?;
+        let bytes = STANDARD.decode(encoded).map_err(|_| unreadable())?;
+        if bytes.len() < NONCE_LEN {
+            return Err(unreadable());
         }
-        let (nonce, sealed) = bytes.split_at(12);
-        let cipher = Aes256Gcm::new_from_slice(&self.derive("credentials")).expect("32-byte key");
-        let plain = cipher
-            .decrypt(Nonce::from_slice(nonce), sealed)
-            .map_err(|_| bad())?;
-        String::from_utf8(plain).map_err(|_| bad())
+        let (nonce, sealed) = bytes.split_at(NONCE_LEN);
+        let plain = cipher_for(master, purpose)
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: &associated_data(purpose, owner),
+                },
+            )
+            .map_err(|_| unreadable())?;
+        String::from_utf8(plain).map_err(|_| unreadable())
     }
+
+    /// Whether `stored` is sealed with the current key (else it needs re-sealing).
+    pub fn is_current(&self, stored: &str) -> bool {
+        stored
+            .strip_prefix(SEALED_PREFIX)
+            .and_then(|rest| rest.split_once(':'))
+            .is_some_and(|(kid, _)| kid == self.key_id())
+    }
+
+    /// Opens a legacy (`v1:`, unbound) credential, only to re-seal it bound.
+    pub(crate) fn open_legacy(&self, stored: &str) -> Result<String, StoreError> {
+        let unreadable =
+            || StoreError::Secret("a legacy sealed value cannot be opened here".into());
+        let encoded = stored.strip_prefix(LEGACY_PREFIX).ok_or_else(unreadable)?;
+        let bytes = STANDARD.decode(encoded).map_err(|_| unreadable())?;
+        if bytes.len() < NONCE_LEN {
+            return Err(unreadable());
+        }
+        let (nonce, sealed) = bytes.split_at(NONCE_LEN);
+        self.keys()
+            .find_map(|master| {
+                cipher_for(master, "credentials")
+                    .decrypt(Nonce::from_slice(nonce), sealed)
+                    .ok()
+            })
+            .and_then(|plain| String::from_utf8(plain).ok())
+            .ok_or_else(unreadable)
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &[u8; 32]> {
+        std::iter::once(&self.master).chain(&self.previous)
+    }
+}
+
+fn key_id(master: &[u8; 32]) -> String {
+    let mut mac = keyed_mac(master);
+    mac.update(b"key-id");
+    hex::encode(&mac.finalize().into_bytes()[..4])
+}
+
+fn cipher_for(master: &[u8; 32], purpose: &str) -> Aes256Gcm {
+    let mut mac = keyed_mac(master);
+    mac.update(purpose.as_bytes());
+    let key: [u8; 32] = mac.finalize().into_bytes().into();
+    Aes256Gcm::new_from_slice(&key).expect("32-byte key")
+}
+
+fn associated_data(purpose: &str, owner: &str) -> Vec<u8> {
+    format!("sluice/{purpose}/{owner}").into_bytes()
 }
 
 fn keyed_mac(key: &[u8]) -> HmacSha256 {
@@ -204,19 +307,56 @@ mod tests {
         assert!(!key.verify("csrf", "session-1", "not base64!"));
     }
 
+    const MATERIAL: &[u8] = b"0123456789abcdef0123456789abcdef";
+
     #[test]
-    fn encryption_round_trips_and_hides_plaintext() {
-        let key = SecretKey::from_material(b"0123456789abcdef0123456789abcdef");
-        let sealed = key.encrypt("hunter2-password");
+    fn sealing_round_trips_and_hides_plaintext() {
+        let key = SecretKey::from_material(MATERIAL);
+        let sealed = key.seal("credentials", "t1/c1", "hunter2-password");
         assert!(!sealed.contains("hunter2"));
         assert_ne!(
             sealed,
-            key.encrypt("hunter2-password"),
+            key.seal("credentials", "t1/c1", "hunter2-password"),
             "nonce must differ per call"
         );
-        assert_eq!(key.decrypt(&sealed).unwrap(), "hunter2-password");
+        assert_eq!(
+            key.open("credentials", "t1/c1", &sealed).unwrap(),
+            "hunter2-password"
+        );
         let other = SecretKey::from_material(b"another key another key another!");
-        assert!(other.decrypt(&sealed).is_err());
-        assert!(key.decrypt("v1:AAAA").is_err());
+        assert!(other.open("credentials", "t1/c1", &sealed).is_err());
+        assert!(key.open("credentials", "t1/c1", "v2:AAAA").is_err());
+    }
+
+    #[test]
+    fn a_sealed_value_opens_only_for_its_owner_and_purpose() {
+        let key = SecretKey::from_material(MATERIAL);
+        let sealed = key.seal("credentials", "t1/c1", "pw");
+        assert!(
+            key.open("credentials", "t1/c2", &sealed).is_err(),
+            "another connector"
+        );
+        assert!(
+            key.open("credentials", "t2/c1", &sealed).is_err(),
+            "another tenant"
+        );
+        assert!(
+            key.open("connector-form", "t1/c1", &sealed).is_err(),
+            "another use"
+        );
+    }
+
+    #[test]
+    fn previous_keys_open_old_values_until_they_are_resealed() {
+        let old = SecretKey::from_material(MATERIAL);
+        let sealed = old.seal("credentials", "t/c", "pw");
+        let new = SecretKey::from_material(b"the replacement key, 32 chars ++")
+            .with_previous(std::str::from_utf8(MATERIAL).unwrap())
+            .unwrap();
+        assert!(!new.is_current(&sealed));
+        assert_eq!(new.open("credentials", "t/c", &sealed).unwrap(), "pw");
+        let resealed = new.seal("credentials", "t/c", "pw");
+        assert!(new.is_current(&resealed));
+        assert!(old.open("credentials", "t/c", &resealed).is_err());
     }
 }

@@ -548,7 +548,7 @@ on_both_backends!(stored_credentials_are_encrypted, |backend| async move {
         .unwrap()
         .expect("secrets stored");
     assert!(
-        sealed.starts_with("v1:") && !sealed.contains(password),
+        sealed.starts_with("v2:") && !sealed.contains(password),
         "AES-GCM ciphertext, not the password"
     );
     if backend == Backend::Sqlite {
@@ -971,4 +971,242 @@ async fn connectors_cannot_reach_the_servers_own_network_unless_the_operator_all
         test["ok"], true,
         "allowed by SLUICE_ALLOW_PRIVATE_DATABASES: {test}"
     );
+}
+
+/// Listens on a free loopback port and counts connection attempts: an attacker's
+/// "database server" waiting for a cleartext password.
+async fn password_trap() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(socket);
+        }
+    });
+    (port, hits)
+}
+
+/// The sealed-password field of the new-connector form used to decrypt whatever
+/// it was given with the credentials key: a stolen stored secret (or another
+/// user's form value) replayed through it, aimed at the attacker's server, would
+/// send the cleartext password there. It must not open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stolen_sealed_secret_replayed_through_the_form_never_opens() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let victim = app.signup("Victim").await;
+    let key = app.api_key_for(&victim).await;
+    let created = app
+        .api(Method::POST, &key, "/api/v1/connections")
+        .json(&json!({"name": "crm", "kind": "postgres", "auth": {"params": {"server": "db.example.com", "database": "crm", "username": "app", "password": "victims-db-password", "sslMode": "disabled"}}}))
+        .send()
+        .await
+        .unwrap();
+    let id = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let stolen = app
+        .store()
+        .connector_sealed_secrets(&sluice_store::ids::ConnectorId::parse(&id).unwrap())
+        .await
+        .unwrap()
+        .expect("the password is stored sealed");
+
+    let attacker = TestApp::browser_like_client();
+    app.signup_with(&attacker, &TestUser::unique("Attacker"))
+        .await;
+    let (trap_port, hits) = password_trap().await;
+    let port = trap_port.to_string();
+    // The victim's own form value, replayed by the attacker, must not open either.
+    let mut victims_form_value = String::new();
+    {
+        let victim_browser = TestApp::browser_like_client();
+        app.login_with(&victim_browser, &victim.email, &victim.password)
+            .await;
+        let parsed = app
+            .submit(
+                &victim_browser,
+                "/connectors/new",
+                "/connectors",
+                &[
+                    (
+                        "connection_string",
+                        "postgres://app:form-secret-pw@db.example.com/crm",
+                    ),
+                    ("intent", "parse"),
+                ],
+            )
+            .await
+            .text()
+            .await
+            .unwrap();
+        let marker = "name=\"sealed_password\" value=\"";
+        let start = parsed.find(marker).unwrap() + marker.len();
+        victims_form_value.push_str(&parsed[start..start + parsed[start..].find('"').unwrap()]);
+        assert!(!victims_form_value.is_empty());
+    }
+    for replayed in [stolen.as_str(), victims_form_value.as_str()] {
+        let response = app
+            .submit(
+                &attacker,
+                "/connectors/new",
+                "/connectors",
+                &[
+                    ("name", "exfil"),
+                    ("kind", "postgres"),
+                    ("reach", "direct"),
+                    ("server", "127.0.0.1"),
+                    ("port", &port),
+                    ("database", "x"),
+                    ("username", "x"),
+                    ("ssl_mode", "disabled"),
+                    ("sealed_password", replayed),
+                    ("intent", "test"),
+                ],
+            )
+            .await;
+        assert_eq!(response.status(), 400);
+        assert!(
+            response
+                .text()
+                .await
+                .unwrap()
+                .contains("could not be read back"),
+            "the replayed value is refused"
+        );
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "nothing reached the attacker's server"
+    );
+}
+
+/// A sealed value moved to another connector's row (someone with write access to
+/// the control-plane database) does not open there: it is bound to its connector.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sealed_secret_copied_to_another_connector_does_not_open() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let user = app.signup("Swap").await;
+    let key = app.api_key_for(&user).await;
+    let mut ids = Vec::new();
+    for (name, password) in [("source", "first-password"), ("target", "second-password")] {
+        let created = app
+            .api(Method::POST, &key, "/api/v1/connections")
+            .json(&json!({"name": name, "kind": "mariadb", "auth": {"params": {"server": "127.0.0.1", "port": 3306, "database": "test", "username": "root", "password": password, "sslMode": "disabled"}}}))
+            .send()
+            .await
+            .unwrap();
+        ids.push(
+            created.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    {
+        use sqlx::Connection;
+        let mut db = sqlx::SqliteConnection::connect(&format!(
+            "sqlite:{}",
+            app.data_dir.join("sluice.db").display()
+        ))
+        .await
+        .unwrap();
+        sqlx::query("UPDATE connectors SET secrets_enc = (SELECT secrets_enc FROM connectors WHERE id = ?), version = version + 1 WHERE id = ?")
+            .bind(&ids[0])
+            .bind(&ids[1])
+            .execute(&mut db)
+            .await
+            .unwrap();
+    }
+    let test = test_connection(&app, &key, &ids[1]).await;
+    assert_eq!(test["ok"], false, "{test}");
+    assert!(
+        test["error"].as_str().unwrap().contains("cannot be opened"),
+        "{test}"
+    );
+    // Its own row still opens: the password reaches the server (which refuses it).
+    let source = test_connection(&app, &key, &ids[0]).await;
+    assert_eq!(source["category"], "authentication", "{source}");
+}
+
+/// Rotation: secrets sealed under the old key open with it listed as previous,
+/// are re-sealed with the new key on start, and then need the old key no more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_the_secret_key_reseals_every_stored_secret() {
+    const OLD: &str = "the old instance key of more than 32 characters";
+    const NEW: &str = "the new instance key of more than 32 characters";
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let start = |key: &'static str, previous: Option<&'static str>| {
+        let data = data.clone();
+        async move {
+            let mut config = sluice_tests::test_config(data, None);
+            config.secret_key = Some(key.into());
+            config.previous_secret_keys = previous.map(Into::into);
+            sluice_server::startup::open_store(&config).await.unwrap()
+        }
+    };
+    let store = start(OLD, None).await;
+    let (tenant, _) = store
+        .create_tenant_with_owner(
+            &sluice_store::domain::TenantName::parse("Rotate").unwrap(),
+            sluice_store::accounts::NewUser {
+                email: sluice_store::domain::Email::parse("rotate@example.com").unwrap(),
+                name: sluice_store::domain::PersonName::parse("Rotate").unwrap(),
+                password: sluice_store::domain::NewPassword::parse(
+                    "correct horse battery",
+                    "password",
+                )
+                .unwrap(),
+                role: sluice_store::domain::Role::Owner,
+            },
+        )
+        .await
+        .unwrap();
+    let settings = sluice_store::connectors::ConnectorSettings {
+        name: sluice_store::domain::ConnectorName::parse("crm").unwrap(),
+        description: String::new(),
+        kind: "postgres".into(),
+        reach: sluice_store::domain::Reach::Direct,
+        host: Some("db.example.com".into()),
+        port: None,
+        database: Some("crm".into()),
+        username: Some("app".into()),
+        tls_mode: "required".into(),
+        options: Default::default(),
+        path: None,
+    };
+    let secrets = sluice_store::connectors::ConnectorSecrets {
+        password: Some("rotated-password".into()),
+        options: Default::default(),
+    };
+    let (connector, _) = store
+        .create_connector(&tenant.id, &settings, &secrets)
+        .await
+        .unwrap();
+    drop(store);
+
+    let new_only = start(NEW, None).await;
+    let stale = new_only.connector(&tenant.id, &connector.id).await.unwrap();
+    assert!(
+        stale.secrets(&new_only).is_err(),
+        "the new key alone cannot open it"
+    );
+    drop(new_only);
+
+    let rotating = start(NEW, Some(OLD)).await;
+    drop(rotating);
+    let rotated = start(NEW, None).await;
+    let opened = rotated
+        .connector(&tenant.id, &connector.id)
+        .await
+        .unwrap()
+        .secrets(&rotated)
+        .unwrap();
+    assert_eq!(opened.password.as_deref(), Some("rotated-password"));
 }

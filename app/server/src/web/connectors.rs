@@ -168,7 +168,7 @@ fn reshow_form(
     errors: FormErrors,
     imported: bool,
 ) -> Result<HttpResponse, AppError> {
-    fields.seal_password(state.store.secret());
+    fields.seal_password(state.store.secret(), current.user());
     if imported {
         fields.connection_string.clear();
     }
@@ -243,7 +243,10 @@ pub async fn create(
     if submitted.intent == "parse" || !errors.is_empty() {
         return reshow_form(&state, &current, None, submitted.fields, errors, imported);
     }
-    if let Err(e) = submitted.fields.unseal_password(state.store.secret()) {
+    if let Err(e) = submitted
+        .fields
+        .unseal_password(state.store.secret(), current.user())
+    {
         errors.add(e.field, e.message);
         return reshow_form(&state, &current, None, submitted.fields, errors, imported);
     }
@@ -375,7 +378,10 @@ pub async fn update(
             imported,
         );
     }
-    if let Err(e) = submitted.fields.unseal_password(state.store.secret()) {
+    if let Err(e) = submitted
+        .fields
+        .unseal_password(state.store.secret(), current.user())
+    {
         errors.add(e.field, e.message);
         return reshow_form(
             &state,
