@@ -89,6 +89,14 @@ impl Application {
         let metrics = Metrics::new();
         let databases = Registry::new(Limits::default());
         let sqlite_root = Arc::new(config.sqlite_root());
+        match sluice_jobs::sqlite_dirs::move_into_tenant_dirs(&store, &sqlite_root).await {
+            Ok(moved) if moved == Default::default() => {}
+            Ok(moved) => tracing::info!(?moved, "SQLite connectors moved into tenant directories"),
+            // Such a connector fails to open (and says why) until the next start.
+            Err(error) => tracing::error!(
+                "moving SQLite connectors into tenant directories failed: {error:#}"
+            ),
+        }
         let outbound = Arc::new(Outbound::new(AddressGuard::new(
             config.allow_private_targets,
         )));
