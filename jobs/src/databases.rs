@@ -5,12 +5,31 @@ use sluice_connect::{ConnectError, ConnectionParams, Database, DbKind, Registry,
 use sluice_store::Store;
 use sluice_store::connectors::Connector;
 use sluice_store::domain::{Invalid, Reach};
+use sluice_store::ids::TenantId;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
-/// Resolves a SQLite connector's file inside `root`; it must exist and may not
-/// escape the directory (no `..`, no absolute path elsewhere, no symlink out).
-pub fn resolve_sqlite_path(root: &Path, raw: &str) -> Result<String, Invalid> {
+/// A tenant's own SQLite directory, `<root>/<tenant id>/`: its connectors open
+/// files there and nowhere else, so no tenant can name another's file. Tenant ids
+/// are `ten_<hex>`, a plain directory name.
+pub fn tenant_sqlite_dir(root: &Path, tenant: &TenantId) -> PathBuf {
+    root.join(tenant.as_str())
+}
+
+/// A SQLite connector's database file, found inside its tenant's directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteFile {
+    /// As stored and shown: relative to the tenant's directory, `/`-separated.
+    pub relative: String,
+    /// Canonical, for opening; never shown to the user.
+    pub absolute: PathBuf,
+}
+
+/// Resolves a SQLite connector's path inside `dir` (its tenant's directory): it
+/// must be relative, name an existing file, and not leave the directory (no
+/// `..`, no symlink out). Messages never name `dir`: users do not see where the
+/// server keeps files.
+pub fn resolve_sqlite_path(dir: &Path, raw: &str) -> Result<SqliteFile, Invalid> {
     let invalid = |m: String| Invalid::new("path", m);
     let raw = raw
         .trim()
@@ -20,39 +39,43 @@ pub fn resolve_sqlite_path(root: &Path, raw: &str) -> Result<String, Invalid> {
         return Err(invalid("must name a database file".into()));
     }
     let candidate = Path::new(raw);
-    if candidate
-        .components()
-        .any(|c| matches!(c, Component::ParentDir))
-    {
-        return Err(invalid("may not contain '..'".into()));
+    if candidate.is_absolute() || candidate.has_root() {
+        return Err(invalid(
+            "must be a file name relative to this organisation's SQLite directory, not an absolute path"
+                .into(),
+        ));
     }
-    let joined: PathBuf = if candidate.is_absolute() {
-        candidate.to_path_buf()
-    } else {
-        root.join(candidate)
+    let mut parts = Vec::new();
+    for component in candidate.components() {
+        match component {
+            Component::Normal(part) => parts.push(part.to_string_lossy().into_owned()),
+            Component::CurDir => {}
+            Component::ParentDir => return Err(invalid("may not contain '..'".into())),
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(invalid("must be a relative file name".into()));
+            }
+        }
+    }
+    if parts.is_empty() {
+        return Err(invalid("must name a database file".into()));
+    }
+    let relative = parts.join("/");
+    let missing = || {
+        invalid(format!(
+            "{relative:?} does not exist in this organisation's SQLite directory"
+        ))
     };
-    let root = root.canonicalize().map_err(|_| {
-        invalid(format!(
-            "the SQLite directory {} does not exist on the server",
-            root.display()
-        ))
-    })?;
-    let file = joined.canonicalize().map_err(|_| {
-        invalid(format!(
-            "{raw:?} does not exist in the SQLite directory {}",
-            root.display()
-        ))
-    })?;
-    if !file.starts_with(&root) {
+    let dir = dir.canonicalize().map_err(|_| missing())?;
+    let absolute = dir.join(&relative).canonicalize().map_err(|_| missing())?;
+    if !absolute.starts_with(&dir) {
         return Err(invalid(format!(
-            "must be inside the SQLite directory {}",
-            root.display()
+            "{relative:?} leads out of this organisation's SQLite directory"
         )));
     }
-    if !file.is_file() {
-        return Err(invalid(format!("{raw:?} is not a file")));
+    if !absolute.is_file() {
+        return Err(invalid(format!("{relative:?} is not a file")));
     }
-    Ok(file.to_string_lossy().into_owned())
+    Ok(SqliteFile { relative, absolute })
 }
 
 /// The driver's view of a stored connector, secrets decrypted.
@@ -83,9 +106,10 @@ pub fn connection_params(
     if kind == DbKind::Sqlite {
         // Re-checked on every open: the directory may have changed since saving.
         let raw = settings.path.clone().unwrap_or_default();
-        params.path = Some(
-            resolve_sqlite_path(sqlite_root, &raw).map_err(|e| config_error("path", e.message))?,
-        );
+        let dir = tenant_sqlite_dir(sqlite_root, &connector.tenant_id);
+        let file = resolve_sqlite_path(&dir, &raw).map_err(|e| config_error("path", e.message))?;
+        params.path = Some(file.absolute.to_string_lossy().into_owned());
+        params.path_label = Some(file.relative);
     }
     Ok(params)
 }

@@ -8,6 +8,7 @@ mod housekeeping;
 mod metrics;
 pub mod pull;
 mod queue;
+pub mod sqlite_dirs;
 mod wake;
 
 pub use housekeeping::{CleanupExpiredSessions, HOUSEKEEPING_DEFAULT_SCHEDULE};

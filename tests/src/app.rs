@@ -241,11 +241,29 @@ impl TestApp {
             .timeout(API_TIMEOUT)
     }
 
-    /// Where SQLite connectors may point (created on demand).
+    /// The server's SQLite root (created on demand); tenants' files go in their
+    /// own directories in it ([`Self::sqlite_dir_for`]).
     pub fn sqlite_root(&self) -> PathBuf {
         let root = self.data_dir.join("sqlite");
         std::fs::create_dir_all(&root).expect("sqlite root");
         root
+    }
+
+    /// The only directory `tenant`'s SQLite connectors may point into (created).
+    pub fn sqlite_dir(&self, tenant: &sluice_store::ids::TenantId) -> PathBuf {
+        let dir = sluice_server::connectors::tenant_sqlite_dir(&self.sqlite_root(), tenant);
+        std::fs::create_dir_all(&dir).expect("tenant SQLite directory");
+        dir
+    }
+
+    /// [`Self::sqlite_dir`] of the tenant `user` signed up.
+    pub async fn sqlite_dir_for(&self, user: &TestUser) -> PathBuf {
+        let tenant = self
+            .store()
+            .tenant_by_name(&user.tenant)
+            .await
+            .expect("tenant exists");
+        self.sqlite_dir(&tenant.id)
     }
 
     pub async fn stop(mut self) {

@@ -15,7 +15,7 @@ pub use app::{Backend, TestApp, TestUser, extract_csrf, test_config};
 pub use browser::Browser;
 pub use mariadb::TestMariaDb;
 pub use postgres::TestDatabase;
-pub use process::{ServeProcess, Sluice, free_address, sluice_binary};
+pub use process::{Provisioned, ServeProcess, Sluice, free_address, sluice_binary};
 pub use receiver::{Received, Receiver};
 pub use sqlite::{THREE_ITEMS, sqlite_source};
 

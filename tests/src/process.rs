@@ -42,6 +42,13 @@ pub fn free_address() -> String {
 
 /// How to run `sluice` on one data directory: its environment and admin commands.
 #[derive(Debug, Clone)]
+/// A tenant made by [`Sluice::provision`].
+pub struct Provisioned {
+    pub key: String,
+    /// Where the tenant's SQLite connectors may point.
+    pub sqlite_dir: PathBuf,
+}
+
 pub struct Sluice {
     data_dir: PathBuf,
     env: Vec<(String, String)>,
@@ -71,7 +78,8 @@ impl Sluice {
         &self.data_dir
     }
 
-    /// Where SQLite connectors may point (the default `SLUICE_SQLITE_ROOT`).
+    /// The default `SLUICE_SQLITE_ROOT`; each tenant's files go in its own
+    /// directory in it (see [`Provisioned::sqlite_dir`]).
     pub fn sqlite_root(&self) -> PathBuf {
         let root = self.data_dir.join("sqlite");
         std::fs::create_dir_all(&root).expect("sqlite root");
@@ -103,9 +111,10 @@ impl Sluice {
         String::from_utf8_lossy(&output.stdout).trim().to_string()
     }
 
-    /// Creates a tenant with its owner and returns a new API key of that tenant.
-    pub fn provision(&self, tenant: &str, email: &str, password: &str) -> String {
-        self.admin(&[
+    /// Creates a tenant with its owner and returns a new API key of that tenant,
+    /// and the tenant's own SQLite directory (created) for its source files.
+    pub fn provision(&self, tenant: &str, email: &str, password: &str) -> Provisioned {
+        let tenant_id = self.admin(&[
             "tenant-create",
             "--name",
             tenant,
@@ -114,7 +123,10 @@ impl Sluice {
             "--password",
             password,
         ]);
-        self.admin(&["apikey-create", "--tenant", tenant])
+        let key = self.admin(&["apikey-create", "--tenant", tenant]);
+        let sqlite_dir = self.sqlite_root().join(&tenant_id);
+        std::fs::create_dir_all(&sqlite_dir).expect("tenant SQLite directory");
+        Provisioned { key, sqlite_dir }
     }
 
     /// Starts `sluice serve` on `bind` and waits until `/readyz` answers 200. Its

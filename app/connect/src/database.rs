@@ -33,6 +33,18 @@ impl Default for Limits {
     }
 }
 
+/// What a piece of work may do to a connector's database. Only SQLite enforces
+/// it (a read-only file handle); on network databases the least-privilege
+/// user the connector logs in as decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Testing, exploring, previewing: nothing may change.
+    ReadOnly,
+    /// Work that writes the tenant's own database (pull commands that write,
+    /// seed 001; trigger installation; segment sync). Never another file.
+    ReadWrite,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TestReport {
     pub server_version: String,
@@ -242,12 +254,21 @@ impl Database {
     /// is dropped. A connection whose result was read to the end goes back to
     /// the pool; one dropped or failed half-way is closed instead (it may have
     /// unread rows or a running statement), which frees its place in the pool.
+    ///
+    /// `access` is enforced on SQLite only (see [`Access`]).
     pub fn stream_batches<'a>(
         &'a self,
         query: &'a sluice_sqltpl::Rendered,
         batch_size: usize,
+        access: Access,
     ) -> BoxStream<'a, Result<Vec<Map<String, Value>>, ConnectError>> {
-        let rows = each_driver!(self, driver => driver.stream_rows(query));
+        let rows = match self {
+            Database::Sqlite(driver) => driver.stream_rows(query, access),
+            Database::Postgres(driver) => driver.stream_rows(query),
+            Database::Mysql(driver) => driver.stream_rows(query),
+            Database::Sqlserver(driver) => driver.stream_rows(query),
+            Database::Oracle(driver) => driver.stream_rows(query),
+        };
         crate::stream::batched(rows, batch_size, self.limits().query_timeout)
     }
 

@@ -54,10 +54,18 @@ impl ConnectError {
 
     /// Removes `secret` from the message, in case a driver echoed it.
     pub(crate) fn redacted(self, secret: Option<&str>) -> Self {
-        let Some(secret) = secret.filter(|s| !s.is_empty()) else {
+        match secret.filter(|s| !s.is_empty()) {
+            Some(secret) => self.replaced(secret, "***"),
+            None => self,
+        }
+    }
+
+    /// Replaces every occurrence of `from` in the message with `to`.
+    pub(crate) fn replaced(self, from: &str, to: &str) -> Self {
+        if from.is_empty() {
             return self;
-        };
-        let scrub = |text: String| text.replace(secret, "***");
+        }
+        let scrub = |text: String| text.replace(from, to);
         match self {
             ConnectError::Unreachable(m) => ConnectError::Unreachable(scrub(m)),
             ConnectError::Authentication(m) => ConnectError::Authentication(scrub(m)),

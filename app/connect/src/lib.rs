@@ -25,7 +25,7 @@ pub mod value;
 
 pub use address::{AddressPolicy, check_host_syntax};
 pub use connstr::{ConnectionParams, OracleTarget, ParseError, parse_connection_string};
-pub use database::{ColumnInfo, Database, Limits, RowSet, TableKind, TableRef, TestReport};
+pub use database::{Access, ColumnInfo, Database, Limits, RowSet, TableKind, TableRef, TestReport};
 pub use error::ConnectError;
 pub use kind::{DbKind, TlsMode, UnknownDbKind, UnknownTlsMode};
 pub use registry::Registry;

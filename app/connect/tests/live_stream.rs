@@ -15,7 +15,7 @@ use chrono::{Days, NaiveDate};
 use futures::StreamExt;
 use serde_json::{Map, Value, json};
 use sluice_connect::{
-    ConnectError, ConnectionParams, Database, DbKind, Limits, parse_connection_string,
+    Access, ConnectError, ConnectionParams, Database, DbKind, Limits, parse_connection_string,
 };
 use sluice_sqltpl::{Dialect, PlaceholderValues, Rendered, TemplateError, render_placeholders};
 use sqlx::mysql::MySqlConnectOptions;
@@ -199,7 +199,7 @@ fn with_last_value(value: &str) -> PlaceholderValues {
 /// Every batch, failing the test on an error.
 async fn batches(database: &Database, query: &Rendered, batch_size: usize) -> Vec<Vec<Row>> {
     database
-        .stream_batches(query, batch_size)
+        .stream_batches(query, batch_size, Access::ReadWrite)
         .map(|batch| batch.unwrap_or_else(|error| panic!("{}: {error}", query.sql)))
         .collect()
         .await
@@ -550,7 +550,10 @@ async fn a_second_statement_is_refused_not_run() {
         create_invoices(&db).await;
         let database = db.connect().await;
         let query = plain("SELECT id FROM invoices WHERE id = 1; DELETE FROM invoices");
-        let outcome: Vec<_> = database.stream_batches(&query, 10).collect().await;
+        let outcome: Vec<_> = database
+            .stream_batches(&query, 10, Access::ReadWrite)
+            .collect()
+            .await;
         assert!(
             outcome.iter().any(Result::is_err),
             "{kind}: two statements were accepted: {outcome:?}"
@@ -596,7 +599,7 @@ async fn postgres_streams_a_large_result_batch_by_batch() {
     let db = TempDatabase::create(DbKind::Postgres).await;
     let database = db.connect().await;
     let query = plain("SELECT g AS n FROM generate_series(1, 200000) AS g");
-    let mut stream = database.stream_batches(&query, 1000);
+    let mut stream = database.stream_batches(&query, 1000, Access::ReadWrite);
     let (mut count, mut batches, mut largest) = (0usize, 0usize, 0usize);
     while let Some(batch) = stream.next().await {
         let batch = batch.expect("batch");
@@ -634,7 +637,10 @@ async fn postgres_times_out_waiting_for_the_first_batch() {
     let db = TempDatabase::create(DbKind::Postgres).await;
     let database = db.connect_with(one_second_limits(1)).await;
     let query = plain("SELECT pg_sleep(3) AS slept");
-    let outcome: Vec<_> = database.stream_batches(&query, 10).collect().await;
+    let outcome: Vec<_> = database
+        .stream_batches(&query, 10, Access::ReadWrite)
+        .collect()
+        .await;
     assert_eq!(outcome.len(), 1, "{outcome:?}");
     assert!(
         matches!(&outcome[0], Err(ConnectError::Timeout(_))),
@@ -661,7 +667,7 @@ async fn postgres_timeout_applies_per_batch_not_to_the_stream() {
     // wait for the paused consumer.
     let query =
         plain("SELECT g AS n, repeat('x', 120) AS pad FROM generate_series(1, 200000) AS g");
-    let mut stream = database.stream_batches(&query, 5000);
+    let mut stream = database.stream_batches(&query, 5000, Access::ReadWrite);
     let mut count = 0;
     let mut paused = false;
     while let Some(batch) = stream.next().await {
@@ -683,7 +689,7 @@ async fn postgres_a_stream_dropped_early_frees_its_connection() {
     let database = db.connect_with(one_second_limits(1)).await;
     let query = plain("SELECT g AS id FROM generate_series(1, 1000000) AS g");
     {
-        let mut stream = database.stream_batches(&query, 100);
+        let mut stream = database.stream_batches(&query, 100, Access::ReadWrite);
         let first = stream.next().await.expect("a batch").expect("rows");
         assert_eq!(ids(&first), (1..=100).collect::<Vec<_>>());
     }
@@ -705,7 +711,7 @@ async fn a_stream_dropped_early_frees_its_connection() {
              SELECT n AS id FROM s",
         );
         {
-            let mut stream = database.stream_batches(&query, 100);
+            let mut stream = database.stream_batches(&query, 100, Access::ReadWrite);
             let first = stream.next().await.expect("a batch").expect("rows");
             assert_eq!(first.len(), 100, "{kind}");
         }
@@ -723,7 +729,10 @@ async fn postgres_a_conversion_error_ends_the_stream_naming_the_column() {
         "SELECT g AS id, CASE WHEN g = 3 THEN point(1, 2) END AS location \
          FROM generate_series(1, 10) AS g ORDER BY g",
     );
-    let outcome: Vec<_> = database.stream_batches(&query, 2).collect().await;
+    let outcome: Vec<_> = database
+        .stream_batches(&query, 2, Access::ReadWrite)
+        .collect()
+        .await;
     assert_eq!(outcome.len(), 2, "{outcome:?}");
     assert_eq!(ids(outcome[0].as_ref().expect("first batch")), [1, 2]);
     match &outcome[1] {
@@ -740,7 +749,7 @@ async fn query_errors_end_the_stream() {
     let db = TempDatabase::create(DbKind::Sqlite).await;
     let database = db.connect().await;
     let outcome: Vec<_> = database
-        .stream_batches(&plain("SELECT * FROM no_such_table"), 10)
+        .stream_batches(&plain("SELECT * FROM no_such_table"), 10, Access::ReadWrite)
         .collect()
         .await;
     assert_eq!(outcome.len(), 1, "{outcome:?}");
@@ -759,7 +768,10 @@ async fn query_errors_end_the_stream() {
 async fn remote_stream_checks(database: &Database, kind: DbKind) {
     let table = unique_name("invoices").to_uppercase();
     let run = |sql: String| async move {
-        let outcome: Vec<_> = database.stream_batches(&plain(&sql), 10).collect().await;
+        let outcome: Vec<_> = database
+            .stream_batches(&plain(&sql), 10, Access::ReadWrite)
+            .collect()
+            .await;
         assert!(outcome.iter().all(Result::is_ok), "{sql}: {outcome:?}");
     };
     let (text, date) = match kind {
@@ -802,7 +814,10 @@ async fn remote_stream_checks(database: &Database, kind: DbKind) {
                         Err(TemplateError::NulInValue { .. }) => continue,
                         Err(error) => panic!("{template} with {value:?}: {error}"),
                     };
-                let outcome: Vec<_> = database.stream_batches(&query, 100).collect().await;
+                let outcome: Vec<_> = database
+                    .stream_batches(&query, 100, Access::ReadWrite)
+                    .collect()
+                    .await;
                 match outcome.as_slice() {
                     [] => {}
                     // A server may refuse a NUL even as a bound value; that

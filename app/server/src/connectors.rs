@@ -142,8 +142,9 @@ impl ConnectorFields {
         Ok(())
     }
 
-    /// Validates everything, collecting one message per bad field.
-    pub fn validate(&self, sqlite_root: &Path) -> Result<Validated, Vec<Invalid>> {
+    /// Validates everything, collecting one message per bad field. A SQLite
+    /// path must name a file in `sqlite_dir`, the tenant's own directory.
+    pub fn validate(&self, sqlite_dir: &Path) -> Result<Validated, Vec<Invalid>> {
         let mut errors = Vec::new();
         let name = keep(&mut errors, ConnectorName::parse(&self.name));
         let kind = keep(
@@ -200,7 +201,7 @@ impl ConnectorFields {
                         "path",
                         "is required for SQLite: the database file's name",
                     )),
-                    Some(raw) => resolve_sqlite_path(sqlite_root, &raw).map(Some),
+                    Some(raw) => resolve_sqlite_path(sqlite_dir, &raw).map(|f| Some(f.relative)),
                 },
             )
             .flatten(),
@@ -343,7 +344,7 @@ fn parse_options(text: &str) -> Result<(Options, Options), Invalid> {
     Ok((plain, secret))
 }
 
-pub use sluice_jobs::databases::{Unavailable, resolve_sqlite_path};
+pub use sluice_jobs::databases::{Unavailable, resolve_sqlite_path, tenant_sqlite_dir};
 
 /// The (cached) pool of a direct connector's database.
 pub async fn open_database(
@@ -397,44 +398,45 @@ mod tests {
     }
 
     #[test]
-    fn sqlite_paths_stay_inside_the_root() {
+    fn sqlite_paths_stay_inside_the_tenant_directory() {
         let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("sqlite");
-        std::fs::create_dir(&root).unwrap();
-        std::fs::write(root.join("shop.db"), b"").unwrap();
+        let tenant = dir.path().join("ten_a");
+        std::fs::create_dir_all(tenant.join("sub")).unwrap();
+        std::fs::write(tenant.join("shop.db"), b"").unwrap();
+        std::fs::write(tenant.join("sub/orders.db"), b"").unwrap();
         std::fs::write(dir.path().join("secret.db"), b"").unwrap();
-        assert!(
-            resolve_sqlite_path(&root, "shop.db")
-                .unwrap()
-                .ends_with("shop.db")
-        );
+        let shop = resolve_sqlite_path(&tenant, "./shop.db").unwrap();
+        assert_eq!(shop.relative, "shop.db");
+        assert!(shop.absolute.is_absolute() && shop.absolute.ends_with("shop.db"));
         assert_eq!(
-            resolve_sqlite_path(&root, "../secret.db")
-                .unwrap_err()
-                .field,
-            "path"
+            resolve_sqlite_path(&tenant, "sqlite:sub/orders.db")
+                .unwrap()
+                .relative,
+            "sub/orders.db"
         );
+        let shown = |raw: &str| resolve_sqlite_path(&tenant, raw).unwrap_err();
+        assert_eq!(shown("../secret.db").field, "path");
         let outside = dir.path().join("secret.db");
         assert!(
-            resolve_sqlite_path(&root, outside.to_str().unwrap())
-                .unwrap_err()
+            shown(outside.to_str().unwrap())
                 .message
-                .contains("inside")
+                .contains("absolute")
         );
+        assert!(shown("missing.db").message.contains("does not exist"));
+        assert!(resolve_sqlite_path(&tenant, ":memory:").is_err());
         assert!(
-            resolve_sqlite_path(&root, "missing.db")
-                .unwrap_err()
-                .message
-                .contains("does not exist")
+            resolve_sqlite_path(&dir.path().join("ten_never_created"), "shop.db").is_err(),
+            "a tenant without a directory has no files"
         );
-        assert!(resolve_sqlite_path(&root, ":memory:").is_err());
         #[cfg(unix)]
         {
-            std::os::unix::fs::symlink(&outside, root.join("link.db")).unwrap();
-            assert!(
-                resolve_sqlite_path(&root, "link.db").is_err(),
-                "a symlink out of the root is refused"
-            );
+            std::os::unix::fs::symlink(&outside, tenant.join("link.db")).unwrap();
+            assert!(shown("link.db").message.contains("leads out"));
+        }
+        let root = dir.path().to_str().unwrap();
+        for raw in ["../secret.db", "missing.db", "link.db", "/etc/passwd", ""] {
+            let message = resolve_sqlite_path(&tenant, raw).unwrap_err().message;
+            assert!(!message.contains(root), "{message}");
         }
     }
 

@@ -63,9 +63,10 @@ pub async fn provision(store: &Store, sqlite_root: &Path) -> anyhow::Result<Demo
         }
     };
 
-    let database = sqlite_root.join(DEMO_DATABASE_FILE);
-    std::fs::create_dir_all(sqlite_root)
-        .with_context(|| format!("creating {}", sqlite_root.display()))?;
+    let sqlite_dir = crate::connectors::tenant_sqlite_dir(sqlite_root, &tenant.id);
+    let database = sqlite_dir.join(DEMO_DATABASE_FILE);
+    std::fs::create_dir_all(&sqlite_dir)
+        .with_context(|| format!("creating {}", sqlite_dir.display()))?;
     create_sample_database(&database).await?;
 
     let exists = store
@@ -85,7 +86,7 @@ pub async fn provision(store: &Store, sqlite_root: &Path) -> anyhow::Result<Demo
             username: None,
             tls_mode: "disabled".into(),
             options: Default::default(),
-            path: Some(database.canonicalize()?.to_string_lossy().into_owned()),
+            path: Some(DEMO_DATABASE_FILE.into()),
         };
         store
             .create_connector(&tenant.id, &settings, &ConnectorSecrets::default())

@@ -93,6 +93,14 @@ impl Application {
             database_addresses.check_ip(ip).map_err(|e| e.to_string())
         }));
         let sqlite_root = Arc::new(config.sqlite_root());
+        match sluice_jobs::sqlite_dirs::move_into_tenant_dirs(&store, &sqlite_root).await {
+            Ok(moved) if moved == Default::default() => {}
+            Ok(moved) => tracing::info!(?moved, "SQLite connectors moved into tenant directories"),
+            // Such a connector fails to open (and says why) until the next start.
+            Err(error) => tracing::error!(
+                "moving SQLite connectors into tenant directories failed: {error:#}"
+            ),
+        }
         let outbound = Arc::new(Outbound::new(AddressGuard::new(
             config.allow_private_targets,
         )));

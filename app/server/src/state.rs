@@ -19,8 +19,15 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Connection pools to tenants' databases, one per connector.
     pub databases: Registry,
-    /// SQLite connectors open files only inside this directory.
+    /// SQLite connectors open files only inside their tenant's directory in it.
     pub sqlite_root: Arc<PathBuf>,
     /// The job system, for starting runs from requests.
     pub jobs: JobContext,
+}
+
+impl AppState {
+    /// The directory a tenant's SQLite connectors may open files in.
+    pub fn tenant_sqlite_dir(&self, tenant: &sluice_store::ids::TenantId) -> PathBuf {
+        sluice_jobs::databases::tenant_sqlite_dir(&self.sqlite_root, tenant)
+    }
 }

@@ -253,6 +253,22 @@ impl Store {
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
+    /// Every tenant's connectors of `kind`, for maintenance at startup (moving
+    /// SQLite files into their tenant's directory); never for a request.
+    pub async fn connectors_of_kind_in_every_tenant(
+        &self,
+        kind: &str,
+    ) -> Result<Vec<Connector>, StoreError> {
+        let mut conn = self.read().await?;
+        let rows: Vec<ConnectorRow> = with_conn!(&mut conn, c => connectors::table
+            .filter(connectors::kind.eq(kind))
+            .order((connectors::tenant_id.asc(), connectors::name.asc()))
+            .select(ConnectorRow::as_select())
+            .load(c)
+            .await)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
     /// Replaces the settings (and, unless `Keep`, the secrets) of a connector.
     /// Switching to gateway reach issues a key, returned once.
     pub async fn update_connector(

@@ -5,7 +5,7 @@ use chrono::Utc;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use sluice_connect::Database;
+use sluice_connect::{Access, Database};
 use sluice_deliver::{Delivery, Signing};
 use sluice_sqltpl::{PlaceholderValues, Rendered, render_placeholders};
 use sluice_store::commands::{Callback, Command, CommandKind};
@@ -148,7 +148,9 @@ fn prefetch_batches(
 ) -> mpsc::Receiver<Result<PreparedBatch, String>> {
     let (sender, receiver) = mpsc::channel(READ_AHEAD);
     tokio::spawn(async move {
-        let mut batches = db.stream_batches(&rendered, batch_size);
+        // A command may write its own database (seed 001); it can never reach
+        // another file, read-write or not (see sluice_connect's SQLite driver).
+        let mut batches = db.stream_batches(&rendered, batch_size, Access::ReadWrite);
         while let Some(batch) = batches.next().await {
             let prepared = batch.map_err(|e| e.to_string()).and_then(|rows| {
                 serde_json::to_vec(&rows)

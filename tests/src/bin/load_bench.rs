@@ -270,9 +270,9 @@ async fn setup(request: reqwest::RequestBuilder, what: &str) -> Value {
     serde_json::from_str(&body).unwrap_or(Value::Null)
 }
 
-/// A small SQLite table for the commands, in the server's SQLite root.
-async fn create_source(sluice: &Sluice) {
-    sqlite_source(&sluice.sqlite_root().join("bench.db"), THREE_ITEMS).await;
+/// A small SQLite table for the commands, in the bench tenant's SQLite directory.
+async fn create_source(sqlite_dir: &std::path::Path) {
+    sqlite_source(&sqlite_dir.join("bench.db"), THREE_ITEMS).await;
 }
 
 /// A cookie client signed in as the bench tenant's owner.
@@ -397,8 +397,9 @@ async fn bench(name: &str, database: Option<&TestDatabase>, args: &Args) {
     if let Some(database) = database {
         sluice = sluice.env("SLUICE_DATABASE_URL", &database.url);
     }
-    create_source(&sluice).await;
-    let key = sluice.provision("Bench", "bench@bench.test", PASSWORD);
+    let bench = sluice.provision("Bench", "bench@bench.test", PASSWORD);
+    create_source(&bench.sqlite_dir).await;
+    let key = bench.key;
     let server = sluice.serve(&free_address()).await;
     let target = prepare(&server, key, args).await;
     let (tally, elapsed) = drive(&target, args).await;

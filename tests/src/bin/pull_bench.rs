@@ -183,7 +183,9 @@ fn drop_source(source: &Source) {
 
 async fn start_server(data: &Path) -> (ServeProcess, String) {
     let sluice = Sluice::new(data);
-    let key = sluice.provision("Bench", "bench@bench.test", "bench password");
+    let key = sluice
+        .provision("Bench", "bench@bench.test", "bench password")
+        .key;
     (sluice.serve(&free_address()).await, key)
 }
 

@@ -109,7 +109,7 @@ async fn create_a_connector_from_a_pasted_jdbc_string_test_it_and_explore() {
 async fn create_a_command_run_it_and_read_the_rows_in_an_inbox() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let user = app.signup("Pull").await;
-    let file = app.sqlite_root().join("shop.db");
+    let file = app.sqlite_dir_for(&user).await.join("shop.db");
     sqlite_source(&file, "CREATE TABLE invoices (id INTEGER PRIMARY KEY, customer TEXT, date_paid TEXT); INSERT INTO invoices VALUES (1, 'Ada', '2026-01-01'), (2, 'Grace', '2026-01-02');").await;
     let browser = Browser::start().await;
     browser.goto(&app.url("/login")).await;

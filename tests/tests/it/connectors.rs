@@ -380,7 +380,7 @@ on_both_backends!(
             .unwrap();
         assert_eq!(list.as_array().unwrap().len(), 0);
 
-        std::fs::write(app.sqlite_root().join("a.db"), b"").unwrap();
+        std::fs::write(app.sqlite_dir_for(&user).await.join("a.db"), b"").unwrap();
         let first = app
             .api(Method::POST, &key, "/api/v1/connections")
             .json(&json!({"name": "dup", "kind": "sqlite", "auth": {"params": {"path": "a.db"}}}))
@@ -412,7 +412,7 @@ on_both_backends!(
         let bob = TestUser::unique("Bob");
         app.signup_with(&bob_browser, &bob).await;
         let bob_key = app.api_key_for(&bob).await;
-        std::fs::write(app.sqlite_root().join("alice.db"), b"").unwrap();
+        std::fs::write(app.sqlite_dir_for(&alice).await.join("alice.db"), b"").unwrap();
         let created: Value = app.api(Method::POST, &alice_key, "/api/v1/connections").json(&json!({"name": "alice_db", "kind": "sqlite", "auth": {"params": {"path": "alice.db"}}})).send().await.unwrap().json().await.unwrap();
         let id = created["id"].as_str().unwrap();
 
@@ -600,8 +600,8 @@ on_both_backends!(stored_credentials_are_encrypted, |backend| async move {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_connector_through_the_pages() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    app.signup("Pages").await;
-    let file = app.sqlite_root().join("shop.db");
+    let user = app.signup("Pages").await;
+    let file = app.sqlite_dir_for(&user).await.join("shop.db");
     sqlite_source(&file, "CREATE TABLE items (id INTEGER PRIMARY KEY, label TEXT, price REAL, meta JSON); INSERT INTO items VALUES (1, 'lamp', 9.5, '{\"color\":\"red\"}');").await;
     let response = app
         .submit(

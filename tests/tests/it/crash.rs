@@ -152,7 +152,9 @@ async fn a_killed_process_loses_no_rows_and_the_cursor_ends_right() {
     let sluice = sluice(&dir.path().join("data"));
     let source = TestDatabase::create("sluice_src").await;
     source.execute(&format!("CREATE TABLE items (id bigint PRIMARY KEY, h text); INSERT INTO items SELECT g, md5(g::text) FROM generate_series(1, {ROWS}) g;")).await;
-    let key = sluice.provision("Crash Co", "crash@crash.test", "crash test password");
+    let key = sluice
+        .provision("Crash Co", "crash@crash.test", "crash test password")
+        .key;
     let bind = free_address();
     let mut first = sluice.serve(&bind).await;
 

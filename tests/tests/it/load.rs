@@ -84,7 +84,6 @@ impl Answer {
 async fn run_load(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let receiver = Receiver::start().await;
-    create_source_file(&app).await;
     let tenants = setup_step("signing up the tenants", create_tenants(&app)).await;
     let mut clients = setup_step("signing the clients in", async {
         let mut clients = Vec::new();
@@ -138,9 +137,13 @@ fn tenant_of(client: usize) -> usize {
     client.saturating_sub(SHARED_CLIENTS - 1)
 }
 
-/// A small table every SQLite connector of every tenant reads.
-async fn create_source_file(app: &TestApp) {
-    sqlite_source(&app.sqlite_root().join(SOURCE_FILE), THREE_ITEMS).await;
+/// A small table a tenant's SQLite connector reads, in the tenant's directory.
+async fn create_source_file(app: &TestApp, user: &TestUser) {
+    sqlite_source(
+        &app.sqlite_dir_for(user).await.join(SOURCE_FILE),
+        THREE_ITEMS,
+    )
+    .await;
 }
 
 async fn create_tenants(app: &TestApp) -> Vec<Tenant> {
@@ -150,6 +153,7 @@ async fn create_tenants(app: &TestApp) -> Vec<Tenant> {
         app.signup_with(&TestApp::browser_like_client(), &user)
             .await;
         let key = app.api_key_for(&user).await;
+        create_source_file(app, &user).await;
         let connector =
             setup_create(app, &key, "/api/v1/connections", sqlite_connector("source")).await;
         let inbox = setup_create(app, &key, "/api/v1/inboxes", json!({"name": "sink"})).await;

@@ -13,3 +13,4 @@ mod load;
 mod ops;
 mod roles;
 mod shutdown;
+mod sqlite_isolation;

@@ -108,8 +108,9 @@ async fn inbox_ids(server: &ServeProcess, key: &str) -> BTreeSet<String> {
 async fn sigterm_stops_the_process_in_time_and_loses_nothing_accepted() {
     let dir = tempfile::tempdir().unwrap();
     let sluice = sluice(&dir.path().join("data"));
-    create_items_db(&sluice.sqlite_root().join("items.db")).await;
-    let key = sluice.provision("Term Co", "term@term.test", "term test password");
+    let term = sluice.provision("Term Co", "term@term.test", "term test password");
+    create_items_db(&term.sqlite_dir.join("items.db")).await;
+    let key = term.key;
     let bind = free_address();
     let mut first = sluice.serve(&bind).await;
 

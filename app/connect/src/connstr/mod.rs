@@ -42,6 +42,9 @@ pub struct ConnectionParams {
     pub options: BTreeMap<String, String>,
     /// SQLite database file (or `:memory:`).
     pub path: Option<String>,
+    /// How messages name the SQLite file instead of `path`: the connector's own,
+    /// tenant-relative path, so no error shows where the server keeps files.
+    pub path_label: Option<String>,
     /// How an Oracle database is addressed; its name is also in `database`.
     pub oracle_service: Option<OracleTarget>,
 }
@@ -135,6 +138,7 @@ impl ConnectionParams {
             },
             options: BTreeMap::new(),
             path: None,
+            path_label: None,
             oracle_service: None,
         }
     }
@@ -212,6 +216,7 @@ impl fmt::Debug for ConnectionParams {
             .field("tls", &self.tls)
             .field("options", &RedactedOptions(&self.options))
             .field("path", &self.path)
+            .field("path_label", &self.path_label)
             .field("oracle_service", &self.oracle_service)
             .finish()
     }

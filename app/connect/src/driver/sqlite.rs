@@ -1,5 +1,8 @@
-//! SQLite through sqlx. The file is opened read-write but never created: a
-//! connector points at an existing database.
+//! SQLite through sqlx. The file is never created: a connector points at an
+//! existing database. Reading work (test, explore, preview) opens it read-only;
+//! only work that asks for [`Access::ReadWrite`] may write, and then only this
+//! file: no connection can ATTACH another database or VACUUM INTO one (see
+//! [`refuse_builds_that_attach`]).
 
 use std::path::Path;
 
@@ -11,7 +14,7 @@ use sqlx::{
 
 use super::{no_answer, required, sqlx_error};
 use crate::connstr::ConnectionParams;
-use crate::database::{ColumnInfo, Limits, RowSet, TableKind, TableRef};
+use crate::database::{Access, ColumnInfo, Limits, RowSet, TableKind, TableRef};
 use crate::error::ConnectError;
 use crate::ident::quote_double;
 use crate::kind::DbKind;
@@ -20,9 +23,13 @@ use crate::value::{ColumnHints, sqlite_row_to_json, sqlite_row_to_json_with_hint
 use sluice_sqltpl::Rendered;
 
 pub struct SqliteDatabase {
-    pool: SqlitePool,
+    read_only: SqlitePool,
+    /// Opened on first use: most connectors only ever read.
+    read_write: SqlitePool,
     limits: Limits,
     path: String,
+    /// How messages name the file (see [`ConnectionParams::path_label`]).
+    label: String,
 }
 
 impl SqliteDatabase {
@@ -30,31 +37,56 @@ impl SqliteDatabase {
         params: &ConnectionParams,
         limits: Limits,
     ) -> Result<SqliteDatabase, ConnectError> {
-        let path = database_path(params)?;
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(false)
-            .read_only(false)
-            .busy_timeout(limits.query_timeout)
-            .disable_statement_logging();
+        let label = params
+            .path_label
+            .clone()
+            .or_else(|| params.path.clone())
+            .unwrap_or_default();
+        let scrub = |error: ConnectError| scrubbed(error, params.path.as_deref(), &label);
+        let path = database_path(params).map_err(scrub)?;
+        let options = |access: Access| {
+            SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(false)
+                .read_only(access == Access::ReadOnly)
+                // Views and triggers in the file cannot call functions with
+                // side effects on their own.
+                .pragma("trusted_schema", "OFF")
+                .busy_timeout(limits.query_timeout)
+                .disable_statement_logging()
+        };
         let attempt = async {
-            let connection = sqlx::SqliteConnection::connect_with(&options).await?;
-            connection.close().await
+            let mut connection =
+                sqlx::SqliteConnection::connect_with(&options(Access::ReadOnly)).await?;
+            let attach_refused = refuse_builds_that_attach(&mut connection).await;
+            connection.close().await?;
+            Ok::<_, sqlx::Error>(attach_refused)
         };
         match tokio::time::timeout(limits.connect_timeout, attempt).await {
-            Err(_) => return Err(no_answer(path, limits)),
-            Ok(Err(error)) => return Err(sqlx_error(error, path)),
-            Ok(Ok(())) => {}
+            Err(_) => return Err(scrub(no_answer(&label, limits))),
+            Ok(Err(error)) => return Err(scrub(sqlx_error(error, &label))),
+            Ok(Ok(attach_refused)) => attach_refused.map_err(scrub)?,
         }
-        let pool = SqlitePoolOptions::new()
-            .max_connections(limits.max_connections)
-            .acquire_timeout(limits.connect_timeout)
-            .connect_lazy_with(options);
+        let pool = |access: Access| {
+            SqlitePoolOptions::new()
+                .max_connections(limits.max_connections)
+                .acquire_timeout(limits.connect_timeout)
+                .connect_lazy_with(options(access))
+        };
         Ok(SqliteDatabase {
-            pool,
+            read_only: pool(Access::ReadOnly),
+            read_write: pool(Access::ReadWrite),
             limits,
             path: path.to_owned(),
+            label,
         })
+    }
+
+    fn pool(&self, access: Access) -> &SqlitePool {
+        match access {
+            Access::ReadOnly => &self.read_only,
+            Access::ReadWrite => &self.read_write,
+        }
     }
 
     pub(crate) fn kind(&self) -> DbKind {
@@ -66,12 +98,16 @@ impl SqliteDatabase {
     }
 
     fn error(&self, error: sqlx::Error) -> ConnectError {
-        sqlx_error(error, &self.path)
+        scrubbed(
+            sqlx_error(error, &self.label),
+            Some(&self.path),
+            &self.label,
+        )
     }
 
     pub(crate) async fn server_version(&self) -> Result<String, ConnectError> {
         sqlx::query_scalar::<_, String>("SELECT 'SQLite ' || sqlite_version()")
-            .fetch_one(&self.pool)
+            .fetch_one(&self.read_only)
             .await
             .map_err(|e| self.error(e))
     }
@@ -86,7 +122,7 @@ impl SqliteDatabase {
              WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
              ORDER BY name",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&self.read_only)
         .await
         .map_err(|e| self.error(e))?;
         rows.iter()
@@ -110,7 +146,7 @@ impl SqliteDatabase {
         let rows =
             sqlx::query("SELECT name, type, \"notnull\" FROM pragma_table_info(?) ORDER BY cid")
                 .bind(&table.name)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.read_only)
                 .await
                 .map_err(|e| self.error(e))?;
         rows.iter()
@@ -152,7 +188,7 @@ impl SqliteDatabase {
         limit: u32,
         hints: &ColumnHints,
     ) -> Result<RowSet, ConnectError> {
-        let mut conn = self.pool.acquire().await.map_err(|e| self.error(e))?;
+        let mut conn = self.read_only.acquire().await.map_err(|e| self.error(e))?;
         let mut result = RowSet::default();
         {
             let mut rows = sqlx::query(AssertSqlSafe(sql.to_owned())).fetch(&mut *conn);
@@ -189,13 +225,17 @@ impl SqliteDatabase {
     /// rows through a small bounded channel as the stream is polled. As
     /// everywhere in sqlx's SQLite driver, each statement of the text runs in
     /// turn and their rows follow one another.
-    /// No transaction is opened: a command may write (seed 001). A stream
-    /// dropped before the end closes its connection instead of returning it
-    /// to the pool (see [`Held`]).
-    pub(crate) fn stream_rows<'a>(&'a self, query: &'a Rendered) -> RowStream<'a> {
+    /// No transaction is opened: a command given [`Access::ReadWrite`] may
+    /// write (seed 001). A stream dropped before the end closes its connection
+    /// instead of returning it to the pool (see [`Held`]).
+    pub(crate) fn stream_rows<'a>(&'a self, query: &'a Rendered, access: Access) -> RowStream<'a> {
         generate(move |mut out| async move {
             let run = async {
-                let connection = self.pool.acquire().await.map_err(|e| self.error(e))?;
+                let connection = self
+                    .pool(access)
+                    .acquire()
+                    .await
+                    .map_err(|e| self.error(e))?;
                 let mut held = Held::new(connection);
                 {
                     // The user's SQL is run as written, on purpose: it is the
@@ -224,7 +264,46 @@ impl SqliteDatabase {
     }
 
     pub(crate) async fn close(&self) {
-        self.pool.close().await;
+        self.read_only.close().await;
+        self.read_write.close().await;
+    }
+}
+
+/// The bundled SQLite is built with an attached-database limit of 0 (see the
+/// workspace's `.cargo/config.toml`), which refuses `ATTACH` and `VACUUM INTO`
+/// on every connection. A build without it would let a tenant's SQL read and
+/// write any file the server can, so its SQLite connectors do not open at all.
+async fn refuse_builds_that_attach(
+    connection: &mut sqlx::SqliteConnection,
+) -> Result<(), ConnectError> {
+    match sqlx::raw_sql("ATTACH DATABASE ':memory:' AS sluice_attach_probe")
+        .execute(&mut *connection)
+        .await
+    {
+        Err(_) => Ok(()),
+        Ok(_) => {
+            let _ = sqlx::raw_sql("DETACH DATABASE sluice_attach_probe")
+                .execute(&mut *connection)
+                .await;
+            Err(ConnectError::Unsupported(
+                "this Sluice build lets SQLite attach other databases, so SQLite connectors \
+                 are disabled; build it with LIBSQLITE3_FLAGS=-DSQLITE_MAX_ATTACHED=0"
+                    .to_owned(),
+            ))
+        }
+    }
+}
+
+/// The message with the file's absolute path, and the directory it is in,
+/// replaced by the connector's own name for it.
+fn scrubbed(error: ConnectError, absolute: Option<&str>, label: &str) -> ConnectError {
+    let Some(absolute) = absolute.filter(|a| Path::new(a).is_absolute()) else {
+        return error;
+    };
+    let error = error.replaced(absolute, label);
+    match Path::new(absolute).parent().and_then(Path::to_str) {
+        Some(directory) if directory.len() > 1 => error.replaced(directory, "."),
+        _ => error,
     }
 }
 
@@ -244,9 +323,10 @@ fn database_path(params: &ConnectionParams) -> Result<&str, ConnectError> {
     }
     let file = Path::new(path);
     if !file.is_file() {
+        let shown = params.path_label.as_deref().unwrap_or(path);
         return Err(ConnectError::UnknownDatabase(format!(
             "no SQLite database file at {}",
-            crate::connstr::quoted(path)
+            crate::connstr::quoted(shown)
         )));
     }
     Ok(path)

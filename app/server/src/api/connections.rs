@@ -229,7 +229,7 @@ pub async fn create(
     let mut fields = ConnectorFields::default();
     apply(body.into_inner(), &mut fields)?;
     let validated = fields
-        .validate(&state.sqlite_root)
+        .validate(&state.tenant_sqlite_dir(caller.tenant()))
         .map_err(ApiError::from)?;
     let (connector, gateway_key) = state
         .store
@@ -320,7 +320,7 @@ pub async fn update(
     let mut fields = stored_fields(&connector);
     apply(body.into_inner(), &mut fields)?;
     let validated = fields
-        .validate(&state.sqlite_root)
+        .validate(&state.tenant_sqlite_dir(caller.tenant()))
         .map_err(ApiError::from)?;
     let secrets = validated.edited_secrets(&state, &connector)?;
     let (updated, _) = state

@@ -250,7 +250,10 @@ pub async fn create(
         errors.add(e.field, e.message);
         return reshow_form(&state, &current, None, submitted.fields, errors, imported);
     }
-    let validated = match submitted.fields.validate(&state.sqlite_root) {
+    let validated = match submitted
+        .fields
+        .validate(&state.tenant_sqlite_dir(&current.tenant.id))
+    {
         Ok(v) => v,
         Err(invalid) => {
             return reshow_form(
@@ -392,7 +395,10 @@ pub async fn update(
             imported,
         );
     }
-    let validated = match submitted.fields.validate(&state.sqlite_root) {
+    let validated = match submitted
+        .fields
+        .validate(&state.tenant_sqlite_dir(&current.tenant.id))
+    {
         Ok(v) => v,
         Err(invalid) => {
             return reshow_form(
