@@ -11,6 +11,7 @@ pub use rate_limit::HookRateLimit;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures::StreamExt;
+use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 use sluice_store::commands::CommandKind;
 use sluice_store::domain::Invalid;
@@ -66,13 +67,19 @@ pub async fn receive(
     let limits = *state.store.inbox_limits();
     let body = read_limited(&req, payload, limits.max_body_bytes).await?;
     limits.check_body(&body).map_err(AppError::InboxRefused)?;
-    let document: Value = serde_json::from_slice(&body)
-        .map_err(|e| AppError::Invalid(Invalid::new("body", format!("is not valid JSON: {e}"))))?;
+    let not_json = |e: serde_json::Error| {
+        AppError::Invalid(Invalid::new("body", format!("is not valid JSON: {e}")))
+    };
     match target {
         HookTarget::Inbox(inbox) => {
+            // Validated without building it (a nested body's tree is many times its
+            // size) and kept exactly as sent; valid JSON is valid UTF-8.
+            serde_json::from_slice::<IgnoredAny>(&body).map_err(not_json)?;
+            let text = String::from_utf8(body.to_vec())
+                .map_err(|_| AppError::Invalid(Invalid::new("body", "is not UTF-8")))?;
             let id = state
                 .store
-                .add_inbox_message(&inbox.tenant_id, &inbox.id, "http", &document.to_string())
+                .add_inbox_message(&inbox.tenant_id, &inbox.id, "http", &text)
                 .await?;
             Ok(HttpResponse::Accepted().json(json!({"id": id.to_string()})))
         }
@@ -80,6 +87,7 @@ pub async fn receive(
             tenant_id,
             command_id,
         } => {
+            let document: Value = serde_json::from_slice(&body).map_err(not_json)?;
             let Value::Object(_) = &document else {
                 return Err(AppError::Invalid(Invalid::new(
                     "body",

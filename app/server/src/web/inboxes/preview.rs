@@ -18,13 +18,14 @@ pub struct Preview {
 
 /// `head` is the start of the body (the whole body when `complete`).
 pub fn preview(head: &str, complete: bool) -> Preview {
-    if complete && head.len() <= PREVIEW_BYTES {
-        if let Some(pretty) = indented_within(head, PREVIEW_BYTES) {
-            return Preview {
-                text: pretty,
-                truncated: false,
-            };
-        }
+    if complete
+        && head.len() <= PREVIEW_BYTES
+        && let Some(pretty) = indented_within(head, PREVIEW_BYTES)
+    {
+        return Preview {
+            text: pretty,
+            truncated: false,
+        };
     }
     let cut = floor_char_boundary(head, PREVIEW_BYTES);
     Preview {
