@@ -25,6 +25,23 @@ impl Job for CleanupExpiredSessions {
     }
 }
 
+/// Inbox retention: removes messages past their age, and all but the newest of
+/// each inbox (the store's `InboxLimits`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApplyInboxRetention;
+
+impl Job for ApplyInboxRetention {
+    const QUEUE: &'static str = "housekeeping.inbox_retention";
+
+    async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
+        let removed = ctx.store.apply_inbox_retention().await?;
+        if removed > 0 {
+            tracing::info!(removed, "removed inbox messages past retention");
+        }
+        Ok(())
+    }
+}
+
 pub(crate) fn register_tick(
     monitor: Monitor,
     schedule: cron::Schedule,
@@ -39,5 +56,6 @@ pub(crate) fn register_tick(
 }
 
 async fn enqueue_housekeeping(_tick: Tick, queue: Data<JobQueue>) -> Result<(), BoxDynError> {
-    queue.push(CleanupExpiredSessions).await.map_err(Into::into)
+    queue.push(CleanupExpiredSessions).await?;
+    queue.push(ApplyInboxRetention).await.map_err(Into::into)
 }

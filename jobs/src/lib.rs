@@ -11,7 +11,9 @@ mod queue;
 pub mod sqlite_dirs;
 mod wake;
 
-pub use housekeeping::{CleanupExpiredSessions, HOUSEKEEPING_DEFAULT_SCHEDULE};
+pub use housekeeping::{
+    ApplyInboxRetention, CleanupExpiredSessions, HOUSEKEEPING_DEFAULT_SCHEDULE,
+};
 pub use metrics::JobMetrics;
 pub use queue::{JobQueue, JobQueueError};
 
@@ -171,6 +173,9 @@ pub fn register_all(ctx: JobContext) -> Result<Monitor, String> {
     let monitor = ctx
         .queue
         .register_worker::<CleanupExpiredSessions>(monitor, ctx.clone());
+    let monitor = ctx
+        .queue
+        .register_worker::<ApplyInboxRetention>(monitor, ctx.clone());
     let monitor = ctx
         .queue
         .register_worker::<pull::RunCommand>(monitor, ctx.clone());

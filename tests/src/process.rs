@@ -63,6 +63,7 @@ impl Sluice {
             data_dir: data_dir.to_path_buf(),
             env: vec![
                 ("SLUICE_ALLOW_PRIVATE_TARGETS".into(), "true".into()),
+                ("SLUICE_ALLOW_PRIVATE_DATABASES".into(), "true".into()),
                 ("RUST_LOG".into(), "warn".into()),
             ],
         }

@@ -109,6 +109,10 @@ pub struct Config {
     /// gets "busy" (HTTP 503 with Retry-After) instead of hanging, in milliseconds.
     #[arg(long, env = "SLUICE_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(50..=600_000), global = true)]
     pub db_acquire_timeout_ms: u64,
+
+    /// Inbox limits, rate and retention (`SLUICE_INBOX_*`).
+    #[command(flatten)]
+    pub inbox: crate::inbox_config::InboxConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -8,6 +8,7 @@ use askama::Template;
 use serde::Serialize;
 use sluice_store::StoreError;
 use sluice_store::domain::Invalid;
+use sluice_store::inboxes::InboxRefusal;
 
 /// How long a client should wait after a 503 before trying again.
 const UNAVAILABLE_RETRY_AFTER_SECS: i64 = 1;
@@ -35,6 +36,16 @@ pub enum AppError {
     BadRequest(String),
     #[error("payload too large")]
     PayloadTooLarge,
+    /// Too many requests to one public URL; `retry_after_secs` until the next is allowed.
+    #[error(
+        "too many requests to this URL: at most {per_minute} a minute; try again in {retry_after_secs} s"
+    )]
+    RateLimited {
+        per_minute: u32,
+        retry_after_secs: u64,
+    },
+    #[error("{0}")]
+    InboxRefused(InboxRefusal),
     /// A tenant's database (or other remote system) could not be used.
     #[error("{0}")]
     Upstream(String),
@@ -59,6 +70,11 @@ impl AppError {
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::InboxRefused(InboxRefusal::TooDeep { .. }) => StatusCode::BAD_REQUEST,
+            // A full inbox is a 413 rather than a 429: waiting does not help until
+            // messages are deleted or retention removes them.
+            Self::InboxRefused(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -76,6 +92,10 @@ impl AppError {
             Self::Conflict { .. } => "conflict",
             Self::Throttled { .. } => "rate_limited",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::InboxRefused(InboxRefusal::BodyTooLarge { .. }) => "payload_too_large",
+            Self::InboxRefused(InboxRefusal::TooDeep { .. }) => "too_deep",
+            Self::InboxRefused(_) => "inbox_full",
             Self::Upstream(_) => "connection_failed",
             Self::Unavailable => "unavailable",
             Self::Internal(_) => "internal",
@@ -86,6 +106,16 @@ impl AppError {
         match self {
             Self::Invalid(invalid) => Some(invalid.field),
             Self::Conflict { field, .. } => Some(field),
+            Self::InboxRefused(refusal) if refusal.is_about_the_body() => Some("body"),
+            _ => None,
+        }
+    }
+
+    /// The name of the limit a request ran into, for the errors that have one.
+    fn limit(&self) -> Option<&'static str> {
+        match self {
+            Self::RateLimited { .. } => Some("rate_per_minute"),
+            Self::InboxRefused(refusal) => Some(refusal.limit()),
             _ => None,
         }
     }
@@ -95,6 +125,9 @@ impl AppError {
         match self {
             Self::Internal(_) => "Something went wrong on our side; it has been logged.".into(),
             Self::Invalid(invalid) => format!("{}: {}", invalid.field, invalid.message),
+            Self::InboxRefused(refusal) if refusal.is_about_the_body() => {
+                format!("body: {refusal}")
+            }
             other => other.to_string(),
         }
     }
@@ -110,6 +143,9 @@ impl AppError {
         match self {
             Self::Throttled { minutes } => Some(minutes * 60),
             Self::Unavailable => Some(UNAVAILABLE_RETRY_AFTER_SECS),
+            Self::RateLimited {
+                retry_after_secs, ..
+            } => i64::try_from(*retry_after_secs).ok(),
             _ => None,
         }
     }
@@ -121,6 +157,7 @@ impl From<StoreError> for AppError {
             StoreError::NotFound { .. } => Self::NotFound,
             StoreError::Conflict { field, message } => Self::Conflict { field, message },
             StoreError::Unavailable(_) => Self::Unavailable,
+            StoreError::InboxRefused(refusal) => Self::InboxRefused(refusal),
             other => Self::Internal(other.into()),
         }
     }
@@ -218,6 +255,9 @@ pub struct ErrorDetail {
     /// The request field the error is about, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<&'static str>,
+    /// The limit the request ran into, e.g. `max_messages`, `rate_per_minute`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<&'static str>,
 }
 
 impl ResponseError for ApiError {
@@ -239,6 +279,7 @@ impl ResponseError for ApiError {
                 code: self.0.code(),
                 message: self.0.public_message(),
                 field: self.0.field(),
+                limit: self.0.limit(),
             },
         })
     }

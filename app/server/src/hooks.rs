@@ -1,10 +1,17 @@
 //! The public `/hooks/{token}` endpoint: an inbox stores the JSON body; a direct URL
-//! starts a one-off run of its command with the body as parameters. Bodies are
-//! limited to [`MAX_BODY`]; unknown tokens answer 404.
+//! starts a one-off run of its command with the body as parameters. Unknown tokens
+//! answer 404; each token may be used [`HookRateLimit`] times a minute (429 with
+//! Retry-After); bodies are limited in size and nesting by the store's
+//! [`InboxLimits`](sluice_store::inboxes::InboxLimits), checked before parsing.
+
+mod rate_limit;
+
+pub use rate_limit::HookRateLimit;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures::StreamExt;
+use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 use sluice_store::commands::CommandKind;
 use sluice_store::domain::Invalid;
@@ -14,25 +21,24 @@ use crate::commands::run_now;
 use crate::error::{ApiError, AppError};
 use crate::state::AppState;
 
-pub const MAX_BODY: usize = 1024 * 1024;
-
-/// Reads the body, refusing more than `MAX_BODY` bytes before reading them.
+/// Reads the body, refusing more than `max` bytes before reading them.
 async fn read_limited(
     req: &HttpRequest,
     mut payload: web::Payload,
+    max: usize,
 ) -> Result<web::BytesMut, AppError> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY) {
+    if declared.is_some_and(|n| n > max) {
         return Err(AppError::PayloadTooLarge);
     }
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| AppError::BadRequest(format!("body: {e}")))?;
-        if body.len() + chunk.len() > MAX_BODY {
+        if body.len() + chunk.len() > max {
             return Err(AppError::PayloadTooLarge);
         }
         body.extend_from_slice(&chunk);
@@ -51,14 +57,29 @@ pub async fn receive(
         .hook_target(&token)
         .await?
         .ok_or(AppError::NotFound)?;
-    let body = read_limited(&req, payload).await?;
-    let document: Value = serde_json::from_slice(&body)
-        .map_err(|e| AppError::Invalid(Invalid::new("body", format!("is not valid JSON: {e}"))))?;
+    state
+        .hook_rate_limit
+        .check(&token)
+        .map_err(|wait| AppError::RateLimited {
+            per_minute: state.hook_rate_limit.allowance(),
+            retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+        })?;
+    let limits = *state.store.inbox_limits();
+    let body = read_limited(&req, payload, limits.max_body_bytes).await?;
+    limits.check_body(&body).map_err(AppError::InboxRefused)?;
+    let not_json = |e: serde_json::Error| {
+        AppError::Invalid(Invalid::new("body", format!("is not valid JSON: {e}")))
+    };
     match target {
         HookTarget::Inbox(inbox) => {
+            // Validated without building it (a nested body's tree is many times its
+            // size) and kept exactly as sent; valid JSON is valid UTF-8.
+            serde_json::from_slice::<IgnoredAny>(&body).map_err(not_json)?;
+            let text = String::from_utf8(body.to_vec())
+                .map_err(|_| AppError::Invalid(Invalid::new("body", "is not UTF-8")))?;
             let id = state
                 .store
-                .add_inbox_message(&inbox.tenant_id, &inbox.id, "http", &document.to_string())
+                .add_inbox_message(&inbox.tenant_id, &inbox.id, "http", &text)
                 .await?;
             Ok(HttpResponse::Accepted().json(json!({"id": id.to_string()})))
         }
@@ -66,6 +87,7 @@ pub async fn receive(
             tenant_id,
             command_id,
         } => {
+            let document: Value = serde_json::from_slice(&body).map_err(not_json)?;
             let Value::Object(_) = &document else {
                 return Err(AppError::Invalid(Invalid::new(
                     "body",

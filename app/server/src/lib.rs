@@ -9,6 +9,7 @@ pub mod connectors;
 pub mod demo;
 pub mod error;
 pub mod hooks;
+pub mod inbox_config;
 mod input;
 pub mod metrics;
 mod ops;

@@ -222,6 +222,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/inboxes", web::post().to(pages::inboxes::create))
                 .route("/inboxes/{id}", web::get().to(pages::inboxes::show))
                 .route(
+                    "/inboxes/{id}/messages/{message_id}/body",
+                    web::get().to(pages::inboxes::download_message),
+                )
+                .route(
                     "/inboxes/{id}/delete",
                     web::get().to(pages::inboxes::delete_form),
                 )

@@ -44,6 +44,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
             store
                 .with_run_lease(chrono::Duration::seconds(i64::from(config.run_lease_secs)))
                 .with_acquire_timeout(Duration::from_millis(config.db_acquire_timeout_ms))
+                .with_inbox_limits(config.inbox.limits())
         })
         .with_context(|| {
             format!(
@@ -135,6 +136,9 @@ impl Application {
             databases,
             sqlite_root,
             jobs,
+            hook_rate_limit: Arc::new(crate::hooks::HookRateLimit::per_minute(
+                config.inbox.rate_per_minute(),
+            )),
         };
         let server = match listener {
             Some(listener) => {

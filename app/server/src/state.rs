@@ -23,6 +23,8 @@ pub struct AppState {
     pub sqlite_root: Arc<PathBuf>,
     /// The job system, for starting runs from requests.
     pub jobs: JobContext,
+    /// Requests per minute to each public `/hooks/{token}` URL.
+    pub hook_rate_limit: Arc<crate::hooks::HookRateLimit>,
 }
 
 impl AppState {

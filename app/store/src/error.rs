@@ -21,6 +21,9 @@ pub enum StoreError {
     },
     #[error("secret key: {0}")]
     Secret(String),
+    /// An inbox would not take a message (too large, too deep, or full).
+    #[error("{0}")]
+    InboxRefused(#[from] crate::inboxes::InboxRefusal),
 }
 
 impl From<diesel::result::Error> for StoreError {

@@ -1,15 +1,26 @@
 //! Inboxes: public URLs (`/hooks/{token}`) that keep every JSON body they receive,
 //! usable as a command's callback; and direct URLs that start a command instead.
 
+mod limits;
+
+pub use limits::{DEFAULT_MAX_BODY_BYTES, InboxLimits, InboxRefusal, nests_deeper_than};
+
 use chrono::NaiveDateTime;
+use diesel::dsl::{count_star, sql};
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer, Text};
 use diesel_async::RunQueryDsl;
 
 use crate::error::OptionalExt;
 use crate::ids::{CommandId, DirectUrlId, InboxId, MessageId, TenantId};
 use crate::schema::{direct_urls, inbox_messages, inboxes};
 use crate::secret::random_token;
-use crate::{Store, StoreError, now, with_conn};
+use crate::{Store, StoreError, in_transaction, now, with_conn};
+
+diesel::define_sql_function! {
+    /// `substr(text, start, length)`, counted in characters, on both backends.
+    fn substr(text: Text, start: Integer, length: Integer) -> Text;
+}
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = inboxes)]
@@ -53,6 +64,25 @@ pub struct InboxMessage {
     pub body: String,
     pub size: i64,
     pub received_at: NaiveDateTime,
+}
+
+/// The start of a message, for listing many without loading their bodies.
+#[derive(Debug, Clone, Queryable)]
+pub struct MessagePreview {
+    pub id: String,
+    pub source: String,
+    /// The whole body's size in bytes.
+    pub size: i64,
+    pub received_at: NaiveDateTime,
+    /// At most the first `head_chars` characters of the body.
+    pub head: String,
+}
+
+impl MessagePreview {
+    /// Whether `head` is the whole body.
+    pub fn is_complete(&self) -> bool {
+        self.head.len() as i64 == self.size
+    }
 }
 
 /// What a public `/hooks/{token}` URL leads to.
@@ -124,7 +154,9 @@ impl Store {
         Ok(())
     }
 
-    /// Stores one message (a JSON document, already validated by the caller).
+    /// Stores one message (a JSON document, already parsed by the caller) within the
+    /// inbox's limits: [`InboxLimits::check_body`], then room for it in the inbox;
+    /// otherwise [`StoreError::InboxRefused`].
     pub async fn add_inbox_message(
         &self,
         tenant: &TenantId,
@@ -132,21 +164,135 @@ impl Store {
         source: &str,
         body: &str,
     ) -> Result<MessageId, StoreError> {
+        let limits = self.inbox_limits;
+        limits.check_body(body.as_bytes())?;
         let id = MessageId::generate();
+        let size = body.len() as i64;
         let mut conn = self.write().await?;
-        with_conn!(&mut conn, c => diesel::insert_into(inbox_messages::table)
-            .values((
-                inbox_messages::id.eq(id.as_str()),
-                inbox_messages::tenant_id.eq(tenant.as_str()),
-                inbox_messages::inbox_id.eq(inbox.as_str()),
-                inbox_messages::source.eq(source),
-                inbox_messages::body.eq(body),
-                inbox_messages::size.eq(body.len() as i64),
-                inbox_messages::received_at.eq(now()),
+        in_transaction!(&mut conn, c => {
+            // A no-op update locks the inbox's row on PostgreSQL, so concurrent
+            // writers to one inbox take turns and cannot both pass the room check.
+            // (SQLite has a single writer already.)
+            let locked = diesel::update(
+                inboxes::table
+                    .filter(inboxes::tenant_id.eq(tenant.as_str()))
+                    .filter(inboxes::id.eq(inbox.as_str())),
+            )
+            .set(inboxes::created_at.eq(inboxes::created_at))
+            .execute(c)
+            .await?;
+            if locked == 0 {
+                return Err(StoreError::not_found("inbox"));
+            }
+            let (messages, bytes): (i64, i64) = inbox_messages::table
+                .filter(inbox_messages::inbox_id.eq(inbox.as_str()))
+                .select((
+                    count_star(),
+                    // PostgreSQL sums BIGINT into NUMERIC; both read back as BIGINT.
+                    sql::<BigInt>("CAST(COALESCE(SUM(size), 0) AS BIGINT)"),
+                ))
+                .first(c)
+                .await?;
+            limits.check_room(messages, bytes, size)?;
+            diesel::insert_into(inbox_messages::table)
+                .values((
+                    inbox_messages::id.eq(id.as_str()),
+                    inbox_messages::tenant_id.eq(tenant.as_str()),
+                    inbox_messages::inbox_id.eq(inbox.as_str()),
+                    inbox_messages::source.eq(source),
+                    inbox_messages::body.eq(body),
+                    inbox_messages::size.eq(size),
+                    inbox_messages::received_at.eq(now()),
+                ))
+                .execute(c)
+                .await?;
+            Ok(())
+        })?;
+        Ok(id)
+    }
+
+    /// The newest messages first, each with only the start of its body.
+    pub async fn inbox_message_previews(
+        &self,
+        tenant: &TenantId,
+        inbox: &InboxId,
+        limit: i64,
+        head_chars: i32,
+    ) -> Result<Vec<MessagePreview>, StoreError> {
+        let mut conn = self.read().await?;
+        Ok(with_conn!(&mut conn, c => inbox_messages::table
+            .filter(inbox_messages::tenant_id.eq(tenant.as_str()))
+            .filter(inbox_messages::inbox_id.eq(inbox.as_str()))
+            .order((inbox_messages::received_at.desc(), inbox_messages::id.desc()))
+            .limit(limit)
+            .select((
+                inbox_messages::id,
+                inbox_messages::source,
+                inbox_messages::size,
+                inbox_messages::received_at,
+                substr(inbox_messages::body, 1, head_chars),
             ))
+            .load::<MessagePreview>(c)
+            .await)?)
+    }
+
+    /// One message, whole.
+    pub async fn inbox_message(
+        &self,
+        tenant: &TenantId,
+        inbox: &InboxId,
+        id: &str,
+    ) -> Result<InboxMessage, StoreError> {
+        let mut conn = self.read().await?;
+        with_conn!(&mut conn, c => inbox_messages::table
+            .filter(inbox_messages::tenant_id.eq(tenant.as_str()))
+            .filter(inbox_messages::inbox_id.eq(inbox.as_str()))
+            .filter(inbox_messages::id.eq(id))
+            .select(InboxMessage::as_select())
+            .first(c)
+            .await)
+        .or_not_found("message")
+    }
+
+    /// Retention: removes messages older than `retention_days`, then all but the
+    /// newest `retention_messages` of each inbox. Returns how many were removed.
+    pub async fn apply_inbox_retention(&self) -> Result<usize, StoreError> {
+        let limits = self.inbox_limits;
+        let cutoff = now() - chrono::Duration::days(limits.retention_days);
+        let mut conn = self.write().await?;
+        let mut removed = with_conn!(&mut conn, c => diesel::delete(
+                inbox_messages::table.filter(inbox_messages::received_at.lt(cutoff)),
+            )
             .execute(c)
             .await)?;
-        Ok(id)
+        let crowded: Vec<String> = with_conn!(&mut conn, c => inbox_messages::table
+            .group_by(inbox_messages::inbox_id)
+            .having(count_star().gt(limits.retention_messages))
+            .select(inbox_messages::inbox_id)
+            .load(c)
+            .await)?;
+        for inbox in &crowded {
+            // The oldest message kept: everything older goes.
+            let (at, id): (NaiveDateTime, String) = with_conn!(&mut conn, c => inbox_messages::table
+                .filter(inbox_messages::inbox_id.eq(inbox))
+                .order((inbox_messages::received_at.desc(), inbox_messages::id.desc()))
+                .offset(limits.retention_messages - 1)
+                .select((inbox_messages::received_at, inbox_messages::id))
+                .first(c)
+                .await)?;
+            removed += with_conn!(&mut conn, c => diesel::delete(
+                    inbox_messages::table
+                        .filter(inbox_messages::inbox_id.eq(inbox))
+                        .filter(
+                            inbox_messages::received_at.lt(at).or(inbox_messages::received_at
+                                .eq(at)
+                                .and(inbox_messages::id.lt(&id))),
+                        ),
+                )
+                .execute(c)
+                .await)?;
+        }
+        Ok(removed)
     }
 
     /// The newest messages first.

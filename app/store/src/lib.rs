@@ -39,6 +39,7 @@ pub struct Store {
     location: DatabaseLocation,
     secret: SecretKey,
     run_lease: chrono::Duration,
+    inbox_limits: inboxes::InboxLimits,
 }
 
 impl Store {
@@ -62,6 +63,7 @@ impl Store {
             location,
             secret,
             run_lease: commands::DEFAULT_RUN_LEASE,
+            inbox_limits: inboxes::InboxLimits::default(),
         };
         let sealed = store.reseal_secrets().await?;
         if sealed.resealed > 0 {
@@ -88,6 +90,16 @@ impl Store {
 
     pub fn run_lease(&self) -> chrono::Duration {
         self.run_lease
+    }
+
+    /// What every inbox accepts and keeps (see [`inboxes::InboxLimits`]).
+    pub fn with_inbox_limits(mut self, limits: inboxes::InboxLimits) -> Self {
+        self.inbox_limits = limits;
+        self
+    }
+
+    pub fn inbox_limits(&self) -> &inboxes::InboxLimits {
+        &self.inbox_limits
     }
 
     /// How long a caller waits for a store connection before getting

@@ -8,8 +8,10 @@ use serde_json::{Map, Value};
 use sluice_connect::{Access, Database};
 use sluice_deliver::{Delivery, Signing};
 use sluice_sqltpl::{PlaceholderValues, Rendered, render_placeholders};
+use sluice_store::StoreError;
 use sluice_store::commands::{Callback, Command, CommandKind};
 use sluice_store::ids::RunId;
+use sluice_store::inboxes::InboxRefusal;
 use sluice_store::runs::{Completion, Run};
 use std::sync::Arc;
 use std::time::Duration;
@@ -167,6 +169,22 @@ fn prefetch_batches(
     receiver
 }
 
+/// Why a batch could not go into the inbox, with what to do about the inbox's limits.
+/// The run fails (its cursor unmoved) rather than drop rows or older messages.
+fn inbox_failure(number: u64, err: &StoreError) -> String {
+    let StoreError::InboxRefused(refusal) = err else {
+        return format!("inbox: {err}");
+    };
+    let limit = refusal.limit();
+    match refusal {
+        InboxRefusal::BodyTooLarge { .. } => {
+            format!("inbox: batch {number} {refusal} ({limit}): lower the command's batch size")
+        }
+        _ if refusal.is_about_the_body() => format!("inbox: batch {number} {refusal} ({limit})"),
+        _ => format!("inbox: batch {number}: {refusal} ({limit})"),
+    }
+}
+
 async fn deliver(
     ctx: &JobContext,
     command: &Command,
@@ -186,7 +204,7 @@ async fn deliver(
                 )
                 .await
                 .map(|_| ())
-                .map_err(|e| format!("inbox: {e}"))
+                .map_err(|e| inbox_failure(number, &e))
         }
         Callback::Url(url) if url.is_empty() => {
             Err("the command has no callback (its inbox was deleted)".into())

@@ -8,6 +8,7 @@ mod cli;
 mod commands;
 mod connectors;
 mod crash;
+mod inboxes;
 mod jobs;
 mod load;
 mod ops;

@@ -2,7 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::value::RawValue;
 use sluice_store::audit::AuditEvent;
 use sluice_store::ids::InboxId;
 use sluice_store::inboxes::Inbox;
@@ -78,8 +78,10 @@ pub struct MessageBody {
     pub received_at: String,
     /// `http` or `command:<id>`.
     pub source: String,
+    /// The stored JSON as is: never parsed into a tree, so a large nested body
+    /// costs its size and no more.
     #[schema(value_type = Object)]
-    pub body: Value,
+    pub body: Box<RawValue>,
 }
 
 /// Messages received, newest first (at most 500).
@@ -102,8 +104,19 @@ pub async fn messages(
             id: m.id,
             received_at: iso(&m.received_at),
             source: m.source,
-            body: serde_json::from_str(&m.body).unwrap_or(Value::String(m.body)),
+            body: stored_json(m.body),
         })
         .collect();
     Ok(HttpResponse::Ok().json(body))
+}
+
+/// A stored body as raw JSON; one that is not JSON (never stored by Sluice itself)
+/// comes back as a JSON string.
+fn stored_json(body: String) -> Box<RawValue> {
+    let json = if serde_json::from_str::<&RawValue>(&body).is_ok() {
+        body
+    } else {
+        serde_json::Value::String(body).to_string()
+    };
+    RawValue::from_string(json).unwrap_or_else(|_| RawValue::NULL.to_owned())
 }

@@ -1,7 +1,11 @@
 //! Inbox pages: list and create, one inbox with its public URL and messages, and a
-//! password-confirmed delete.
+//! password-confirmed delete; each message shown as a bounded preview with a
+//! download of its exact body.
+
+mod preview;
 
 use actix_web::http::StatusCode;
+use actix_web::http::header::{self, ContentDisposition, DispositionParam, DispositionType};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
@@ -14,6 +18,7 @@ use crate::auth::{CsrfForm, CurrentUser, client_ip};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::{FormErrors, Layout, redirect, render, render_with_status, when};
+use preview::{PREVIEW_CHARS, preview};
 
 pub const MESSAGES_SHOWN: i64 = 100;
 
@@ -132,10 +137,13 @@ pub async fn create(
 }
 
 struct MessageView {
+    id: String,
     received: String,
     source: String,
     size: i64,
+    /// The start of the body (see [`preview`]); the whole of it is a download.
     body: String,
+    truncated: bool,
 }
 
 #[derive(Template)]
@@ -145,13 +153,7 @@ struct ShowPage {
     inbox: InboxView,
     total: i64,
     messages: Vec<MessageView>,
-}
-
-fn pretty(body: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| serde_json::to_string_pretty(&v).ok())
-        .unwrap_or_else(|| body.to_string())
+    preview_bytes: usize,
 }
 
 async fn load(state: &AppState, current: &CurrentUser, raw: &str) -> Result<Inbox, AppError> {
@@ -171,14 +173,19 @@ pub async fn show(
         .await?;
     let messages = state
         .store
-        .inbox_messages(&current.tenant.id, &inbox.id, MESSAGES_SHOWN)
+        .inbox_message_previews(&current.tenant.id, &inbox.id, MESSAGES_SHOWN, PREVIEW_CHARS)
         .await?
         .into_iter()
-        .map(|m| MessageView {
-            received: when(&m.received_at),
-            source: m.source,
-            size: m.size,
-            body: pretty(&m.body),
+        .map(|m| {
+            let shown = preview(&m.head, m.is_complete());
+            MessageView {
+                received: when(&m.received_at),
+                source: m.source,
+                size: m.size,
+                body: shown.text,
+                truncated: shown.truncated,
+                id: m.id,
+            }
         })
         .collect();
     render(&ShowPage {
@@ -186,7 +193,31 @@ pub async fn show(
         inbox: view(&state, &inbox),
         total,
         messages,
+        preview_bytes: preview::PREVIEW_BYTES,
     })
+}
+
+/// One message's exact body, as a JSON file to save rather than a page to open.
+pub async fn download_message(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (inbox_id, message_id) = path.into_inner();
+    let inbox = load(&state, &current, &inbox_id).await?;
+    let message = state
+        .store
+        .inbox_message(&current.tenant.id, &inbox.id, &message_id)
+        .await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header(ContentDisposition {
+            disposition: DispositionType::Attachment,
+            parameters: vec![DispositionParam::Filename(format!("{}.json", message.id))],
+        })
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::CACHE_CONTROL, "private, no-store"))
+        .body(message.body))
 }
 
 #[derive(Template)]
