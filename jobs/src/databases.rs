@@ -60,9 +60,16 @@ pub fn resolve_sqlite_path(dir: &Path, raw: &str) -> Result<SqliteFile, Invalid>
         return Err(invalid("must name a database file".into()));
     }
     let relative = parts.join("/");
+    // The folder's own name (the tenant id) tells the operator where to put the
+    // file; the server's absolute path stays out of the message.
+    let folder = dir
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let missing = || {
         invalid(format!(
-            "{relative:?} does not exist in this organisation's SQLite directory"
+            "{relative:?} does not exist in this organisation's SQLite directory \
+             (the folder {folder}/ in the server's SQLite directory)"
         ))
     };
     let dir = dir.canonicalize().map_err(|_| missing())?;

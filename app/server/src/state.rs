@@ -29,7 +29,13 @@ pub struct AppState {
 
 impl AppState {
     /// The directory a tenant's SQLite connectors may open files in.
+    /// The tenant's folder for SQLite files, created on first use so the
+    /// operator only has to drop files into it.
     pub fn tenant_sqlite_dir(&self, tenant: &sluice_store::ids::TenantId) -> PathBuf {
-        sluice_jobs::databases::tenant_sqlite_dir(&self.sqlite_root, tenant)
+        let dir = sluice_jobs::databases::tenant_sqlite_dir(&self.sqlite_root, tenant);
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            tracing::warn!(error = %e, "cannot create a tenant's SQLite directory");
+        }
+        dir
     }
 }
