@@ -1210,3 +1210,49 @@ async fn rotating_the_secret_key_reseals_every_stored_secret() {
         .unwrap();
     assert_eq!(opened.password.as_deref(), Some("rotated-password"));
 }
+
+/// "preferred" TLS against a server without TLS (the local MariaDB): without a
+/// password it connects in the clear, but a password is never sent unencrypted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preferred_tls_never_sends_a_password_in_the_clear() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let user = app.signup("Tls").await;
+    let key = app.api_key_for(&user).await;
+    let mut outcomes = Vec::new();
+    for (name, password) in [
+        ("no_password", None),
+        ("with_password", Some("a-real-password")),
+    ] {
+        let mut params = json!({"server": "127.0.0.1", "port": 3306, "database": "test", "username": "root", "sslMode": "preferred"});
+        if let Some(password) = password {
+            params["password"] = json!(password);
+        }
+        let created = app
+            .api(Method::POST, &key, "/api/v1/connections")
+            .json(&json!({"name": name, "kind": "mariadb", "auth": {"params": params}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+        let id = created.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        outcomes.push(test_connection(&app, &key, &id).await);
+    }
+    assert_eq!(
+        outcomes[0]["ok"], true,
+        "no secret at stake: {}",
+        outcomes[0]
+    );
+    assert_eq!(outcomes[1]["ok"], false, "{}", outcomes[1]);
+    assert_eq!(outcomes[1]["category"], "tls", "{}", outcomes[1]);
+    assert!(
+        outcomes[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("password unencrypted"),
+        "{}",
+        outcomes[1]
+    );
+}

@@ -59,6 +59,21 @@ pub(crate) fn server_refused_tls(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Tls(message) if message.to_string() == "server does not support TLS")
 }
 
+/// Whether a "preferred" connection may go on without TLS after the server
+/// refused it: only when no password would then cross the network in clear.
+pub(crate) fn plaintext_fallback(
+    params: &ConnectionParams,
+    address: &str,
+) -> Result<(), ConnectError> {
+    match params.password.as_deref() {
+        Some(password) if !password.is_empty() => Err(ConnectError::Tls(format!(
+            "{address} does not offer TLS, and with TLS mode \"preferred\" Sluice does not send \
+             a password unencrypted; choose \"disabled\" if that is acceptable on this network"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn seconds(duration: Duration) -> String {
     format!("{}s", duration.as_secs_f64())
 }

@@ -8,8 +8,8 @@ use sqlx::{
 };
 
 use super::{
-    address, ca_file, no_answer, refuse_disabled_certificate_checks, required, server_refused_tls,
-    sqlx_error,
+    address, ca_file, no_answer, plaintext_fallback, refuse_disabled_certificate_checks, required,
+    server_refused_tls, sqlx_error,
 };
 use crate::connstr::ConnectionParams;
 use crate::database::{ColumnInfo, Limits, RowSet, TableKind, TableRef};
@@ -42,6 +42,7 @@ impl MySqlDatabase {
             Some(Ok(())) => options,
             // Only a server without the SSL capability gets a plain connection.
             Some(Err(error)) if params.tls == TlsMode::Preferred && server_refused_tls(&error) => {
+                plaintext_fallback(params, &address)?;
                 let plain = options.ssl_mode(MySqlSslMode::Disabled);
                 match probe(&plain, limits).await {
                     None => return Err(no_answer(&address, limits)),
