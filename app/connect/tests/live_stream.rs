@@ -889,3 +889,45 @@ async fn oracle_streams_binds_and_survives_hostile_values() {
     remote_stream_checks(&database, DbKind::Oracle).await;
     database.close().await;
 }
+
+// ---- session settings the renderer relies on ---------------------------------------
+
+/// A command may change its session (`SET …`), and pooled connections are reused:
+/// the settings sluice-sqltpl's reading of literals relies on are restored before
+/// every run, whatever an earlier command left behind.
+#[tokio::test]
+async fn an_earlier_command_cannot_change_how_literals_are_read() {
+    for (kind, spoil, read) in [
+        (
+            DbKind::Postgres,
+            "SET standard_conforming_strings = off",
+            "SELECT current_setting('standard_conforming_strings') AS setting",
+        ),
+        (
+            DbKind::Mariadb,
+            "SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES,ANSI_QUOTES,STRICT_TRANS_TABLES'",
+            "SELECT @@SESSION.sql_mode AS setting",
+        ),
+    ] {
+        let db = TempDatabase::create(kind).await;
+        // One connection: the spoiled session is the one the next run gets.
+        let database = db.connect_with(one_second_limits(1)).await;
+        assert!(batches(&database, &plain(spoil), 10).await.is_empty());
+        let rows = all_rows(&database, &plain(read)).await;
+        let setting = rows[0]["setting"].as_str().expect("text").to_owned();
+        match kind {
+            DbKind::Postgres => assert_eq!(setting, "on"),
+            _ => {
+                assert!(
+                    !setting.contains("NO_BACKSLASH_ESCAPES") && !setting.contains("ANSI_QUOTES"),
+                    "{setting}"
+                );
+                assert!(
+                    setting.contains("STRICT_TRANS_TABLES"),
+                    "the rest is kept: {setting}"
+                );
+            }
+        }
+        database.close().await;
+    }
+}

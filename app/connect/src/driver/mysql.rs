@@ -255,6 +255,10 @@ impl MySqlDatabase {
             let run = async {
                 let connection = self.pool.acquire().await.map_err(|e| self.error(e))?;
                 let mut held = Held::new(connection);
+                (&mut *held.connection)
+                    .execute(RENDERER_SQL_MODE)
+                    .await
+                    .map_err(|e| self.error(e))?;
                 {
                     // The user's SQL is run as written, on purpose: it is the
                     // connector owner's own command, and every placeholder
@@ -285,6 +289,14 @@ impl MySqlDatabase {
         self.pool.close().await;
     }
 }
+
+/// sluice-sqltpl reads the template's literals with backslash escapes on and `"…"`
+/// as a string; an earlier command on this pooled connection may have set
+/// `NO_BACKSLASH_ESCAPES` or `ANSI_QUOTES`, which would move where a literal ends.
+/// Both are taken out of the session's mode before every run.
+const RENDERER_SQL_MODE: &str = "SET SESSION sql_mode = TRIM(BOTH ',' FROM \
+     REPLACE(REPLACE(REPLACE(CONCAT(',', @@SESSION.sql_mode, ','), \
+     ',NO_BACKSLASH_ESCAPES,', ','), ',ANSI_QUOTES,', ','), ',ANSI,', ','))";
 
 /// Preferred TLS starts as VERIFY_IDENTITY; see [`MySqlDatabase::connect`].
 fn connect_options(params: &ConnectionParams) -> Result<MySqlConnectOptions, ConnectError> {

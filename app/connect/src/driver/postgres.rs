@@ -223,6 +223,13 @@ impl PgDatabase {
                     .execute("SET statement_timeout = 0")
                     .await
                     .map_err(|e| self.error(e))?;
+                // sluice-sqltpl reads the template's '…' literals the standard way;
+                // an earlier command on this pooled connection may have turned
+                // that off, which would move where a literal ends.
+                (&mut *held.connection)
+                    .execute("SET standard_conforming_strings = on")
+                    .await
+                    .map_err(|e| self.error(e))?;
                 {
                     // The user's SQL is run as written, on purpose: it is the
                     // connector owner's own command, and every placeholder
