@@ -62,6 +62,7 @@ pub fn test_config(data_dir: PathBuf, database_url: Option<String>) -> Config {
         previous_secret_keys: None,
         allow_private_targets: true,
         allow_private_databases: true,
+        metrics_token: None,
         log_format: LogFormat::Pretty,
         housekeeping_cron: "* * * * * *".into(),
         db_pool_size: 5,

@@ -66,6 +66,16 @@ pub struct Config {
     )]
     pub allow_private_databases: bool,
 
+    /// Bearer token a scraper must send to read `/metrics`. Without one, `/metrics`
+    /// answers only clients on the loopback interface.
+    #[arg(
+        long,
+        env = "SLUICE_METRICS_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub metrics_token: Option<String>,
+
     /// Log format: `pretty` for people, `json` for log collectors.
     #[arg(
         long,

@@ -1,7 +1,8 @@
 //! Health, readiness, metrics and the embedded static assets.
 
 use actix_web::http::header;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
+use subtle::ConstantTimeEq;
 
 use crate::error::AppError;
 use crate::state::AppState;
@@ -23,9 +24,26 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+/// Prometheus metrics, for a scraper holding `SLUICE_METRICS_TOKEN`, or (without
+/// a token configured) for the machine itself: they show the instance's activity.
+pub async fn metrics(state: web::Data<AppState>, request: HttpRequest) -> HttpResponse {
+    let allowed = match &state.metrics_token {
+        Some(token) => request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|given| bool::from(given.as_bytes().ct_eq(token.as_bytes()))),
+        None => request
+            .peer_addr()
+            .is_some_and(|peer| peer.ip().is_loopback()),
+    };
+    if !allowed {
+        return HttpResponse::NotFound().finish();
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(state.metrics.render())
 }
 

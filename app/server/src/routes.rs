@@ -1,6 +1,9 @@
 //! Every route of the application, in one table.
 
-use actix_web::middleware::{DefaultHeaders, from_fn};
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::{DefaultHeaders, Next, from_fn};
 use actix_web::{HttpResponse, web};
 
 use crate::error::{ApiError, AppError};
@@ -25,6 +28,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .wrap(from_fn(metrics::record))
                 .wrap(tracing_actix_web::TracingLogger::default())
                 .wrap(security_headers())
+                .wrap(from_fn(strict_transport_security))
                 // Operations
                 .route("/healthz", web::get().to(ops::healthz))
                 .route("/readyz", web::get().to(ops::readyz))
@@ -247,6 +251,24 @@ fn security_headers() -> DefaultHeaders {
             "Content-Security-Policy",
             "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'",
         ))
+}
+
+/// HSTS when Sluice is served over HTTPS (`SLUICE_PUBLIC_URL` is `https://…`).
+async fn strict_transport_security(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let https = request
+        .app_data::<web::Data<crate::state::AppState>>()
+        .is_some_and(|state| state.secure_cookies);
+    let mut response = next.call(request).await?;
+    if https {
+        response.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            header::HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    Ok(response)
 }
 
 async fn api_not_found() -> Result<HttpResponse, ApiError> {

@@ -131,6 +131,12 @@ impl Application {
             queue,
             public_url: Arc::from(config.public_base_url(bound)),
             secure_cookies: config.secure_cookies(),
+            metrics_token: config
+                .metrics_token
+                .as_deref()
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(Arc::from),
             allow_private_targets: config.allow_private_targets,
             metrics,
             databases,

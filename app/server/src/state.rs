@@ -17,6 +17,8 @@ pub struct AppState {
     pub secure_cookies: bool,
     pub allow_private_targets: bool,
     pub metrics: Metrics,
+    /// Bearer token `/metrics` asks for; without one it answers loopback clients only.
+    pub metrics_token: Option<Arc<str>>,
     /// Connection pools to tenants' databases, one per connector.
     pub databases: Registry,
     /// SQLite connectors open files only inside their tenant's directory in it.

@@ -98,3 +98,50 @@ async fn embedded_store_files_and_secret_key_are_created_on_first_start() {
         assert_eq!(mode & 0o777, 0o600);
     }
 }
+
+/// `/metrics` shows the instance's activity: with `SLUICE_METRICS_TOKEN` set only a
+/// scraper holding it reads them (without one, only loopback clients do).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_need_the_operators_token_when_one_is_set() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.metrics_token = Some("scrape-me-please".into())
+    })
+    .await;
+    let client = reqwest::Client::new();
+    for header in [None, Some("Bearer wrong-token"), Some("scrape-me-please")] {
+        let mut request = client.get(app.url("/metrics"));
+        if let Some(value) = header {
+            request = request.header("authorization", value);
+        }
+        assert_eq!(request.send().await.unwrap().status(), 404, "{header:?}");
+    }
+    let scraped = client
+        .get(app.url("/metrics"))
+        .bearer_auth("scrape-me-please")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scraped.status(), 200);
+    assert!(scraped.text().await.unwrap().contains("sluice_"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hsts_is_sent_only_when_served_over_https() {
+    let plain = TestApp::spawn(Backend::Sqlite).await;
+    let response = reqwest::get(plain.url("/login")).await.unwrap();
+    assert!(
+        response
+            .headers()
+            .get("strict-transport-security")
+            .is_none()
+    );
+    let https = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.public_url = Some("https://sluice.example.com".into())
+    })
+    .await;
+    let response = reqwest::get(https.url("/login")).await.unwrap();
+    assert_eq!(
+        response.headers()["strict-transport-security"],
+        "max-age=31536000; includeSubDomains"
+    );
+}
