@@ -63,6 +63,9 @@ pub fn test_config(data_dir: PathBuf, database_url: Option<String>) -> Config {
         allow_private_targets: true,
         allow_private_databases: true,
         metrics_token: None,
+        // The tests schedule commands every second.
+        min_schedule_secs: 1,
+        max_commands_per_tenant: 1000,
         log_format: LogFormat::Pretty,
         housekeeping_cron: "* * * * * *".into(),
         db_pool_size: 5,

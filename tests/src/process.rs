@@ -64,6 +64,7 @@ impl Sluice {
             env: vec![
                 ("SLUICE_ALLOW_PRIVATE_TARGETS".into(), "true".into()),
                 ("SLUICE_ALLOW_PRIVATE_DATABASES".into(), "true".into()),
+                ("SLUICE_MIN_SCHEDULE_SECS".into(), "1".into()),
                 ("RUST_LOG".into(), "warn".into()),
             ],
         }

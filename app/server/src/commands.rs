@@ -10,7 +10,7 @@ use sluice_sqltpl::referenced_placeholders_in;
 use sluice_store::commands::{Callback, Command, CommandKind, CommandSettings};
 use sluice_store::connectors::Connector;
 use sluice_store::domain::Invalid;
-use sluice_store::ids::InboxId;
+use sluice_store::ids::{InboxId, TenantId};
 use sluice_store::runs::Run;
 
 use crate::error::AppError;
@@ -87,7 +87,8 @@ impl CommandFields {
                 keep(
                     &mut errors,
                     Schedule::parse(&expression, &timezone)
-                        .map_err(|e| Invalid::new(e.field(), e.to_string())),
+                        .map_err(|e| Invalid::new(e.field(), e.to_string()))
+                        .and_then(|s| often_enough(s, state.tenant_limits.min_schedule_interval)),
                 )
             }
             _ => None,
@@ -238,6 +239,37 @@ pub fn parse_window(
         return Err(Invalid::new("endTime", "must not be before startTime"));
     }
     Ok(Some(window))
+}
+
+/// Refuses a schedule that fires more often than the operator allows.
+fn often_enough(schedule: Schedule, shortest: chrono::Duration) -> Result<Schedule, Invalid> {
+    match schedule.shortest_interval(Utc::now()) {
+        Some(gap) if gap < shortest => Err(Invalid::new(
+            "schedule",
+            format!(
+                "runs every {} s; this instance allows at most one run every {} s",
+                gap.num_seconds(),
+                shortest.num_seconds()
+            ),
+        )),
+        _ => Ok(schedule),
+    }
+}
+
+/// Refuses a new command when the tenant already has as many unfinished ones as
+/// the operator allows.
+pub async fn room_for_a_command(state: &AppState, tenant: &TenantId) -> Result<(), AppError> {
+    let active = state.store.count_unfinished_commands(tenant).await?;
+    if active >= state.tenant_limits.max_commands {
+        return Err(AppError::Conflict {
+            field: "limit",
+            message: format!(
+                "this organisation has {active} commands that are not finished, the most this \
+                 instance allows; delete some first"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Starts a run by hand (UI, API or direct URL). 409 when it is running or paused.

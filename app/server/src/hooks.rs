@@ -17,7 +17,7 @@ use sluice_store::commands::CommandKind;
 use sluice_store::domain::Invalid;
 use sluice_store::inboxes::HookTarget;
 
-use crate::commands::run_now;
+use crate::commands::{room_for_a_command, run_now};
 use crate::error::{ApiError, AppError};
 use crate::state::AppState;
 
@@ -100,6 +100,7 @@ pub async fn receive(
             settings.kind = CommandKind::Dynamic;
             settings.schedule = None;
             settings.params = Some(document.to_string());
+            room_for_a_command(&state, &tenant_id).await?;
             let dynamic = state
                 .store
                 .create_command(&tenant_id, &settings, bound.last_value.as_deref(), None)

@@ -131,6 +131,12 @@ impl Application {
             queue,
             public_url: Arc::from(config.public_base_url(bound)),
             secure_cookies: config.secure_cookies(),
+            tenant_limits: crate::state::TenantLimits {
+                min_schedule_interval: chrono::Duration::seconds(i64::from(
+                    config.min_schedule_secs,
+                )),
+                max_commands: i64::from(config.max_commands_per_tenant),
+            },
             metrics_token: config
                 .metrics_token
                 .as_deref()

@@ -17,6 +17,8 @@ pub struct AppState {
     pub secure_cookies: bool,
     pub allow_private_targets: bool,
     pub metrics: Metrics,
+    /// What one tenant may ask of this instance.
+    pub tenant_limits: TenantLimits,
     /// Bearer token `/metrics` asks for; without one it answers loopback clients only.
     pub metrics_token: Option<Arc<str>>,
     /// Connection pools to tenants' databases, one per connector.
@@ -27,6 +29,15 @@ pub struct AppState {
     pub jobs: JobContext,
     /// Requests per minute to each public `/hooks/{token}` URL.
     pub hook_rate_limit: Arc<crate::hooks::HookRateLimit>,
+}
+
+/// Operator limits on what one tenant may ask of a shared instance.
+#[derive(Debug, Clone, Copy)]
+pub struct TenantLimits {
+    /// The shortest gap allowed between two runs of a schedule.
+    pub min_schedule_interval: chrono::Duration,
+    /// Commands not finished, per tenant.
+    pub max_commands: i64,
 }
 
 impl AppState {

@@ -253,6 +253,18 @@ impl Store {
         Ok(row.into())
     }
 
+    /// How many of the tenant's commands are not FINISHED (the operator's limit
+    /// counts these).
+    pub async fn count_unfinished_commands(&self, tenant: &TenantId) -> Result<i64, StoreError> {
+        let mut conn = self.read().await?;
+        Ok(with_conn!(&mut conn, c => commands::table
+            .filter(commands::tenant_id.eq(tenant.as_str()))
+            .filter(commands::status.ne(CommandStatus::Finished.as_str()))
+            .count()
+            .get_result::<i64>(c)
+            .await)?)
+    }
+
     /// A connector's commands (its queue): static first, then dynamic, newest first.
     pub async fn connector_commands(
         &self,

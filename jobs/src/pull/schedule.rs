@@ -55,6 +55,17 @@ impl Schedule {
             .map(|t| t.with_timezone(&Utc).naive_utc())
     }
 
+    /// The shortest gap between two of the next runs (a sample of a day's worth
+    /// or 64 runs, whichever comes first): how often it really fires.
+    pub fn shortest_interval(&self, after: DateTime<Utc>) -> Option<chrono::Duration> {
+        let runs: Vec<_> = self
+            .cron
+            .after(&after.with_timezone(&self.zone))
+            .take(64)
+            .collect();
+        runs.windows(2).map(|pair| pair[1] - pair[0]).min()
+    }
+
     /// The next `count` fire times after `after` (for the form's preview).
     pub fn preview(&self, after: DateTime<Utc>, count: usize) -> Vec<DateTime<Tz>> {
         let local = after.with_timezone(&self.zone);
@@ -119,5 +130,27 @@ mod tests {
                 .field(),
             "timezone"
         );
+    }
+}
+
+#[cfg(test)]
+mod interval_tests {
+    use super::*;
+
+    #[test]
+    fn the_shortest_interval_is_how_often_it_fires() {
+        let now = Utc::now();
+        let gap = |expression: &str| {
+            Schedule::parse(expression, "UTC")
+                .unwrap()
+                .shortest_interval(now)
+                .unwrap()
+                .num_seconds()
+        };
+        assert_eq!(gap("* * * * * *"), 1);
+        assert_eq!(gap("*/30 * * * * *"), 30);
+        assert_eq!(gap("*/5 * * * *"), 300);
+        // Irregular: two runs a second apart each minute.
+        assert_eq!(gap("0,1 * * * * *"), 1);
     }
 }

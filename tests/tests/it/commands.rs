@@ -817,3 +817,53 @@ async fn two_replicas_on_one_postgres_deliver_every_dynamic_command() {
         assert_eq!(ready.status(), 200);
     }
 }
+
+/// Operator limits on a shared instance: schedules no more frequent than
+/// `SLUICE_MIN_SCHEDULE_SECS`, and at most `SLUICE_MAX_COMMANDS_PER_TENANT`
+/// unfinished commands per tenant (scheduled, API-created or started through a
+/// direct URL alike).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_stay_within_the_operators_limits() {
+    let app = TestApp::spawn_with(sluice_tests::Backend::Sqlite, |c| {
+        c.min_schedule_secs = 60;
+        c.max_commands_per_tenant = 2;
+    })
+    .await;
+    let user = app.signup("Limits").await;
+    let key = app.api_key_for(&user).await;
+    let source = invoices_db().await;
+    let connection = pg_connector(&app, &key, &source).await;
+    let receiver = Receiver::start().await;
+    let body = |schedule: &str| json!({"connection_id": connection, "sql": "SELECT id FROM invoices", "callback": {"url": receiver.url}, "schedule": schedule});
+    let post = |body: Value| {
+        app.api(Method::POST, &key, "/api/v1/commands")
+            .json(&body)
+            .send()
+    };
+
+    let too_often = post(body("*/10 * * * * *")).await.unwrap();
+    assert_eq!(too_often.status(), 400);
+    let error: Value = too_often.json().await.unwrap();
+    assert_eq!(error["error"]["field"], "schedule", "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("every 10 s"),
+        "{error}"
+    );
+
+    for _ in 0..2 {
+        assert_eq!(post(body("*/5 * * * *")).await.unwrap().status(), 201);
+    }
+    let third = post(body("*/5 * * * *")).await.unwrap();
+    assert_eq!(third.status(), 409);
+    assert_eq!(
+        third.json::<Value>().await.unwrap()["error"]["field"],
+        "limit"
+    );
+    let dynamic = post(json!({"connection_id": connection, "kind": "dynamic", "sql": "SELECT 1 AS one", "callback": {"url": receiver.url}}))
+        .await
+        .unwrap();
+    assert_eq!(dynamic.status(), 409, "dynamic commands count too");
+}

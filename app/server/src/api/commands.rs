@@ -12,7 +12,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::api::iso;
 use crate::auth::ApiCaller;
-use crate::commands::{CommandFields, first_run_at, next_run, parse_window, run_now};
+use crate::commands::{
+    CommandFields, first_run_at, next_run, parse_window, room_for_a_command, run_now,
+};
 use crate::error::{ApiError, AppError};
 use crate::state::AppState;
 
@@ -195,6 +197,7 @@ pub async fn create(
     } else {
         None
     };
+    room_for_a_command(&state, caller.tenant()).await?;
     let command = state
         .store
         .create_command(

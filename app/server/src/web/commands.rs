@@ -14,7 +14,9 @@ use sluice_store::ids::{CommandId, ConnectorId};
 use sluice_store::runs::{Run, RunStatus};
 
 use crate::auth::{CsrfForm, CurrentUser};
-use crate::commands::{CommandFields, first_run_at, next_run, parse_window, run_now};
+use crate::commands::{
+    CommandFields, first_run_at, next_run, parse_window, room_for_a_command, run_now,
+};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::{FormErrors, Layout, redirect, render, render_with_status, when};
@@ -226,6 +228,7 @@ pub async fn create(
         Ok(valid) => valid,
         Err(form) => return Ok(form),
     };
+    room_for_a_command(&state, &current.tenant.id).await?;
     let created = state
         .store
         .create_command(
