@@ -265,6 +265,34 @@ impl Store {
             .await)?)
     }
 
+    /// One page of the tenant's commands (or one connector's), newest first: those
+    /// created before `before` (ids grow with time), at most `limit`.
+    pub async fn commands_page(
+        &self,
+        tenant: &TenantId,
+        connector: Option<&ConnectorId>,
+        before: Option<&CommandId>,
+        limit: i64,
+    ) -> Result<Vec<Command>, StoreError> {
+        // Every id sorts below "~": no cursor means from the newest.
+        let before = before.map_or("~", CommandId::as_str);
+        let mine = commands::table
+            .filter(commands::tenant_id.eq(tenant.as_str()))
+            .filter(commands::id.lt(before))
+            .order(commands::id.desc())
+            .limit(limit);
+        let mut conn = self.read().await?;
+        let rows: Vec<CommandRow> = with_conn!(&mut conn, c => match connector {
+            Some(connector) => mine
+                .filter(commands::connector_id.eq(connector.as_str()))
+                .select(CommandRow::as_select())
+                .load(c)
+                .await,
+            None => mine.select(CommandRow::as_select()).load(c).await,
+        })?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
     /// A connector's commands (its queue): static first, then dynamic, newest first.
     pub async fn connector_commands(
         &self,

@@ -867,3 +867,67 @@ async fn tenants_stay_within_the_operators_limits() {
         .unwrap();
     assert_eq!(dynamic.status(), 409, "dynamic commands count too");
 }
+
+/// `GET /api/v1/commands` pages with a cursor: newest first, a `Link: rel="next"`
+/// on every full page, each command exactly once, and never another tenant's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_list_pages_with_a_cursor() {
+    let app = TestApp::spawn(sluice_tests::Backend::Sqlite).await;
+    let user = app.signup("Pages").await;
+    let key = app.api_key_for(&user).await;
+    let source = invoices_db().await;
+    let connection = pg_connector(&app, &key, &source).await;
+    let mut created = Vec::new();
+    for _ in 0..5 {
+        let command = create_command(&app, &key, json!({"connection_id": connection, "sql": "SELECT id FROM invoices", "callback": {"url": "https://example.com/hook"}})).await;
+        created.push(command["id"].as_str().unwrap().to_string());
+    }
+    let mut seen = Vec::new();
+    let mut next = Some("/api/v1/commands?limit=2".to_string());
+    while let Some(path) = next.take() {
+        let response = app.api(Method::GET, &key, &path).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        next = response.headers().get("link").map(|l| {
+            l.to_str()
+                .unwrap()
+                .split(['<', '>'])
+                .nth(1)
+                .unwrap()
+                .to_string()
+        });
+        let page: Vec<Value> = response.json().await.unwrap();
+        assert!(page.len() <= 2);
+        seen.extend(page.iter().map(|c| c["id"].as_str().unwrap().to_string()));
+        assert!(seen.len() <= 5, "the cursor ends");
+    }
+    created.reverse();
+    assert_eq!(seen, created, "newest first, each once");
+
+    let other = app.signup("Elsewhere").await;
+    let other_key = app.api_key_for(&other).await;
+    let theirs: Vec<Value> = app
+        .api(
+            Method::GET,
+            &other_key,
+            &format!("/api/v1/commands?before={}", created[0]),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        theirs.is_empty(),
+        "another tenant's cursor shows nothing of ours"
+    );
+    for (path, field) in [
+        ("/api/v1/commands?limit=0", "limit"),
+        ("/api/v1/commands?limit=501", "limit"),
+        ("/api/v1/commands?before=nope", "before"),
+    ] {
+        let bad = app.api(Method::GET, &key, path).send().await.unwrap();
+        assert_eq!(bad.status(), 400, "{path}");
+        assert_eq!(bad.json::<Value>().await.unwrap()["error"]["field"], field);
+    }
+}

@@ -1,6 +1,7 @@
 //! `/api/v1/commands…`: create (a dynamic command starts at once), read, run,
 //! pause/resume, delete, and the run history.
 
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -236,24 +237,55 @@ async fn load(state: &AppState, caller: &ApiCaller, raw: &str) -> Result<Command
 pub struct ListQuery {
     /// Only this connection's commands.
     connection_id: Option<String>,
+    /// Page size, 1 to 500 (default 100).
+    limit: Option<i64>,
+    /// Cursor: commands created before this command id (the `Link: rel="next"`
+    /// header of the previous page carries it).
+    before: Option<String>,
 }
 
-/// The tenant's commands (failing ones first), or one connection's.
+const DEFAULT_PAGE: i64 = 100;
+const MAX_PAGE: i64 = 500;
+
+/// The tenant's commands, or one connection's, newest first, a page at a time:
+/// a full page carries `Link: <…?before=…>; rel="next"`.
 #[utoipa::path(get, path = "/api/v1/commands", tag = "commands", security(("bearer" = [])), params(ListQuery), responses((status = 200, body = [CommandBody])))]
 pub async fn list(
     state: web::Data<AppState>,
     caller: ApiCaller,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let commands = match query.connection_id.as_deref() {
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(Invalid::new("limit", format!("must be from 1 to {MAX_PAGE}")).into());
+    }
+    let connector = match query.connection_id.as_deref() {
         Some(raw) => {
             let id = ConnectorId::parse(raw).ok_or(AppError::NotFound)?;
             state.store.connector(caller.tenant(), &id).await?;
-            state.store.connector_commands(caller.tenant(), &id).await?
+            Some(id)
         }
-        None => state.store.tenant_commands(caller.tenant()).await?,
+        None => None,
     };
-    Ok(HttpResponse::Ok().json(commands.iter().map(CommandBody::from).collect::<Vec<_>>()))
+    let before = match query.before.as_deref() {
+        Some(raw) => Some(
+            CommandId::parse(raw).ok_or_else(|| Invalid::new("before", "is not a command id"))?,
+        ),
+        None => None,
+    };
+    let page = state
+        .store
+        .commands_page(caller.tenant(), connector.as_ref(), before.as_ref(), limit)
+        .await?;
+    let mut response = HttpResponse::Ok();
+    if let Some(last) = page.last().filter(|_| page.len() as i64 == limit) {
+        let mut next = format!("/api/v1/commands?limit={limit}&before={}", last.id);
+        if let Some(connector) = &connector {
+            next.push_str(&format!("&connection_id={connector}"));
+        }
+        response.insert_header((header::LINK, format!("<{next}>; rel=\"next\"")));
+    }
+    Ok(response.json(page.iter().map(CommandBody::from).collect::<Vec<_>>()))
 }
 
 /// One command; another tenant's id answers 404.
