@@ -75,6 +75,7 @@ pub fn test_config(data_dir: PathBuf, database_url: Option<String>) -> Config {
         delivery_retry_delays: "0.05,0.1".into(),
         run_lease_secs: 120,
         inbox: Default::default(),
+        throttle: Default::default(),
     }
 }
 

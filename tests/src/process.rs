@@ -231,6 +231,11 @@ impl ServeProcess {
             .map_or(f64::NAN, |kb| kb / 1024.0)
     }
 
+    /// Everything the server has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     /// The last lines of the server's log, for failure messages.
     pub fn log_tail(&self) -> String {
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();

@@ -133,6 +133,11 @@ pub struct Config {
     /// Inbox limits, rate and retention (`SLUICE_INBOX_*`).
     #[command(flatten)]
     pub inbox: crate::inbox_config::InboxConfig,
+
+    /// Sign-in and sign-up throttling (`SLUICE_TRUSTED_PROXIES`, `SLUICE_LOGIN_LOCK_SECS`,
+    /// `SLUICE_SIGNUPS_PER_HOUR`).
+    #[command(flatten)]
+    pub throttle: crate::throttle_config::ThrottleConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

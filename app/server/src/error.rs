@@ -28,8 +28,11 @@ pub enum AppError {
         field: &'static str,
         message: String,
     },
-    #[error("too many failed sign-in attempts; try again in {minutes} minute(s)")]
-    Throttled { minutes: i64 },
+    #[error("too many {}; try again in {}", what.describe(), wait_text(*retry_after_secs))]
+    Throttled {
+        what: crate::auth::Throttled,
+        retry_after_secs: u64,
+    },
     #[error("the form was stale or came from another site; reload the page and try again")]
     Csrf,
     #[error("{0}")]
@@ -54,6 +57,15 @@ pub enum AppError {
     Unavailable,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
+}
+
+/// "N second(s)" under two minutes, else "N minute(s)" (rounded up).
+fn wait_text(secs: u64) -> String {
+    if secs < 120 {
+        format!("{secs} second(s)")
+    } else {
+        format!("{} minute(s)", secs.div_ceil(60))
+    }
 }
 
 impl AppError {
@@ -141,7 +153,9 @@ impl AppError {
     /// `Retry-After` seconds, for the errors that are worth retrying.
     fn retry_after(&self) -> Option<i64> {
         match self {
-            Self::Throttled { minutes } => Some(minutes * 60),
+            Self::Throttled {
+                retry_after_secs, ..
+            } => i64::try_from(*retry_after_secs).ok(),
             Self::Unavailable => Some(UNAVAILABLE_RETRY_AFTER_SECS),
             Self::RateLimited {
                 retry_after_secs, ..

@@ -26,7 +26,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("")
                 .wrap(from_fn(metrics::record))
-                .wrap(tracing_actix_web::TracingLogger::default())
+                .wrap(tracing_actix_web::TracingLogger::<
+                    crate::telemetry::RedactedRequestSpan,
+                >::new())
                 .wrap(security_headers())
                 .wrap(from_fn(strict_transport_security))
                 // Operations

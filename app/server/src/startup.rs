@@ -151,6 +151,7 @@ impl Application {
             hook_rate_limit: Arc::new(crate::hooks::HookRateLimit::per_minute(
                 config.inbox.rate_per_minute(),
             )),
+            throttle: Arc::new(crate::auth::Throttle::from_config(&config.throttle)?),
         };
         let server = match listener {
             Some(listener) => {

@@ -29,6 +29,8 @@ pub struct AppState {
     pub jobs: JobContext,
     /// Requests per minute to each public `/hooks/{token}` URL.
     pub hook_rate_limit: Arc<crate::hooks::HookRateLimit>,
+    /// Limits on password guesses and sign-ups, and who the client is.
+    pub throttle: Arc<crate::auth::Throttle>,
 }
 
 /// Operator limits on what one tenant may ask of a shared instance.

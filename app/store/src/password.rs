@@ -1,16 +1,37 @@
 //! Password hashing with argon2id (the crate's defaults: m=19 MiB, t=2, p=1), run on
-//! the blocking pool so a login never stalls the async workers.
+//! the blocking pool so a login never stalls the async workers. At most
+//! [`MAX_CONCURRENT_HASHES`] run at once: each takes 19 MiB, so a flood of sign-ins
+//! waits in line instead of exhausting memory.
 
 use argon2::Argon2;
 use argon2::password_hash::{
     PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
 };
 
+use tokio::sync::Semaphore;
+
 use crate::StoreError;
+
+pub const MAX_CONCURRENT_HASHES: usize = 4;
+
+static HASH_SLOTS: Semaphore = Semaphore::const_new(MAX_CONCURRENT_HASHES);
+
+/// Runs one argon2 computation on the blocking pool once a slot is free.
+async fn in_hash_slot<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
+    let _slot = HASH_SLOTS
+        .acquire()
+        .await
+        .expect("the hash semaphore is never closed");
+    #[cfg(test)]
+    let _running = tests::Running::start();
+    tokio::task::spawn_blocking(work).await
+}
 
 pub async fn hash_password(password: &str) -> Result<String, StoreError> {
     let password = password.to_string();
-    tokio::task::spawn_blocking(move || {
+    in_hash_slot(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
@@ -23,7 +44,7 @@ pub async fn hash_password(password: &str) -> Result<String, StoreError> {
 
 pub async fn verify_password(stored_hash: &str, password: &str) -> bool {
     let (stored_hash, password) = (stored_hash.to_string(), password.to_string());
-    tokio::task::spawn_blocking(move || {
+    in_hash_slot(move || {
         PasswordHash::new(&stored_hash)
             .map(|parsed| {
                 Argon2::default()
@@ -45,6 +66,52 @@ pub async fn burn_verification_time(password: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static RUNNING: AtomicUsize = AtomicUsize::new(0);
+    static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+    /// Counts hashes in flight, to observe the cap.
+    pub(super) struct Running;
+
+    impl Running {
+        pub(super) fn start() -> Self {
+            let now = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
+            PEAK.fetch_max(now, Ordering::SeqCst);
+            Running
+        }
+    }
+
+    impl Drop for Running {
+        fn drop(&mut self) {
+            RUNNING.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_flood_of_verifications_runs_at_most_the_cap_at_once() {
+        let hash = hash_password("flood").await.unwrap();
+        let checks = (0..24).map(|_| {
+            let hash = hash.clone();
+            tokio::spawn(async move { verify_password(&hash, "wrong").await })
+        });
+        for check in join_all(checks).await {
+            assert!(!check);
+        }
+        let peak = PEAK.load(Ordering::SeqCst);
+        assert!(
+            (1..=MAX_CONCURRENT_HASHES).contains(&peak),
+            "{peak} hashes ran at once"
+        );
+    }
+
+    async fn join_all(tasks: impl Iterator<Item = tokio::task::JoinHandle<bool>>) -> Vec<bool> {
+        let mut results = Vec::new();
+        for task in tasks.collect::<Vec<_>>() {
+            results.push(task.await.unwrap());
+        }
+        results
+    }
 
     #[tokio::test]
     async fn hashes_are_argon2id_and_verify() {

@@ -78,6 +78,7 @@ diesel::table! {
         failures -> BigInt,
         window_start -> Timestamp,
         locked_until -> Nullable<Timestamp>,
+        locks -> BigInt,
     }
 }
 

@@ -12,6 +12,8 @@ mod inboxes;
 mod jobs;
 mod load;
 mod ops;
+mod request_log;
 mod roles;
 mod shutdown;
 mod sqlite_isolation;
+mod throttling;

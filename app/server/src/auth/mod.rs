@@ -4,22 +4,27 @@
 mod api_key;
 mod csrf;
 mod session;
+mod throttle;
 
 pub use api_key::ApiCaller;
 pub use csrf::{AnonCsrf, CsrfForm};
 pub use session::{CurrentUser, SESSION_COOKIE, expired_session_cookie, session_cookie};
+pub use throttle::{Throttle, Throttled, email_key};
 
-use actix_web::HttpRequest;
+use actix_web::{HttpRequest, web};
 use sluice_store::audit::AuditEvent;
 use sluice_store::ids::TenantId;
 
 use crate::error::{ApiError, AppError};
 use crate::state::AppState;
 
-/// The client's address as seen on the socket (forwarding headers can be forged,
-/// so they are not trusted for throttling or the audit log).
+/// The client's address: the socket peer, or what a trusted proxy forwarded
+/// (`SLUICE_TRUSTED_PROXIES`; from anyone else forwarding headers can be forged).
 pub fn client_ip(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|a| a.ip().to_string())
+    match req.app_data::<web::Data<AppState>>() {
+        Some(state) => state.throttle.client_address(req).map(|a| a.to_string()),
+        None => req.peer_addr().map(|a| a.ip().to_string()),
+    }
 }
 
 /// Records a change in the tenant's audit log, with the caller's address.
@@ -68,6 +73,34 @@ impl CurrentUser {
             detail,
         )
         .await?)
+    }
+}
+
+impl CurrentUser {
+    /// Checks the signed-in user's password (confirming a deletion or a password
+    /// change), throttled per user. Failures are counted after the check, so the
+    /// user's own concurrent confirmations (several tabs) never lock each other out;
+    /// a guesser needs this user's session already.
+    pub async fn confirm_password(
+        &self,
+        state: &AppState,
+        candidate: &str,
+    ) -> Result<bool, AppError> {
+        let key = format!("confirm:{}", self.user().id);
+        let throttle = &state.throttle;
+        throttle
+            .refuse_if_locked(&state.store, &key, Throttled::PasswordConfirmation)
+            .await?;
+        let confirmed = self.user().password_matches(candidate).await;
+        if confirmed {
+            state.store.clear_attempts(&key).await?;
+        } else {
+            state
+                .store
+                .begin_attempt(&key, throttle.password_confirmation())
+                .await?;
+        }
+        Ok(confirmed)
     }
 }
 

@@ -7,11 +7,11 @@ use serde::Deserialize;
 use sluice_store::accounts::{NewUser, User};
 use sluice_store::audit::AuditEvent;
 use sluice_store::domain::{Email, NewPassword, PersonName, Role, TenantName};
-use sluice_store::throttle::ThrottlePolicy;
 use sluice_store::{StoreError, password};
 
 use crate::auth::{
-    AnonCsrf, CsrfForm, SESSION_COOKIE, client_ip, expired_session_cookie, session_cookie,
+    AnonCsrf, CsrfForm, SESSION_COOKIE, Throttled, client_ip, email_key, expired_session_cookie,
+    session_cookie,
 };
 use crate::error::AppError;
 use crate::state::AppState;
@@ -138,6 +138,16 @@ pub async fn signup(
     state: web::Data<AppState>,
     CsrfForm(form): CsrfForm<SignupForm>,
 ) -> Result<HttpResponse, AppError> {
+    let signup_key = format!("signup:{}", state.throttle.address_key(&req));
+    state
+        .throttle
+        .enter(
+            &state.store,
+            &signup_key,
+            state.throttle.signup_per_address(),
+            Throttled::SignUp,
+        )
+        .await?;
     let mut errors = FormErrors::default();
     let tenant_name = errors.check(TenantName::parse(&form.tenant_name));
     let name = errors.check(PersonName::parse(&form.name));
@@ -209,15 +219,28 @@ pub async fn login(
     state: web::Data<AppState>,
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Result<HttpResponse, AppError> {
-    let email_key = format!("email:{}", form.email.trim().to_lowercase());
-    let ip_key = format!("ip:{}", client_ip(&req).unwrap_or_default());
-    for key in [&email_key, &ip_key] {
-        if let Some(until) = state.store.login_locked_until(key).await? {
-            let minutes = ((until - sluice_store::now()).num_seconds() + 59) / 60;
-            return Err(AppError::Throttled {
-                minutes: minutes.max(1),
-            });
-        }
+    let throttle = &state.throttle;
+    let email_key = email_key(&form.email);
+    let address_key = throttle.address_key(&req);
+    throttle
+        .enter(
+            &state.store,
+            &address_key,
+            throttle.login_per_address(),
+            Throttled::SignIn,
+        )
+        .await?;
+    // A browser already signed in as this user is not the guesser that locked the
+    // email, so the lock does not keep it out.
+    if !signed_in_as(&req, &state, &form.email).await? {
+        throttle
+            .enter(
+                &state.store,
+                &email_key,
+                throttle.login_per_email(),
+                Throttled::SignIn,
+            )
+            .await?;
     }
     let user = match Email::parse(&form.email) {
         Ok(email) => state.store.user_by_email(&email).await?,
@@ -232,18 +255,11 @@ pub async fn login(
     };
     match user {
         Some(user) if authenticated => {
-            state.store.clear_login_failures(&email_key).await?;
+            state.store.clear_attempts(&email_key).await?;
+            state.store.forgive_attempt(&address_key).await?;
             start_session(&req, &state, &user, "user.login").await
         }
         _ => {
-            state
-                .store
-                .record_login_failure(&email_key, ThrottlePolicy::PER_EMAIL)
-                .await?;
-            state
-                .store
-                .record_login_failure(&ip_key, ThrottlePolicy::PER_ADDRESS)
-                .await?;
             let mut errors = FormErrors::default();
             errors.add("password", "Email or password is incorrect.");
             anon_page(&req, &state, StatusCode::UNAUTHORIZED, |csrf| {
@@ -255,6 +271,15 @@ pub async fn login(
             })
         }
     }
+}
+
+/// Whether the request carries a live session of the user with `email`.
+async fn signed_in_as(req: &HttpRequest, state: &AppState, email: &str) -> Result<bool, AppError> {
+    let Some(cookie) = req.cookie(SESSION_COOKIE) else {
+        return Ok(false);
+    };
+    let session = state.store.session_by_token(cookie.value()).await?;
+    Ok(session.is_some_and(|s| s.user.email.eq_ignore_ascii_case(email.trim())))
 }
 
 pub async fn logout(

@@ -889,7 +889,7 @@ pub async fn delete(
 ) -> Result<HttpResponse, AppError> {
     current.require_write()?;
     let connector = load(&state, &current, &id).await?;
-    if !current.user().password_matches(&form.password).await {
+    if !current.confirm_password(&state, &form.password).await? {
         let mut errors = FormErrors::default();
         errors.add("password", "is not your password; nothing was deleted");
         return render_with_status(

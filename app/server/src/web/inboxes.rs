@@ -263,7 +263,7 @@ pub async fn delete(
 ) -> Result<HttpResponse, AppError> {
     current.require_write()?;
     let inbox = load(&state, &current, &id).await?;
-    if !current.user().password_matches(&form.password).await {
+    if !current.confirm_password(&state, &form.password).await? {
         let total = state
             .store
             .count_inbox_messages(&current.tenant.id, &inbox.id)

@@ -184,9 +184,8 @@ pub async fn change_password(
 ) -> Result<HttpResponse, AppError> {
     let mut errors = FormErrors::default();
     if !current
-        .user()
-        .password_matches(&form.current_password)
-        .await
+        .confirm_password(&state, &form.current_password)
+        .await?
     {
         errors.add("current_password", "is not your current password");
     }
@@ -205,6 +204,11 @@ pub async fn change_password(
     state
         .store
         .delete_other_sessions(&current.tenant.id, &user.id, &current.session.id)
+        .await?;
+    // A new password ends any lock guessers put on the old one.
+    state
+        .store
+        .clear_attempts(&crate::auth::email_key(&user.email))
         .await?;
     current
         .audit(&state, &req, "user.password_change", &user.email, "")
