@@ -14,6 +14,7 @@ use crate::api::iso;
 use crate::auth::ApiCaller;
 use crate::commands::{CommandFields, first_run_at, next_run, parse_window, run_now};
 use crate::error::{ApiError, AppError};
+use crate::hooks::urls::without_hook_token;
 use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
@@ -74,10 +75,12 @@ pub struct CommandBody {
     pub error: Option<String>,
 }
 
-impl From<&Command> for CommandBody {
-    fn from(c: &Command) -> Self {
+impl CommandBody {
+    /// A caller who may not change state gets callback URLs without hook tokens.
+    fn for_caller(c: &Command, caller: &ApiCaller) -> Self {
         let callback = match &c.settings.callback {
-            Callback::Url(url) => serde_json::json!({"url": url}),
+            Callback::Url(url) if caller.can_write() => serde_json::json!({"url": url}),
+            Callback::Url(url) => serde_json::json!({"url": without_hook_token(url)}),
             Callback::Inbox(id) => serde_json::json!({"inbox_id": id.to_string()}),
         };
         Self {
@@ -147,6 +150,7 @@ pub async fn create(
     caller: ApiCaller,
     body: web::Json<CommandRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require_write()?;
     let body = body.into_inner();
     let kind = match body.kind.as_deref() {
         None => CommandKind::Static,
@@ -250,7 +254,12 @@ pub async fn list(
         }
         None => state.store.tenant_commands(caller.tenant()).await?,
     };
-    Ok(HttpResponse::Ok().json(commands.iter().map(CommandBody::from).collect::<Vec<_>>()))
+    Ok(HttpResponse::Ok().json(
+        commands
+            .iter()
+            .map(|c| CommandBody::for_caller(c, &caller))
+            .collect::<Vec<_>>(),
+    ))
 }
 
 /// One command; another tenant's id answers 404.
@@ -262,7 +271,7 @@ pub async fn show(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let command = load(&state, &caller, &id).await?;
-    Ok(HttpResponse::Ok().json(CommandBody::from(&command)))
+    Ok(HttpResponse::Ok().json(CommandBody::for_caller(&command, &caller)))
 }
 
 #[derive(Deserialize, Default, ToSchema)]
@@ -290,6 +299,7 @@ pub async fn run(
     id: web::Path<String>,
     body: Option<web::Json<RunRequest>>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require_write()?;
     let command = load(&state, &caller, &id).await?;
     let body = body.map(|b| b.into_inner()).unwrap_or_default();
     let window = parse_window(
@@ -315,6 +325,7 @@ pub async fn pause(
     caller: ApiCaller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require_write()?;
     let command = load(&state, &caller, &id).await?;
     if !state
         .store
@@ -342,6 +353,7 @@ pub async fn resume(
     caller: ApiCaller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require_write()?;
     let command = load(&state, &caller, &id).await?;
     if !state
         .store
@@ -369,6 +381,7 @@ pub async fn delete(
     caller: ApiCaller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require_write()?;
     let command = load(&state, &caller, &id).await?;
     state
         .store
