@@ -3,6 +3,7 @@
 
 mod accounts;
 mod api;
+mod api_keys;
 mod browser;
 mod cli;
 mod commands;
@@ -15,3 +16,4 @@ mod ops;
 mod roles;
 mod shutdown;
 mod sqlite_isolation;
+mod viewers;
