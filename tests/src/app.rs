@@ -4,6 +4,7 @@ use reqwest::redirect::Policy;
 use sluice_server::config::{Config, LogFormat};
 use sluice_server::startup::{Application, Mode, RunningApp};
 use sluice_store::Store;
+use sluice_store::api_keys::KeyCreator;
 use std::path::PathBuf;
 
 use crate::TestDatabase;
@@ -215,15 +216,72 @@ impl TestApp {
         .await
     }
 
-    /// Creates an API key through the store and returns its secret.
-    pub async fn api_key_for(&self, user: &TestUser) -> String {
-        let tenant = self
-            .store()
-            .tenant_by_name(&user.tenant)
+    /// Invites `email` with `role` as `owner_client`'s signed-in owner; returns the link.
+    pub async fn invite(&self, owner_client: &reqwest::Client, email: &str, role: &str) -> String {
+        let response = self
+            .submit(
+                owner_client,
+                "/settings",
+                "/settings/users/invite",
+                &[("email", email), ("role", role)],
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        one_time_secret(&response.text().await.unwrap()).expect("invitation link shown")
+    }
+
+    /// Accepts an invitation in a new browser, which ends up signed in.
+    pub async fn join(&self, link: &str, name: &str) -> reqwest::Client {
+        let browser = Self::browser_like_client();
+        let path = link
+            .strip_prefix(&self.base_url)
+            .expect("link on this instance");
+        let response = self
+            .submit(
+                &browser,
+                path,
+                path,
+                &[("name", name), ("password", "joiner password")],
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            303,
+            "{}",
+            response.text().await.unwrap_or_default()
+        );
+        browser
+    }
+
+    /// The app's signed-in owner invites `email` as `role`; returns their browser.
+    pub async fn add_user(&self, email: &str, role: &str) -> reqwest::Client {
+        let link = self.invite(&self.client, email, role).await;
+        self.join(&link, email).await
+    }
+
+    /// Creates an API key on the Settings page as `client`'s user; returns the
+    /// response (its body shows the key once: [`one_time_secret`]).
+    pub async fn create_key_in_settings(
+        &self,
+        client: &reqwest::Client,
+        name: &str,
+    ) -> reqwest::Response {
+        self.submit(client, "/settings", "/settings/api-keys", &[("name", name)])
             .await
-            .expect("tenant exists");
+    }
+
+    /// Creates an API key through the store, owned by `user` (who signed their tenant
+    /// up, so an owner), and returns its secret.
+    pub async fn api_key_for(&self, user: &TestUser) -> String {
+        let email = sluice_store::domain::Email::parse(&user.email).expect("email");
+        let owner = self
+            .store()
+            .user_by_email(&email)
+            .await
+            .expect("user lookup")
+            .expect("user exists");
         self.store()
-            .create_api_key(&tenant.id, "test", "test")
+            .create_api_key(&owner.tenant_id, "test", KeyCreator::User(&owner))
             .await
             .expect("api key")
             .1
@@ -277,6 +335,14 @@ impl TestApp {
             running.stop().await;
         }
     }
+}
+
+/// The secret a page shows once (a new API key, an invitation link).
+pub fn one_time_secret(html: &str) -> Option<String> {
+    let marker = "id=\"one-time-secret\" class=\"copyable\">";
+    let start = html.find(marker)? + marker.len();
+    let end = html[start..].find('<')?;
+    Some(html[start..start + end].to_string())
 }
 
 pub fn extract_csrf(html: &str) -> Option<String> {

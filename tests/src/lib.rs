@@ -11,7 +11,7 @@ mod process;
 mod receiver;
 mod sqlite;
 
-pub use app::{Backend, TestApp, TestUser, extract_csrf, test_config};
+pub use app::{Backend, TestApp, TestUser, extract_csrf, one_time_secret, test_config};
 pub use browser::Browser;
 pub use mariadb::TestMariaDb;
 pub use postgres::TestDatabase;

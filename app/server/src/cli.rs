@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use sluice_store::accounts::NewUser;
+use sluice_store::api_keys::KeyCreator;
 use sluice_store::audit::AuditEvent;
 use sluice_store::domain::{Email, NewPassword, PersonName, Role, TenantName};
 use std::process::ExitCode;
@@ -195,7 +196,9 @@ async fn run_admin(config: Config, command: AdminCommand) -> anyhow::Result<()> 
                 .tenant_by_name(&tenant)
                 .await
                 .map_err(|e| anyhow::anyhow!("tenant {tenant:?}: {e}"))?;
-            let (key, secret) = store.create_api_key(&tenant.id, &name, "system").await?;
+            let (key, secret) = store
+                .create_api_key(&tenant.id, &name, KeyCreator::System)
+                .await?;
             store
                 .audit(
                     &tenant.id,

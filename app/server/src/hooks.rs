@@ -5,6 +5,7 @@
 //! [`InboxLimits`](sluice_store::inboxes::InboxLimits), checked before parsing.
 
 mod rate_limit;
+pub mod urls;
 
 pub use rate_limit::HookRateLimit;
 

@@ -7,7 +7,7 @@ use diesel_async::RunQueryDsl;
 use crate::domain::{Email, NewPassword, PersonName, Role, TenantName};
 use crate::error::OptionalExt;
 use crate::ids::{TenantId, UserId};
-use crate::schema::{tenants, users};
+use crate::schema::{api_keys, tenants, users};
 use crate::{Store, StoreError, in_transaction, now, password, with_conn};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -121,6 +121,55 @@ impl NewUser {
         }
     }
 }
+
+/// The user is not an owner, or another owner remains: checked in the very statement
+/// that demotes or removes them, so the check cannot go stale before the change.
+macro_rules! keeps_an_owner {
+    ($tenant:expr, $id:expr) => {{
+        let others = diesel::alias!(users as other_users);
+        users::role.ne(Role::Owner.as_str()).or(diesel::dsl::exists(
+            others
+                .filter(others.field(users::tenant_id).eq($tenant.as_str()))
+                .filter(others.field(users::role).eq(Role::Owner.as_str()))
+                .filter(others.field(users::id).ne($id.as_str())),
+        ))
+    }};
+}
+
+/// Serialises changes to one tenant's owners until the transaction ends. On
+/// PostgreSQL two demotions of the last two owners would otherwise each still see
+/// the other owner; on SQLite the single writer already serialises them.
+macro_rules! lock_tenant {
+    ($c:expr, $tenant:expr) => {
+        diesel::update(tenants::table.find($tenant.as_str()))
+            .set(tenants::name.eq(tenants::name))
+            .execute($c)
+            .await
+    };
+}
+
+/// Why a guarded change of a user touched no row: no such user, or the last owner.
+macro_rules! unchanged_user_error {
+    ($c:expr, $tenant:expr, $id:expr, $field:expr) => {{
+        let exists = users::table
+            .filter(users::tenant_id.eq($tenant.as_str()))
+            .filter(users::id.eq($id.as_str()))
+            .count()
+            .get_result::<i64>($c)
+            .await?
+            > 0;
+        if exists {
+            StoreError::Conflict {
+                field: $field,
+                message: LAST_OWNER.into(),
+            }
+        } else {
+            StoreError::not_found("user")
+        }
+    }};
+}
+
+pub const LAST_OWNER: &str = "a tenant needs at least one owner";
 
 impl Store {
     /// Sign-up: creates a tenant and its owner in one transaction.
@@ -253,6 +302,7 @@ impl Store {
         Ok(())
     }
 
+    /// Changes a user's role; refuses (409 on `role`) to demote the tenant's last owner.
     pub async fn set_role(
         &self,
         tenant: &TenantId,
@@ -260,39 +310,53 @@ impl Store {
         role: Role,
     ) -> Result<(), StoreError> {
         let mut conn = self.write().await?;
-        let changed = with_conn!(&mut conn, c => diesel::update(
-                users::table.filter(users::tenant_id.eq(tenant.as_str())).filter(users::id.eq(id.as_str())),
-            )
-            .set(users::role.eq(role.as_str()))
-            .execute(c)
-            .await)?;
-        if changed == 0 {
-            return Err(StoreError::not_found("user"));
-        }
-        Ok(())
+        in_transaction!(&mut conn, c => {
+            lock_tenant!(c, tenant)?;
+            let user = users::table
+                .filter(users::tenant_id.eq(tenant.as_str()))
+                .filter(users::id.eq(id.as_str()));
+            let changed = if role == Role::Owner {
+                diesel::update(user).set(users::role.eq(role.as_str())).execute(c).await?
+            } else {
+                diesel::update(user.filter(keeps_an_owner!(tenant, id)))
+                    .set(users::role.eq(role.as_str()))
+                    .execute(c)
+                    .await?
+            };
+            if changed == 0 {
+                return Err(unchanged_user_error!(c, tenant, id, "role"));
+            }
+            Ok(())
+        })
     }
 
-    /// Removes a user (their sessions go with them by cascade).
+    /// Removes a user (their sessions go with them by cascade) and revokes the API
+    /// keys they created; refuses (409 on `user`) to remove the tenant's last owner.
     pub async fn delete_user(&self, tenant: &TenantId, id: &UserId) -> Result<(), StoreError> {
         let mut conn = self.write().await?;
-        let removed = with_conn!(&mut conn, c => diesel::delete(
-                users::table.filter(users::tenant_id.eq(tenant.as_str())).filter(users::id.eq(id.as_str())),
+        in_transaction!(&mut conn, c => {
+            lock_tenant!(c, tenant)?;
+            let removed = diesel::delete(
+                users::table
+                    .filter(users::tenant_id.eq(tenant.as_str()))
+                    .filter(users::id.eq(id.as_str()))
+                    .filter(keeps_an_owner!(tenant, id)),
             )
             .execute(c)
-            .await)?;
-        if removed == 0 {
-            return Err(StoreError::not_found("user"));
-        }
-        Ok(())
-    }
-
-    pub async fn count_owners(&self, tenant: &TenantId) -> Result<i64, StoreError> {
-        let mut conn = self.read().await?;
-        Ok(with_conn!(&mut conn, c => users::table
-            .filter(users::tenant_id.eq(tenant.as_str()))
-            .filter(users::role.eq(Role::Owner.as_str()))
-            .count()
-            .get_result::<i64>(c)
-            .await)?)
+            .await?;
+            if removed == 0 {
+                return Err(unchanged_user_error!(c, tenant, id, "user"));
+            }
+            diesel::update(
+                api_keys::table
+                    .filter(api_keys::tenant_id.eq(tenant.as_str()))
+                    .filter(api_keys::created_by_user_id.eq(id.as_str()))
+                    .filter(api_keys::revoked_at.is_null()),
+            )
+            .set(api_keys::revoked_at.eq(now()))
+            .execute(c)
+            .await?;
+            Ok(())
+        })
     }
 }

@@ -42,6 +42,7 @@ diesel::table! {
         created_at -> Timestamp,
         last_used_at -> Nullable<Timestamp>,
         revoked_at -> Nullable<Timestamp>,
+        created_by_user_id -> Nullable<Text>,
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod api;
+mod api_keys;
 mod browser;
 mod cli;
 mod commands;
@@ -17,3 +18,4 @@ mod roles;
 mod shutdown;
 mod sqlite_isolation;
 mod throttling;
+mod viewers;

@@ -1,57 +1,15 @@
 //! Invitations, roles (owner / admin / viewer) and tenant isolation in the UI.
 
+use sluice_store::api_keys::KeyCreator;
 use sluice_tests::{TestApp, on_both_backends};
-
-/// Invites `email` with `role` as the app's signed-in owner; returns the invitation link.
-async fn invite(app: &TestApp, email: &str, role: &str) -> String {
-    let response = app
-        .submit(
-            &app.client,
-            "/settings",
-            "/settings/users/invite",
-            &[("email", email), ("role", role)],
-        )
-        .await;
-    assert_eq!(response.status(), 200);
-    let html = response.text().await.unwrap();
-    let start = html
-        .find("id=\"one-time-secret\" class=\"copyable\">")
-        .expect("invitation link shown")
-        + "id=\"one-time-secret\" class=\"copyable\">".len();
-    let end = html[start..].find('<').unwrap();
-    html[start..start + end].to_string()
-}
-
-/// Accepts an invitation in a new browser, which ends up signed in.
-async fn join(app: &TestApp, link: &str, name: &str) -> reqwest::Client {
-    let browser = TestApp::browser_like_client();
-    let path = link
-        .strip_prefix(&app.base_url)
-        .expect("link on this instance");
-    let response = app
-        .submit(
-            &browser,
-            path,
-            path,
-            &[("name", name), ("password", "joiner password")],
-        )
-        .await;
-    assert_eq!(
-        response.status(),
-        303,
-        "{}",
-        response.text().await.unwrap_or_default()
-    );
-    browser
-}
 
 on_both_backends!(owner_invites_and_roles_are_enforced, |backend| async move {
     let app = TestApp::spawn(backend).await;
     let owner = app.signup("Roles").await;
-    let viewer_link = invite(&app, "viewer@roles.test", "viewer").await;
-    let admin_link = invite(&app, "admin@roles.test", "admin").await;
-    let viewer = join(&app, &viewer_link, "Vera Viewer").await;
-    let admin = join(&app, &admin_link, "Adam Admin").await;
+    let viewer_link = app.invite(&app.client, "viewer@roles.test", "viewer").await;
+    let admin_link = app.invite(&app.client, "admin@roles.test", "admin").await;
+    let viewer = app.join(&viewer_link, "Vera Viewer").await;
+    let admin = app.join(&admin_link, "Adam Admin").await;
 
     // The link works once.
     let again = TestApp::browser_like_client()
@@ -184,7 +142,7 @@ on_both_backends!(
         let alice_user = &app.store().users(&alice_tenant.id).await.unwrap()[0];
         let (alice_key, _) = app
             .store()
-            .create_api_key(&alice_tenant.id, "alice key", "test")
+            .create_api_key(&alice_tenant.id, "alice key", KeyCreator::User(alice_user))
             .await
             .unwrap();
 
@@ -274,3 +232,58 @@ on_both_backends!(the_last_owner_cannot_be_demoted, |backend| async move {
         "owner"
     );
 });
+
+on_both_backends!(
+    concurrent_demotions_of_the_last_two_owners_leave_one,
+    |backend| async move {
+        let app = TestApp::spawn(backend).await;
+        let owner = app.signup("Duo").await;
+        let second = app.add_user("second@duo.test", "owner").await;
+        let tenant = app.store().tenant_by_name(&owner.tenant).await.unwrap();
+        let users = app.store().users(&tenant.id).await.unwrap();
+        let id_of = |email: &str| users.iter().find(|u| u.email == email).unwrap().id.clone();
+        let (first_id, second_id) = (id_of(&owner.email), id_of("second@duo.test"));
+        // A form token stays valid for its session, so the race is two bare POSTs.
+        let first_csrf = app.csrf_token(&app.client, "/settings").await;
+        let second_csrf = app.csrf_token(&second, "/settings").await;
+        let demote = |client: &reqwest::Client, csrf: &str, target: &sluice_store::ids::UserId| {
+            client
+                .post(app.url(&format!("/settings/users/{target}/role")))
+                .form(&[("csrf", csrf), ("role", "admin")])
+                .send()
+        };
+        // Several rounds, since one race may happen to run in order.
+        for round in 0..10 {
+            let (a, b) = tokio::join!(
+                demote(&app.client, &first_csrf, &second_id),
+                demote(&second, &second_csrf, &first_id),
+            );
+            let mut statuses = [a.unwrap().status().as_u16(), b.unwrap().status().as_u16()];
+            statuses.sort();
+            // The loser is refused as the last owner (409), or, when it came second,
+            // as no longer an owner at all (403).
+            assert!(
+                statuses == [303, 403] || statuses == [303, 409],
+                "round {round}: {statuses:?}"
+            );
+            let owners: Vec<_> = app
+                .store()
+                .users(&tenant.id)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|u| u.role == sluice_store::domain::Role::Owner)
+                .collect();
+            assert_eq!(owners.len(), 1, "round {round}: exactly one owner remains");
+            let demoted = if owners[0].id == first_id {
+                &second_id
+            } else {
+                &first_id
+            };
+            app.store()
+                .set_role(&tenant.id, demoted, sluice_store::domain::Role::Owner)
+                .await
+                .unwrap();
+        }
+    }
+);

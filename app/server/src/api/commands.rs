@@ -17,6 +17,7 @@ use crate::commands::{
     CommandFields, first_run_at, next_run, parse_window, room_for_a_command, run_now,
 };
 use crate::error::{ApiError, AppError};
+use crate::hooks::urls::without_hook_token;
 use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
@@ -77,10 +78,12 @@ pub struct CommandBody {
     pub error: Option<String>,
 }
 
-impl From<&Command> for CommandBody {
-    fn from(c: &Command) -> Self {
+impl CommandBody {
+    /// A caller who may not change state gets callback URLs without hook tokens.
+    fn for_caller(c: &Command, caller: &ApiCaller) -> Self {
         let callback = match &c.settings.callback {
-            Callback::Url(url) => serde_json::json!({"url": url}),
+            Callback::Url(url) if caller.can_write() => serde_json::json!({"url": url}),
+            Callback::Url(url) => serde_json::json!({"url": without_hook_token(url)}),
             Callback::Inbox(id) => serde_json::json!({"inbox_id": id.to_string()}),
         };
         Self {
@@ -150,6 +153,7 @@ pub async fn create(
     caller: ApiCaller,
     body: web::Json<CommandRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require_write()?;
     let body = body.into_inner();
     let kind = match body.kind.as_deref() {
         None => CommandKind::Static,
@@ -285,7 +289,11 @@ pub async fn list(
         }
         response.insert_header((header::LINK, format!("<{next}>; rel=\"next\"")));
     }
-    Ok(response.json(page.iter().map(CommandBody::from).collect::<Vec<_>>()))
+    Ok(response.json(
+        page.iter()
+            .map(|c| CommandBody::for_caller(c, &caller))
+            .collect::<Vec<_>>(),
+    ))
 }
 
 /// One command; another tenant's id answers 404.
@@ -297,7 +305,7 @@ pub async fn show(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let command = load(&state, &caller, &id).await?;
-    Ok(HttpResponse::Ok().json(CommandBody::from(&command)))
+    Ok(HttpResponse::Ok().json(CommandBody::for_caller(&command, &caller)))
 }
 
 #[derive(Deserialize, Default, ToSchema)]
@@ -325,6 +333,7 @@ pub async fn run(
     id: web::Path<String>,
     body: Option<web::Json<RunRequest>>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require_write()?;
     let command = load(&state, &caller, &id).await?;
     let body = body.map(|b| b.into_inner()).unwrap_or_default();
     let window = parse_window(
@@ -350,6 +359,7 @@ pub async fn pause(
     caller: ApiCaller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require_write()?;
     let command = load(&state, &caller, &id).await?;
     if !state
         .store
@@ -377,6 +387,7 @@ pub async fn resume(
     caller: ApiCaller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require_write()?;
     let command = load(&state, &caller, &id).await?;
     if !state
         .store
@@ -404,6 +415,7 @@ pub async fn delete(
     caller: ApiCaller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require_write()?;
     let command = load(&state, &caller, &id).await?;
     state
         .store

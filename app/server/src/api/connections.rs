@@ -14,6 +14,7 @@ use crate::auth::ApiCaller;
 use crate::connectors::{ConnectorFields, open_database};
 use crate::error::{ApiError, AppError};
 use crate::state::AppState;
+use crate::web::no_store;
 
 #[derive(Serialize, ToSchema)]
 pub struct ParamSpecBody {
@@ -226,6 +227,7 @@ pub async fn create(
     caller: ApiCaller,
     body: web::Json<ConnectionRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require_write()?;
     let mut fields = ConnectorFields::default();
     apply(body.into_inner(), &mut fields)?;
     let validated = fields
@@ -247,10 +249,15 @@ pub async fn create(
             connector.settings.name.as_str(),
         )
         .await?;
-    Ok(HttpResponse::Created().json(CreatedConnection {
+    let shows_gateway_key = gateway_key.is_some();
+    let mut response = HttpResponse::Created().json(CreatedConnection {
         id: connector.id.to_string(),
         gateway_key,
-    }))
+    });
+    if shows_gateway_key {
+        no_store(&mut response);
+    }
+    Ok(response)
 }
 
 /// The tenant's connections (never their passwords).
@@ -316,6 +323,7 @@ pub async fn update(
     id: web::Path<String>,
     body: web::Json<ConnectionRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require_write()?;
     let connector = load(&state, &caller, &id).await?;
     let mut fields = stored_fields(&connector);
     apply(body.into_inner(), &mut fields)?;
@@ -354,6 +362,7 @@ pub async fn delete(
     id: web::Path<String>,
     body: Option<web::Json<DeleteRequest>>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require_write()?;
     let connector = load(&state, &caller, &id).await?;
     let confirm = body
         .and_then(|b| b.into_inner().confirm)

@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use crate::api::iso;
 use crate::auth::{ApiCaller, client_ip};
 use crate::error::{ApiError, AppError};
+use crate::hooks::urls::hook_url;
 use crate::state::AppState;
 use crate::web::inboxes::inbox_name;
 
@@ -23,16 +24,20 @@ pub struct InboxRequest {
 pub struct InboxBody {
     pub id: String,
     pub name: String,
-    /// The public URL that accepts JSON POSTs.
-    pub url: String,
+    /// The public URL that accepts JSON POSTs; absent for a key whose creator is a
+    /// viewer, since anyone holding it can post.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     pub created_at: String,
 }
 
-fn body(state: &AppState, inbox: &Inbox) -> InboxBody {
+fn body(state: &AppState, caller: &ApiCaller, inbox: &Inbox) -> InboxBody {
     InboxBody {
         id: inbox.id.to_string(),
         name: inbox.name.clone(),
-        url: format!("{}/hooks/{}", state.public_url, inbox.token),
+        url: caller
+            .can_write()
+            .then(|| hook_url(&state.public_url, &inbox.token)),
         created_at: iso(&inbox.created_at),
     }
 }
@@ -46,6 +51,7 @@ pub async fn create(
     caller: ApiCaller,
     request: web::Json<InboxRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require_write()?;
     let name = inbox_name(&request.name)?;
     let inbox = state.store.create_inbox(caller.tenant(), &name).await?;
     let ip = client_ip(&req);
@@ -62,14 +68,19 @@ pub async fn create(
             },
         )
         .await?;
-    Ok(HttpResponse::Created().json(body(&state, &inbox)))
+    Ok(HttpResponse::Created().json(body(&state, &caller, &inbox)))
 }
 
 /// The tenant's inboxes.
 #[utoipa::path(get, path = "/api/v1/inboxes", tag = "inboxes", security(("bearer" = [])), responses((status = 200, body = [InboxBody])))]
 pub async fn list(state: web::Data<AppState>, caller: ApiCaller) -> Result<HttpResponse, ApiError> {
     let inboxes = state.store.inboxes(caller.tenant()).await?;
-    Ok(HttpResponse::Ok().json(inboxes.iter().map(|i| body(&state, i)).collect::<Vec<_>>()))
+    Ok(HttpResponse::Ok().json(
+        inboxes
+            .iter()
+            .map(|i| body(&state, &caller, i))
+            .collect::<Vec<_>>(),
+    ))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -2,22 +2,39 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 use futures::future::LocalBoxFuture;
-use sluice_store::api_keys::ApiKey;
+use sluice_store::api_keys::{ApiKey, AuthenticatedKey};
+use sluice_store::domain::Role;
 use sluice_store::ids::TenantId;
 
 use crate::error::{ApiError, AppError};
 use crate::state::AppState;
 
-/// A JSON API caller authenticated by `Authorization: Bearer <api key>`. Keys act
-/// with admin rights within their tenant.
+/// A JSON API caller authenticated by `Authorization: Bearer <api key>`. A key acts
+/// with its creator's current role, at most admin (system keys: admin).
 #[derive(Debug, Clone)]
 pub struct ApiCaller {
     pub key: ApiKey,
+    pub role: Role,
 }
 
 impl ApiCaller {
     pub fn tenant(&self) -> &TenantId {
         &self.key.tenant_id
+    }
+
+    pub fn can_write(&self) -> bool {
+        self.role.can_write()
+    }
+
+    pub fn require_write(&self) -> Result<(), ApiError> {
+        if self.can_write() {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(
+                "this key's creator is a viewer: it can read but not change anything",
+            )
+            .into())
+        }
     }
 
     pub fn actor(&self) -> String {
@@ -43,12 +60,12 @@ impl FromRequest for ApiCaller {
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .ok_or(AppError::Unauthenticated)?;
-            let key = state
+            let AuthenticatedKey { key, role } = state
                 .store
                 .authenticate_api_key(secret)
                 .await?
                 .ok_or(AppError::Unauthenticated)?;
-            Ok(ApiCaller { key })
+            Ok(ApiCaller { key, role })
         })
     }
 }

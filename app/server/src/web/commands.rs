@@ -18,6 +18,7 @@ use crate::commands::{
     CommandFields, first_run_at, next_run, parse_window, room_for_a_command, run_now,
 };
 use crate::error::AppError;
+use crate::hooks::urls::{hook_url, without_hook_token};
 use crate::state::AppState;
 use crate::web::{FormErrors, Layout, redirect, render, render_with_status, when};
 
@@ -400,11 +401,13 @@ pub struct CommandView {
 }
 
 impl CommandView {
-    pub fn new(c: &Command, inbox_name: Option<String>) -> Self {
+    /// `reader_may_write`: whether the reader may see hook tokens (see [`hook_url`]).
+    pub fn new(c: &Command, inbox_name: Option<String>, reader_may_write: bool) -> Self {
         let callback = match (&c.settings.callback, inbox_name) {
             (Callback::Inbox(_), Some(name)) => format!("inbox {name}"),
             (Callback::Inbox(id), None) => format!("inbox {id}"),
-            (Callback::Url(url), _) => url.clone(),
+            (Callback::Url(url), _) if reader_may_write => url.clone(),
+            (Callback::Url(url), _) => without_hook_token(url),
         };
         Self {
             id: c.id.to_string(),
@@ -499,13 +502,18 @@ async fn show_page(
         .store
         .runs(&current.tenant.id, &command.id, HISTORY)
         .await?;
-    let direct_urls = state
-        .store
-        .direct_url_tokens(&current.tenant.id, &command.id)
-        .await?
-        .into_iter()
-        .map(|t| format!("{}/hooks/{t}", state.public_url))
-        .collect();
+    let can_write = current.user().role.can_write();
+    let direct_urls = if can_write {
+        state
+            .store
+            .direct_url_tokens(&current.tenant.id, &command.id)
+            .await?
+            .into_iter()
+            .map(|t| hook_url(&state.public_url, &t))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let next_runs = match &command.settings.schedule {
         Some(expression) if command.status != CommandStatus::Paused => {
             Schedule::parse(expression, &command.settings.timezone)
@@ -521,13 +529,13 @@ async fn show_page(
     };
     let inbox = inbox_name(state, command).await;
     let live = LivePartial {
-        c: CommandView::new(command, inbox.clone()),
+        c: CommandView::new(command, inbox.clone(), can_write),
         runs: runs.iter().take(5).map(RunView::from).collect(),
     };
     Ok(ShowPage {
         layout: Layout::new(current, "connectors"),
         live,
-        c: CommandView::new(command, inbox),
+        c: CommandView::new(command, inbox, can_write),
         connector_name: connector.settings.name.as_str().to_string(),
         chart_points: chart_points(&runs),
         runs: runs.iter().map(RunView::from).collect(),
@@ -568,7 +576,11 @@ pub async fn live(
     let command = command(&state, &current, &id).await?;
     let runs = state.store.runs(&current.tenant.id, &command.id, 5).await?;
     render(&LivePartial {
-        c: CommandView::new(&command, inbox_name(&state, &command).await),
+        c: CommandView::new(
+            &command,
+            inbox_name(&state, &command).await,
+            current.user().role.can_write(),
+        ),
         runs: runs.iter().map(RunView::from).collect(),
     })
 }

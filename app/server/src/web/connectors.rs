@@ -16,7 +16,7 @@ use crate::auth::{CsrfForm, CurrentUser};
 use crate::connectors::{ConnectorFields, open_database};
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::web::{FormErrors, Layout, redirect, render, render_with_status, when};
+use crate::web::{FormErrors, Layout, no_store, redirect, render, render_with_status, when};
 
 /// A connector as shown on pages (never its secrets).
 pub struct ConnectorView {
@@ -547,6 +547,7 @@ async fn show_with(
     detail: Detail,
     status: StatusCode,
 ) -> Result<HttpResponse, AppError> {
+    let shows_gateway_key = detail.gateway_key.is_some();
     let page = ShowPage {
         layout: Layout::new(current, "connectors"),
         c: connector.into(),
@@ -555,7 +556,11 @@ async fn show_with(
         notice: detail.notice,
         queue: queue(state, connector).await?,
     };
-    render_with_status(&page, status)
+    let mut response = render_with_status(&page, status)?;
+    if shows_gateway_key {
+        no_store(&mut response);
+    }
+    Ok(response)
 }
 
 #[derive(Deserialize)]

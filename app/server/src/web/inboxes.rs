@@ -16,6 +16,7 @@ use sluice_store::inboxes::Inbox;
 
 use crate::auth::{CsrfForm, CurrentUser, client_ip};
 use crate::error::AppError;
+use crate::hooks::urls::hook_url;
 use crate::state::AppState;
 use crate::web::{FormErrors, Layout, redirect, render, render_with_status, when};
 use preview::{PREVIEW_CHARS, preview};
@@ -25,15 +26,20 @@ pub const MESSAGES_SHOWN: i64 = 100;
 struct InboxView {
     id: String,
     name: String,
-    url: String,
+    /// The public URL, for those who may change state (it lets anyone post).
+    url: Option<String>,
     created: String,
 }
 
-fn view(state: &AppState, inbox: &Inbox) -> InboxView {
+fn view(state: &AppState, current: &CurrentUser, inbox: &Inbox) -> InboxView {
     InboxView {
         id: inbox.id.to_string(),
         name: inbox.name.clone(),
-        url: format!("{}/hooks/{}", state.public_url, inbox.token),
+        url: current
+            .user()
+            .role
+            .can_write()
+            .then(|| hook_url(&state.public_url, &inbox.token)),
         created: when(&inbox.created_at),
     }
 }
@@ -58,7 +64,7 @@ async fn list_page(
         .inboxes(&current.tenant.id)
         .await?
         .iter()
-        .map(|i| view(state, i))
+        .map(|i| view(state, current, i))
         .collect();
     Ok(ListPage {
         layout: Layout::new(current, "inboxes"),
@@ -190,7 +196,7 @@ pub async fn show(
         .collect();
     render(&ShowPage {
         layout: Layout::new(&current, "inboxes"),
-        inbox: view(&state, &inbox),
+        inbox: view(&state, &current, &inbox),
         total,
         messages,
         preview_bytes: preview::PREVIEW_BYTES,
@@ -242,7 +248,7 @@ pub async fn delete_form(
         .await?;
     render(&DeletePage {
         layout: Layout::new(&current, "inboxes"),
-        inbox: view(&state, &inbox),
+        inbox: view(&state, &current, &inbox),
         total,
         errors: FormErrors::default(),
     })
@@ -273,7 +279,7 @@ pub async fn delete(
         return render_with_status(
             &DeletePage {
                 layout: Layout::new(&current, "inboxes"),
-                inbox: view(&state, &inbox),
+                inbox: view(&state, &current, &inbox),
                 total,
                 errors,
             },

@@ -126,6 +126,14 @@ pub fn render_with_status(
         .body(html))
 }
 
+/// Marks a page that shows a one-time secret, so no browser or proxy keeps a copy.
+pub fn no_store(response: &mut HttpResponse) {
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("private, no-store"),
+    );
+}
+
 /// Post/redirect/get: a 303 to `location`.
 pub fn redirect(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()

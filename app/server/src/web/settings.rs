@@ -5,13 +5,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 use sluice_store::StoreError;
+use sluice_store::api_keys::{ApiKey, KeyCreator};
 use sluice_store::domain::{Email, NewPassword, Role};
 use sluice_store::ids::{ApiKeyId, InvitationId, UserId};
 
 use crate::auth::{CsrfForm, CurrentUser};
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::web::{FormErrors, Layout, redirect, render_with_status, when};
+use crate::web::{FormErrors, Layout, no_store, redirect, render_with_status, when};
 
 struct UserRow {
     id: String,
@@ -32,6 +33,8 @@ struct KeyRow {
     id: String,
     name: String,
     prefix: String,
+    /// Who the key acts for: a user's email, or "system" for an operator's key.
+    creator: String,
     created: String,
     last_used: String,
     revoked: bool,
@@ -119,6 +122,7 @@ async fn page(
             .await?
             .into_iter()
             .map(|k| KeyRow {
+                creator: key_creator(&k),
                 id: k.id.to_string(),
                 name: k.name,
                 prefix: k.prefix,
@@ -152,8 +156,25 @@ async fn page(
     })
 }
 
+/// How the key list names a key's creator.
+fn key_creator(key: &ApiKey) -> String {
+    if key.is_system() {
+        "system (command line)".into()
+    } else {
+        key.created_by
+            .strip_prefix("user:")
+            .unwrap_or(&key.created_by)
+            .to_string()
+    }
+}
+
 fn show_page(page: SettingsPage, status: StatusCode) -> Result<HttpResponse, AppError> {
-    render_with_status(&page, status)
+    let shows_secret = page.secret.is_some();
+    let mut response = render_with_status(&page, status)?;
+    if shows_secret {
+        no_store(&mut response);
+    }
+    Ok(response)
 }
 
 pub async fn show(
@@ -300,15 +321,6 @@ pub async fn change_role(
     let id = user_id(&id)?;
     let role = Role::parse(&form.role)?;
     let target = state.store.user(&current.tenant.id, &id).await?;
-    if target.role == Role::Owner
-        && role != Role::Owner
-        && state.store.count_owners(&current.tenant.id).await? <= 1
-    {
-        return Err(AppError::Conflict {
-            field: "role",
-            message: "a tenant needs at least one owner".into(),
-        });
-    }
     state.store.set_role(&current.tenant.id, &id, role).await?;
     current
         .audit(
@@ -394,7 +406,7 @@ pub async fn create_api_key(
     }
     let (key, secret) = state
         .store
-        .create_api_key(&current.tenant.id, name, &current.actor())
+        .create_api_key(&current.tenant.id, name, KeyCreator::User(current.user()))
         .await?;
     current
         .audit(&state, &req, "api_key.create", &key.name, &key.prefix)
