@@ -9,6 +9,10 @@ use std::path::PathBuf;
 
 use crate::TestDatabase;
 
+/// Idle pooled connections are dropped well before the server's keep-alive (5 s)
+/// closes them: reusing one at the moment it closes fails the request in transit.
+const CLIENT_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// How long one API call of a test may take.
 pub const API_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -122,6 +126,16 @@ impl TestApp {
         reqwest::Client::builder()
             .cookie_store(true)
             .redirect(Policy::none())
+            .pool_idle_timeout(CLIENT_IDLE_TIMEOUT)
+            .build()
+            .expect("http client")
+    }
+
+    /// A plain client (no cookies) that, like [`TestApp::browser_like_client`],
+    /// never reuses a connection the server is about to close.
+    pub fn api_client() -> reqwest::Client {
+        reqwest::Client::builder()
+            .pool_idle_timeout(CLIENT_IDLE_TIMEOUT)
             .build()
             .expect("http client")
     }

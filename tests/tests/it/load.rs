@@ -252,7 +252,7 @@ impl<'a> Client<'a> {
             number,
             receiver_url,
             browser,
-            api: reqwest::Client::new(),
+            api: TestApp::api_client(),
             kept: Objects::default(),
             deleted: Objects::default(),
             requests: 0,
