@@ -153,6 +153,18 @@ impl TestApp {
         format!("{}{path}", self.base_url)
     }
 
+    /// GETs a page with the app's own (signed-in) client and returns its HTML.
+    pub async fn page_text(&self, path: &str) -> String {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("GET page")
+            .text()
+            .await
+            .expect("page body")
+    }
+
     /// GETs a page with `client` and returns the CSRF token of its first form.
     pub async fn csrf_token(&self, client: &reqwest::Client, path: &str) -> String {
         let html = client

@@ -9,15 +9,7 @@ on_both_backends!(signup_creates_tenant_and_signs_in, |backend| async move {
     assert_eq!(dashboard.status(), 200);
     let html = dashboard.text().await.unwrap();
     assert!(html.contains(&user.tenant), "the header names the tenant");
-    let audit = app
-        .client
-        .get(app.url("/audit"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let audit = app.page_text("/audit").await;
     assert!(audit.contains("tenant.signup"), "sign-up is audited");
 });
 

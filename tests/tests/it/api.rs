@@ -38,15 +38,7 @@ on_both_backends!(
             .chars()
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
             .collect();
-        let settings = app
-            .client
-            .get(app.url("/settings"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let settings = app.page_text("/settings").await;
         assert!(!settings.contains(&key), "the secret is never shown again");
 
         let tenant: Value = app

@@ -61,15 +61,7 @@ on_both_backends!(a_removed_users_key_is_refused, |backend| async move {
 
     assert_eq!(app.api_get(&key, "/api/v1/tenant").await.status(), 401);
     assert_eq!(create_inbox(&app, &key, "after removal").await, 401);
-    let settings = app
-        .client
-        .get(app.url("/settings"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let settings = app.page_text("/settings").await;
     assert!(
         settings.contains("revoked"),
         "the key shows as revoked in Settings"
@@ -165,15 +157,7 @@ on_both_backends!(settings_names_each_keys_creator, |backend| async move {
         .await
         .unwrap();
 
-    let html = app
-        .client
-        .get(app.url("/settings"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.page_text("/settings").await;
     let row = |name: &str| {
         let start = html.find(&format!("<td>{name}</td>")).expect("key listed");
         let end = start + html[start..].find("</tr>").unwrap();

@@ -431,25 +431,9 @@ on_both_backends!(
             state["last_value"], "0",
             "a failed delivery never advances the cursor"
         );
-        let queue = app
-            .client
-            .get(app.url(&format!("/connectors/{connection}")))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let queue = app.page_text(&format!("/connectors/{connection}")).await;
         assert!(queue.contains("● ERROR"), "a red mark in the queue");
-        let dashboard = app
-            .client
-            .get(app.url("/"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let dashboard = app.page_text("/").await;
         let failing = dashboard
             .find("id=\"failing\"")
             .expect("failing commands listed first");

@@ -520,15 +520,7 @@ on_both_backends!(
             404,
             "gone"
         );
-        let audit = app
-            .client
-            .get(app.url("/audit"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let audit = app.page_text("/audit").await;
         assert!(audit.contains("connector.delete"));
     }
 );
@@ -566,15 +558,7 @@ on_both_backends!(stored_credentials_are_encrypted, |backend| async move {
     }
     // Editing without a password keeps the stored one.
     let page = format!("/connectors/{id}/edit");
-    let html = app
-        .client
-        .get(app.url(&page))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.page_text(&page).await;
     assert!(!html.contains(password), "the edit form never shows it");
     let edited = app
         .api(Method::PATCH, &key, &format!("/api/v1/connections/{id}"))
@@ -631,25 +615,11 @@ async fn sqlite_connector_through_the_pages() {
         .await
         .unwrap();
     assert!(tested.contains("Connection works."), "{tested}");
-    let explore = app
-        .client
-        .get(app.url(&format!("{detail_path}/explore")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let explore = app.page_text(&format!("{detail_path}/explore")).await;
     assert!(explore.contains(">items</a>"));
     let table = app
-        .client
-        .get(app.url(&format!("{detail_path}/explore/table?name=items")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .page_text(&format!("{detail_path}/explore/table?name=items"))
+        .await;
     assert!(
         table.contains("<td>lamp</td>") && table.contains("{&#34;color&#34;:&#34;red&#34;}"),
         "{table}"
@@ -785,15 +755,7 @@ async fn demo_provisions_a_working_sqlite_connector() {
             .status(),
         303
     );
-    let list = app
-        .client
-        .get(app.url("/connectors"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let list = app.page_text("/connectors").await;
     assert_eq!(
         list.matches(">demo_shop</a>").count(),
         1,
@@ -810,26 +772,12 @@ async fn demo_provisions_a_working_sqlite_connector() {
         .unwrap();
     assert!(tested.contains("Connection works."), "{tested}");
     let table = app
-        .client
-        .get(app.url(&format!("{page}/explore/table?name=customers")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .page_text(&format!("{page}/explore/table?name=customers"))
+        .await;
     assert!(table.contains("Ada Lovelace"));
 
     // The demo's pull syncs: run "new paid invoices" now; its rows land in the demo inbox.
-    let queue = app
-        .client
-        .get(app.url(&page))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let queue = app.page_text(&page).await;
     assert!(queue.contains(">new paid invoices</a>") && queue.contains(">usage events</a>"));
     let commands = app
         .store()
@@ -876,15 +824,7 @@ async fn demo_provisions_a_working_sqlite_connector() {
         15,
         "three paid invoices for each of five customers"
     );
-    let dashboard = app
-        .client
-        .get(app.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let dashboard = app.page_text("/").await;
     assert!(dashboard.contains("id=\"recent-runs\"") && dashboard.contains("new paid invoices"));
 }
 

@@ -340,15 +340,7 @@ async fn show_full_downloads_the_exact_body_as_an_attachment() {
         "é".repeat(10_000)
     );
     assert_eq!(post(&url, body.clone()).await.status(), 202);
-    let html = app
-        .client
-        .get(app.url(&format!("/inboxes/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.page_text(&format!("/inboxes/{id}")).await;
     assert!(
         html.contains("Showing the first 8192 bytes"),
         "a truncated preview"

@@ -109,15 +109,7 @@ on_both_backends!(owner_invites_and_roles_are_enforced, |backend| async move {
         "a removed user is signed out"
     );
 
-    let audit = app
-        .client
-        .get(app.url("/audit"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let audit = app.page_text("/audit").await;
     for action in [
         "user.invite",
         "invitation.accept",

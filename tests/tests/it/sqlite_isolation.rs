@@ -260,15 +260,7 @@ async fn explore_and_preview_never_reach_an_attached_database() {
         format!("/connectors/{id}/explore/table?schema=cp&name=users"),
         format!("/connectors/{id}/explore/table?name=items"),
     ] {
-        let html = app
-            .client
-            .get(app.url(&page))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let html = app.page_text(&page).await;
         assert!(!html.contains(&mallory.user.email), "{page}: {html}");
         assert_no_server_path(&app, &html);
     }
@@ -376,16 +368,7 @@ async fn errors_never_show_the_servers_paths() {
             format!("/connectors/{id}"),
             format!("/connectors/{id}/explore"),
         ] {
-            shown.push(
-                app.client
-                    .get(app.url(&page))
-                    .send()
-                    .await
-                    .unwrap()
-                    .text()
-                    .await
-                    .unwrap(),
-            );
+            shown.push(app.page_text(&page).await);
         }
         shown.push(failing_command(&app, &tenant, "SELECT * FROM items").await);
         let _ = std::fs::remove_file(dir.join("shop.db"));
