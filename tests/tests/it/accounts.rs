@@ -307,3 +307,27 @@ on_both_backends!(
         );
     }
 );
+
+/// The anonymous cookie's token (for the sign-in pages) never passes for a
+/// signed-in action: a neighbouring site that plants `sluice_anon` and knows its
+/// token still cannot forge a form of a signed-in user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_anonymous_csrf_token_never_passes_for_a_signed_in_form() {
+    let app = TestApp::spawn(sluice_tests::Backend::Sqlite).await;
+    let browser = TestApp::browser_like_client();
+    // Visiting the sign-in page first leaves the anonymous cookie in the jar.
+    let anonymous_token = app.csrf_token(&browser, "/login").await;
+    let user = sluice_tests::TestUser::unique("Planted");
+    app.signup_with(&browser, &user).await;
+    let forged = browser
+        .post(app.url("/inboxes"))
+        .form(&[("csrf", anonymous_token.as_str()), ("name", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403, "bound to the anonymous cookie only");
+    let genuine = app
+        .submit(&browser, "/inboxes", "/inboxes", &[("name", "genuine")])
+        .await;
+    assert_eq!(genuine.status(), 303, "the session's own token works");
+}

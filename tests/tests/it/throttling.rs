@@ -141,7 +141,8 @@ on_both_backends!(
 
         lock(&user.email).await;
         // The owner's own browser, still signed in, signs in again despite the lock…
-        let csrf = app.csrf_token(&app.client, "/settings").await;
+        // (its sign-in page was opened before: the token of its anonymous cookie)
+        let csrf = app.csrf_token(&app.client, "/signup").await;
         let again = app
             .client
             .post(app.url("/login"))

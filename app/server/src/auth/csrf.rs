@@ -1,6 +1,9 @@
 //! CSRF protection for every state-changing form. The token is an HMAC of the
-//! caller's session cookie (or, before sign-in, of a random `sluice_anon` cookie),
-//! so it needs no storage and a page on another site can never compute it.
+//! caller's session cookie ([`CsrfForm`], every signed-in form) or, for the forms
+//! shown before sign-in ([`AnonCsrfForm`]), of a random `sluice_anon` cookie. So
+//! it needs no storage, a page on another site can never compute it, and a token
+//! for the anonymous cookie (which a neighbouring site could plant) never passes
+//! for a signed-in action.
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::Payload;
@@ -23,8 +26,19 @@ pub(crate) fn session_token(store: &Store, session_cookie: &str) -> String {
     store.secret().sign(SESSION_PURPOSE, session_cookie)
 }
 
-/// A form body of type `T` whose `csrf` field was checked.
+/// A signed-in form body of type `T` whose `csrf` field matches the session.
 pub struct CsrfForm<T>(pub T);
+
+/// A form shown before sign-in (sign-up, sign-in, accepting an invitation) whose
+/// `csrf` field matches the anonymous cookie.
+pub struct AnonCsrfForm<T>(pub T);
+
+/// What a token must be bound to.
+#[derive(Clone, Copy)]
+enum Binding {
+    Session,
+    Anonymous,
+}
 
 #[derive(Deserialize)]
 struct CsrfField {
@@ -32,22 +46,21 @@ struct CsrfField {
     csrf: String,
 }
 
-fn verify(req: &HttpRequest, store: &Store, submitted: &str) -> Result<(), AppError> {
-    if submitted.is_empty() {
-        return Err(AppError::Csrf);
-    }
-    let secret = store.secret();
-    let by_session = req
-        .cookie(SESSION_COOKIE)
-        .is_some_and(|c| secret.verify(SESSION_PURPOSE, c.value(), submitted));
-    let by_anon = req
-        .cookie(ANON_COOKIE)
-        .is_some_and(|c| secret.verify(ANON_PURPOSE, c.value(), submitted));
-    if by_session || by_anon {
-        Ok(())
-    } else {
-        Err(AppError::Csrf)
-    }
+fn verify(
+    req: &HttpRequest,
+    store: &Store,
+    submitted: &str,
+    binding: Binding,
+) -> Result<(), AppError> {
+    let (cookie, purpose) = match binding {
+        Binding::Session => (SESSION_COOKIE, SESSION_PURPOSE),
+        Binding::Anonymous => (ANON_COOKIE, ANON_PURPOSE),
+    };
+    let valid = !submitted.is_empty()
+        && req
+            .cookie(cookie)
+            .is_some_and(|c| store.secret().verify(purpose, c.value(), submitted));
+    if valid { Ok(()) } else { Err(AppError::Csrf) }
 }
 
 impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
@@ -55,21 +68,39 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        let body = web::Bytes::from_request(&req, payload);
-        Box::pin(async move {
-            let body = body.await.map_err(|_| AppError::PayloadTooLarge)?;
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .ok_or_else(|| AppError::internal(anyhow::anyhow!("no app state")))?;
-            let CsrfField { csrf } =
-                serde_urlencoded::from_bytes(&body).map_err(|_| AppError::Csrf)?;
-            verify(&req, &state.store, &csrf)?;
-            let form = serde_urlencoded::from_bytes::<T>(&body)
-                .map_err(|e| AppError::BadRequest(format!("form: {e}")))?;
-            Ok(CsrfForm(form))
-        })
+        let form = checked_form(req, payload, Binding::Session);
+        Box::pin(async move { form.await.map(CsrfForm) })
     }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for AnonCsrfForm<T> {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let form = checked_form(req, payload, Binding::Anonymous);
+        Box::pin(async move { form.await.map(AnonCsrfForm) })
+    }
+}
+
+/// Reads the body, checks its `csrf` field against `binding`, then parses it as `T`.
+fn checked_form<T: DeserializeOwned + 'static>(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    binding: Binding,
+) -> LocalBoxFuture<'static, Result<T, AppError>> {
+    let req = req.clone();
+    let body = web::Bytes::from_request(&req, payload);
+    Box::pin(async move {
+        let body = body.await.map_err(|_| AppError::PayloadTooLarge)?;
+        let state = req
+            .app_data::<web::Data<AppState>>()
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("no app state")))?;
+        let CsrfField { csrf } = serde_urlencoded::from_bytes(&body).map_err(|_| AppError::Csrf)?;
+        verify(&req, &state.store, &csrf, binding)?;
+        serde_urlencoded::from_bytes::<T>(&body)
+            .map_err(|e| AppError::BadRequest(format!("form: {e}")))
+    })
 }
 
 /// CSRF token for pages shown before sign-in; set `cookie` on the response if any.

@@ -7,7 +7,7 @@ mod session;
 mod throttle;
 
 pub use api_key::ApiCaller;
-pub use csrf::{AnonCsrf, CsrfForm};
+pub use csrf::{AnonCsrf, AnonCsrfForm, CsrfForm};
 pub use session::{CurrentUser, SESSION_COOKIE, expired_session_cookie, session_cookie};
 pub use throttle::{Throttle, Throttled, email_key};
 

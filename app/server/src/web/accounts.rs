@@ -10,8 +10,8 @@ use sluice_store::domain::{Email, NewPassword, PersonName, Role, TenantName};
 use sluice_store::{StoreError, password};
 
 use crate::auth::{
-    AnonCsrf, CsrfForm, SESSION_COOKIE, Throttled, client_ip, email_key, expired_session_cookie,
-    session_cookie,
+    AnonCsrf, AnonCsrfForm, CsrfForm, SESSION_COOKIE, Throttled, client_ip, email_key,
+    expired_session_cookie, session_cookie,
 };
 use crate::error::AppError;
 use crate::state::AppState;
@@ -136,7 +136,7 @@ pub async fn signup_form(
 pub async fn signup(
     req: HttpRequest,
     state: web::Data<AppState>,
-    CsrfForm(form): CsrfForm<SignupForm>,
+    AnonCsrfForm(form): AnonCsrfForm<SignupForm>,
 ) -> Result<HttpResponse, AppError> {
     let signup_key = format!("signup:{}", state.throttle.address_key(&req));
     state
@@ -217,7 +217,7 @@ pub async fn login_form(
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
-    CsrfForm(form): CsrfForm<LoginForm>,
+    AnonCsrfForm(form): AnonCsrfForm<LoginForm>,
 ) -> Result<HttpResponse, AppError> {
     let throttle = &state.throttle;
     let email_key = email_key(&form.email);
@@ -336,7 +336,7 @@ pub async fn accept_invitation(
     req: HttpRequest,
     state: web::Data<AppState>,
     token: web::Path<String>,
-    CsrfForm(form): CsrfForm<AcceptForm>,
+    AnonCsrfForm(form): AnonCsrfForm<AcceptForm>,
 ) -> Result<HttpResponse, AppError> {
     let invitation = state.store.invitation_by_token(&token).await?;
     let mut errors = FormErrors::default();
