@@ -331,3 +331,90 @@ async fn an_anonymous_csrf_token_never_passes_for_a_signed_in_form() {
         .await;
     assert_eq!(genuine.status(), 303, "the session's own token works");
 }
+
+/// Under HTTPS the cookies carry the `__Host-` prefix (Secure, Path=/, no
+/// Domain): a cookie of the old name, which a sibling subdomain or plain HTTP
+/// could plant, is no session at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_sessions_use_host_prefixed_cookies_only() {
+    let app = TestApp::spawn_with(sluice_tests::Backend::Sqlite, |c| {
+        c.public_url = Some("https://sluice.example.com".into())
+    })
+    .await;
+    // Secure cookies are not sent back over the test's plain HTTP: carry them by hand.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = http.get(app.url("/signup")).send().await.unwrap();
+    let anon = cookie_pair(&form, "__Host-sluice_anon");
+    let csrf = sluice_tests::extract_csrf(&form.text().await.unwrap()).unwrap();
+    let user = sluice_tests::TestUser::unique("Https");
+    let signed_up = http
+        .post(app.url("/signup"))
+        .header("cookie", &anon)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("tenant_name", user.tenant.as_str()),
+            ("name", user.name.as_str()),
+            ("email", user.email.as_str()),
+            ("password", user.password.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_up.status(), 303);
+    let set_cookie = signed_up
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("__Host-sluice_session="))
+        .expect("a __Host- session cookie");
+    assert!(
+        set_cookie.contains("Secure") && set_cookie.contains("Path=/"),
+        "{set_cookie}"
+    );
+    assert!(
+        !set_cookie.to_lowercase().contains("domain="),
+        "{set_cookie}"
+    );
+    let token = cookie_pair(&signed_up, "__Host-sluice_session")
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_string();
+    let page = |cookie: String| {
+        http.get(app.url("/settings"))
+            .header("cookie", cookie)
+            .send()
+    };
+    assert_eq!(
+        page(format!("__Host-sluice_session={token}"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        page(format!("sluice_session={token}"))
+            .await
+            .unwrap()
+            .status(),
+        303,
+        "the unprefixed name is ignored under HTTPS"
+    );
+}
+
+/// `name=value` of the cookie `name` a response sets.
+fn cookie_pair(response: &reqwest::Response, name: &str) -> String {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_else(|| panic!("no {name} cookie set"))
+        .to_string()
+}

@@ -14,11 +14,18 @@ use serde::de::DeserializeOwned;
 use sluice_store::Store;
 use sluice_store::secret::random_token;
 
-use crate::auth::SESSION_COOKIE;
+use crate::auth::session_cookie_name;
 use crate::error::AppError;
 use crate::state::AppState;
 
-const ANON_COOKIE: &str = "sluice_anon";
+/// The anonymous cookie's name; `__Host-` under HTTPS, like the session's.
+fn anon_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-sluice_anon"
+    } else {
+        "sluice_anon"
+    }
+}
 const SESSION_PURPOSE: &str = "csrf:session";
 const ANON_PURPOSE: &str = "csrf:anon";
 
@@ -48,18 +55,18 @@ struct CsrfField {
 
 fn verify(
     req: &HttpRequest,
-    store: &Store,
+    state: &AppState,
     submitted: &str,
     binding: Binding,
 ) -> Result<(), AppError> {
     let (cookie, purpose) = match binding {
-        Binding::Session => (SESSION_COOKIE, SESSION_PURPOSE),
-        Binding::Anonymous => (ANON_COOKIE, ANON_PURPOSE),
+        Binding::Session => (session_cookie_name(state.secure_cookies), SESSION_PURPOSE),
+        Binding::Anonymous => (anon_cookie_name(state.secure_cookies), ANON_PURPOSE),
     };
     let valid = !submitted.is_empty()
         && req
             .cookie(cookie)
-            .is_some_and(|c| store.secret().verify(purpose, c.value(), submitted));
+            .is_some_and(|c| state.store.secret().verify(purpose, c.value(), submitted));
     if valid { Ok(()) } else { Err(AppError::Csrf) }
 }
 
@@ -97,7 +104,7 @@ fn checked_form<T: DeserializeOwned + 'static>(
             .app_data::<web::Data<AppState>>()
             .ok_or_else(|| AppError::internal(anyhow::anyhow!("no app state")))?;
         let CsrfField { csrf } = serde_urlencoded::from_bytes(&body).map_err(|_| AppError::Csrf)?;
-        verify(&req, &state.store, &csrf, binding)?;
+        verify(&req, state, &csrf, binding)?;
         serde_urlencoded::from_bytes::<T>(&body)
             .map_err(|e| AppError::BadRequest(format!("form: {e}")))
     })
@@ -111,11 +118,12 @@ pub struct AnonCsrf {
 
 impl AnonCsrf {
     pub fn for_request(req: &HttpRequest, state: &AppState) -> Self {
-        let (value, cookie) = match req.cookie(ANON_COOKIE) {
+        let name = anon_cookie_name(state.secure_cookies);
+        let (value, cookie) = match req.cookie(name) {
             Some(existing) if existing.value().len() >= 32 => (existing.value().to_string(), None),
             _ => {
                 let value = random_token("anon");
-                let cookie = Cookie::build(ANON_COOKIE, value.clone())
+                let cookie = Cookie::build(name, value.clone())
                     .path("/")
                     .http_only(true)
                     .secure(state.secure_cookies)

@@ -8,7 +8,7 @@ mod throttle;
 
 pub use api_key::ApiCaller;
 pub use csrf::{AnonCsrf, AnonCsrfForm, CsrfForm};
-pub use session::{CurrentUser, SESSION_COOKIE, expired_session_cookie, session_cookie};
+pub use session::{CurrentUser, expired_session_cookie, session_cookie, session_cookie_name};
 pub use throttle::{Throttle, Throttled, email_key};
 
 use actix_web::{HttpRequest, web};

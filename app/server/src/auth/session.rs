@@ -9,7 +9,16 @@ use crate::auth::csrf;
 use crate::error::AppError;
 use crate::state::AppState;
 
-pub const SESSION_COOKIE: &str = "sluice_session";
+/// The session cookie's name. Under HTTPS it carries the `__Host-` prefix: browsers
+/// then refuse a cookie of that name set by a sibling subdomain or over plain HTTP,
+/// so nobody can plant a session of their choosing (cookie tossing).
+pub fn session_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-sluice_session"
+    } else {
+        "sluice_session"
+    }
+}
 
 /// A signed-in user, their tenant and session. Extracting it on a route makes the
 /// route require sign-in (anonymous visitors are sent to `/login`).
@@ -61,7 +70,7 @@ impl FromRequest for CurrentUser {
                 .app_data::<web::Data<AppState>>()
                 .ok_or_else(|| AppError::internal(anyhow::anyhow!("no app state")))?;
             let token = req
-                .cookie(SESSION_COOKIE)
+                .cookie(session_cookie_name(state.secure_cookies))
                 .ok_or(AppError::Unauthenticated)?;
             let session = state
                 .store
@@ -80,7 +89,7 @@ impl FromRequest for CurrentUser {
 }
 
 pub fn session_cookie(token: &str, secure: bool) -> Cookie<'static> {
-    Cookie::build(SESSION_COOKIE, token.to_string())
+    Cookie::build(session_cookie_name(secure), token.to_string())
         .path("/")
         .http_only(true)
         .secure(secure)

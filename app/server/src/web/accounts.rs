@@ -10,8 +10,8 @@ use sluice_store::domain::{Email, NewPassword, PersonName, Role, TenantName};
 use sluice_store::{StoreError, password};
 
 use crate::auth::{
-    AnonCsrf, AnonCsrfForm, CsrfForm, SESSION_COOKIE, Throttled, client_ip, email_key,
-    expired_session_cookie, session_cookie,
+    AnonCsrf, AnonCsrfForm, CsrfForm, Throttled, client_ip, email_key, expired_session_cookie,
+    session_cookie, session_cookie_name,
 };
 use crate::error::AppError;
 use crate::state::AppState;
@@ -196,7 +196,7 @@ pub async fn login_form(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
-    if let Some(cookie) = req.cookie(SESSION_COOKIE)
+    if let Some(cookie) = req.cookie(session_cookie_name(state.secure_cookies))
         && state
             .store
             .session_by_token(cookie.value())
@@ -275,7 +275,7 @@ pub async fn login(
 
 /// Whether the request carries a live session of the user with `email`.
 async fn signed_in_as(req: &HttpRequest, state: &AppState, email: &str) -> Result<bool, AppError> {
-    let Some(cookie) = req.cookie(SESSION_COOKIE) else {
+    let Some(cookie) = req.cookie(session_cookie_name(state.secure_cookies)) else {
         return Ok(false);
     };
     let session = state.store.session_by_token(cookie.value()).await?;
@@ -287,7 +287,7 @@ pub async fn logout(
     state: web::Data<AppState>,
     _form: CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<HttpResponse, AppError> {
-    if let Some(cookie) = req.cookie(SESSION_COOKIE)
+    if let Some(cookie) = req.cookie(session_cookie_name(state.secure_cookies))
         && let Some(session) = state.store.session_by_token(cookie.value()).await?
     {
         state.store.delete_session(&session.id).await?;
