@@ -205,6 +205,41 @@ impl Store {
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
+    /// The latest run of each of `commands` that has one, in one query (a
+    /// connector's queue shows them side by side).
+    pub async fn latest_runs(
+        &self,
+        tenant: &TenantId,
+        commands: &[CommandId],
+    ) -> Result<std::collections::HashMap<CommandId, Run>, StoreError> {
+        let ids: Vec<&str> = commands.iter().map(CommandId::as_str).collect();
+        let newer = diesel::alias!(command_runs as newer);
+        let a_newer_run = newer
+            .filter(
+                newer
+                    .field(command_runs::command_id)
+                    .eq(command_runs::command_id),
+            )
+            .filter(
+                newer
+                    .field(command_runs::created_at)
+                    .gt(command_runs::created_at),
+            );
+        let mut conn = self.read().await?;
+        let rows: Vec<RunRow> = with_conn!(&mut conn, c => command_runs::table
+            .filter(command_runs::tenant_id.eq(tenant.as_str()))
+            .filter(command_runs::command_id.eq_any(&ids))
+            .filter(diesel::dsl::not(diesel::dsl::exists(a_newer_run)))
+            .select(RunRow::as_select())
+            .load(c)
+            .await)?;
+        Ok(rows
+            .into_iter()
+            .map(Run::from)
+            .map(|run| (run.command_id.clone(), run))
+            .collect())
+    }
+
     /// The tenant's latest runs across commands (dashboard).
     pub async fn recent_runs(&self, tenant: &TenantId, limit: i64) -> Result<Vec<Run>, StoreError> {
         let mut conn = self.read().await?;

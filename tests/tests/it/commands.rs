@@ -915,3 +915,39 @@ async fn the_command_list_pages_with_a_cursor() {
         assert_eq!(bad.json::<Value>().await.unwrap()["error"]["field"], field);
     }
 }
+
+/// A connector's queue reads each command's latest run in one query.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_shows_each_commands_latest_run() {
+    let app = TestApp::spawn(sluice_tests::Backend::Sqlite).await;
+    let user = app.signup("Queue").await;
+    let key = app.api_key_for(&user).await;
+    let source = invoices_db().await;
+    let connection = pg_connector(&app, &key, &source).await;
+    let receiver = Receiver::start().await;
+    let body = json!({"connection_id": connection, "sql": "SELECT id FROM invoices", "callback": {"url": receiver.url}});
+    let ran = create_command(&app, &key, body.clone()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let idle = create_command(&app, &key, body).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    run(&app, &key, &ran, json!({})).await;
+    finished_runs(&app, &key, &ran, 1).await;
+    let second = run(&app, &key, &ran, json!({})).await;
+    finished_runs(&app, &key, &ran, 2).await;
+
+    let tenant = app.store().tenant_by_name(&user.tenant).await.unwrap();
+    let ids = [&ran, &idle].map(|id| sluice_store::ids::CommandId::parse(id).unwrap());
+    let latest = app.store().latest_runs(&tenant.id, &ids).await.unwrap();
+    assert_eq!(
+        latest.len(),
+        1,
+        "a command that never ran has no latest run"
+    );
+    assert_eq!(latest[&ids[0]].id.as_str(), second);
+    let page = app.page_text(&format!("/connectors/{connection}")).await;
+    assert!(page.contains("never"), "the idle command shows no run");
+}

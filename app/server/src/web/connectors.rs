@@ -507,18 +507,15 @@ struct ShowPage {
 }
 
 async fn queue(state: &AppState, connector: &Connector) -> Result<Vec<QueueRow>, AppError> {
-    let mut rows = Vec::new();
-    for command in state
+    let commands = state
         .store
         .connector_commands(&connector.tenant_id, &connector.id)
-        .await?
-    {
-        let last = state
-            .store
-            .runs(&connector.tenant_id, &command.id, 1)
-            .await?
-            .into_iter()
-            .next();
+        .await?;
+    let ids: Vec<_> = commands.iter().map(|c| c.id.clone()).collect();
+    let mut latest = state.store.latest_runs(&connector.tenant_id, &ids).await?;
+    let mut rows = Vec::new();
+    for command in commands {
+        let last = latest.remove(&command.id);
         rows.push(QueueRow {
             id: command.id.to_string(),
             name: command.settings.name.clone(),
