@@ -295,18 +295,23 @@ impl Store {
         Ok(removed)
     }
 
-    /// The newest messages first.
+    /// The newest messages first; with `before`, those received before that
+    /// message (ids grow with time).
     pub async fn inbox_messages(
         &self,
         tenant: &TenantId,
         inbox: &InboxId,
+        before: Option<&MessageId>,
         limit: i64,
     ) -> Result<Vec<InboxMessage>, StoreError> {
+        // Every id sorts below "~": no cursor means from the newest.
+        let before = before.map_or("~", MessageId::as_str);
         let mut conn = self.read().await?;
         Ok(with_conn!(&mut conn, c => inbox_messages::table
             .filter(inbox_messages::tenant_id.eq(tenant.as_str()))
             .filter(inbox_messages::inbox_id.eq(inbox.as_str()))
-            .order((inbox_messages::received_at.desc(), inbox_messages::id.desc()))
+            .filter(inbox_messages::id.lt(before))
+            .order(inbox_messages::id.desc())
             .limit(limit)
             .select(InboxMessage::as_select())
             .load(c)

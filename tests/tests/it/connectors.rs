@@ -815,7 +815,7 @@ async fn demo_provisions_a_working_sqlite_connector() {
     }
     let messages = app
         .store()
-        .inbox_messages(&tenant.id, &inbox.id, 10)
+        .inbox_messages(&tenant.id, &inbox.id, None, 10)
         .await
         .unwrap();
     let rows: serde_json::Value = serde_json::from_str(&messages[0].body).unwrap();

@@ -524,3 +524,77 @@ on_both_backends!(
         assert!(messages(&app, &key, &inbox).await.is_empty());
     }
 );
+
+/// Follows `Link: rel="next"` from `first`; returns each page's message ids.
+async fn pages_of_messages(app: &TestApp, key: &str, first: String) -> Vec<Vec<String>> {
+    let mut pages = Vec::new();
+    let mut next = Some(first);
+    while let Some(path) = next.take() {
+        let response = app.api(Method::GET, key, &path).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        next = response.headers().get("link").map(|l| {
+            l.to_str()
+                .unwrap()
+                .split(['<', '>'])
+                .nth(1)
+                .unwrap()
+                .to_string()
+        });
+        let page: Vec<Value> = response.json().await.unwrap();
+        pages.push(
+            page.iter()
+                .map(|m| m["id"].as_str().unwrap().to_string())
+                .collect(),
+        );
+        assert!(pages.len() <= 20, "the cursor ends");
+    }
+    pages
+}
+
+/// The API pages an inbox's messages with a cursor, by count and by size: a page
+/// never carries more than 8 MiB of bodies, however many fit the count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_message_list_pages_by_count_and_by_size() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let user = app.signup("MsgPages").await;
+    let key = app.api_key_for(&user).await;
+    let (inbox, url) = create_inbox(&app, &key, "paged").await;
+    let big = format!("\"{}\"", "x".repeat(1_000_000));
+    for _ in 0..9 {
+        assert_eq!(post(&url, big.clone()).await.status(), 202);
+    }
+    let all: Vec<String> = messages(&app, &key, &inbox)
+        .await
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(all.len(), 8, "the default page stops at 8 MiB of bodies");
+
+    let by_size = pages_of_messages(&app, &key, format!("/api/v1/inboxes/{inbox}/messages")).await;
+    assert_eq!(by_size.iter().map(Vec::len).collect::<Vec<_>>(), [8, 1]);
+    let by_count = pages_of_messages(
+        &app,
+        &key,
+        format!("/api/v1/inboxes/{inbox}/messages?limit=4"),
+    )
+    .await;
+    assert_eq!(by_count.iter().map(Vec::len).collect::<Vec<_>>(), [4, 4, 1]);
+    assert_eq!(
+        by_count.concat(),
+        by_size.concat(),
+        "newest first, each once"
+    );
+    for (query, field) in [("limit=0", "limit"), ("before=nope", "before")] {
+        let bad = app
+            .api(
+                Method::GET,
+                &key,
+                &format!("/api/v1/inboxes/{inbox}/messages?{query}"),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), StatusCode::BAD_REQUEST, "{query}");
+        assert_eq!(bad.json::<Value>().await.unwrap()["error"]["field"], field);
+    }
+}

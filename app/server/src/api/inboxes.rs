@@ -1,12 +1,14 @@
 //! `/api/v1/inboxes…`.
 
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sluice_store::audit::AuditEvent;
-use sluice_store::ids::InboxId;
+use sluice_store::domain::Invalid;
+use sluice_store::ids::{InboxId, MessageId};
 use sluice_store::inboxes::Inbox;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::api::iso;
 use crate::auth::{ApiCaller, client_ip};
@@ -95,21 +97,65 @@ pub struct MessageBody {
     pub body: Box<RawValue>,
 }
 
-/// Messages received, newest first (at most 500).
-#[utoipa::path(get, path = "/api/v1/inboxes/{id}/messages", tag = "inboxes", security(("bearer" = [])), params(("id" = String, Path)),
+#[derive(Deserialize, IntoParams)]
+pub struct MessagesQuery {
+    /// Page size, 1 to 500 (default 100).
+    limit: Option<i64>,
+    /// Cursor: messages received before this message id (the `Link: rel="next"`
+    /// header of the previous page carries it).
+    before: Option<String>,
+}
+
+const DEFAULT_PAGE: i64 = 100;
+const MAX_PAGE: i64 = 500;
+/// A page stops early once its bodies pass this size (always one message at least).
+const PAGE_BYTES: usize = 8 * 1024 * 1024;
+
+/// Messages received, newest first, a page at a time: a page that is full (by
+/// count, or by [`PAGE_BYTES`] of bodies) carries `Link: <…?before=…>; rel="next"`.
+#[utoipa::path(get, path = "/api/v1/inboxes/{id}/messages", tag = "inboxes", security(("bearer" = [])), params(("id" = String, Path), MessagesQuery),
     responses((status = 200, body = [MessageBody]), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn messages(
     state: web::Data<AppState>,
     caller: ApiCaller,
     id: web::Path<String>,
+    query: web::Query<MessagesQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = InboxId::parse(&id).ok_or(AppError::NotFound)?;
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(Invalid::new("limit", format!("must be from 1 to {MAX_PAGE}")).into());
+    }
+    let before = match query.before.as_deref() {
+        Some(raw) => Some(
+            MessageId::parse(raw).ok_or_else(|| Invalid::new("before", "is not a message id"))?,
+        ),
+        None => None,
+    };
     let inbox = state.store.inbox(caller.tenant(), &id).await?;
     let messages = state
         .store
-        .inbox_messages(caller.tenant(), &inbox.id, 500)
+        .inbox_messages(caller.tenant(), &inbox.id, before.as_ref(), limit)
         .await?;
-    let body: Vec<MessageBody> = messages
+    let fetched = messages.len();
+    let (mut page, mut bytes) = (Vec::new(), 0usize);
+    for message in messages {
+        if !page.is_empty() && bytes + message.body.len() > PAGE_BYTES {
+            break;
+        }
+        bytes += message.body.len();
+        page.push(message);
+    }
+    let mut response = HttpResponse::Ok();
+    let more = page.len() < fetched || fetched as i64 == limit;
+    if let Some(last) = page.last().filter(|_| more) {
+        let next = format!(
+            "/api/v1/inboxes/{}/messages?limit={limit}&before={}",
+            inbox.id, last.id
+        );
+        response.insert_header((header::LINK, format!("<{next}>; rel=\"next\"")));
+    }
+    let body: Vec<MessageBody> = page
         .into_iter()
         .map(|m| MessageBody {
             id: m.id,
@@ -118,7 +164,7 @@ pub async fn messages(
             body: stored_json(m.body),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(body))
+    Ok(response.json(body))
 }
 
 /// A stored body as raw JSON; one that is not JSON (never stored by Sluice itself)
