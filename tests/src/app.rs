@@ -331,6 +331,34 @@ impl TestApp {
             .timeout(API_TIMEOUT)
     }
 
+    /// `GET path` with a bearer key, its JSON answer read as `T`.
+    pub async fn api_get_json<T: serde::de::DeserializeOwned>(&self, key: &str, path: &str) -> T {
+        self.api(reqwest::Method::GET, key, path)
+            .send()
+            .await
+            .expect("API GET")
+            .json()
+            .await
+            .expect("JSON answer")
+    }
+
+    /// `POST path` with a JSON body and a bearer key, its JSON answer read as `T`.
+    pub async fn api_post_json<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> T {
+        self.api(reqwest::Method::POST, key, path)
+            .json(body)
+            .send()
+            .await
+            .expect("API POST")
+            .json()
+            .await
+            .expect("JSON answer")
+    }
+
     /// The server's SQLite root (created on demand); tenants' files go in their
     /// own directories in it ([`Self::sqlite_dir_for`]).
     pub fn sqlite_root(&self) -> PathBuf {

@@ -34,24 +34,14 @@ async fn create_command(app: &TestApp, key: &str, body: Value) -> Value {
 }
 
 async fn command(app: &TestApp, key: &str, id: &str) -> Value {
-    app.api(Method::GET, key, &format!("/api/v1/commands/{id}"))
-        .send()
+    app.api_get_json(key, &format!("/api/v1/commands/{id}"))
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 async fn runs(app: &TestApp, key: &str, id: &str) -> Vec<Value> {
     let body: Value = app
-        .api(Method::GET, key, &format!("/api/v1/commands/{id}/runs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .api_get_json(key, &format!("/api/v1/commands/{id}/runs"))
+        .await;
     body.as_array().unwrap().clone()
 }
 
@@ -209,14 +199,8 @@ on_both_backends!(
         let url = url::Url::parse(&source.url).unwrap();
         let connection = connector(&app, &key, json!({"name": "usage_db", "kind": "postgres", "auth": {"params": {"server": url.host_str().unwrap(), "port": url.port().unwrap_or(5432), "database": source.name, "username": "postgres", "sslMode": "disabled"}}})).await;
         let inbox: Value = app
-            .api(Method::POST, &key, "/api/v1/inboxes")
-            .json(&json!({"name": "usage"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .api_post_json(&key, "/api/v1/inboxes", &json!({"name": "usage"}))
+            .await;
         let created = create_command(&app, &key, json!({
         "connection_id": connection,
         "sql": "SELECT event_id AS \"id\", account_id AS \"accountId\", usage_count AS \"usage\", created_at AS \"timestamp\" FROM usages WHERE created_at > '${startTime}' AND created_at < '${endTime}' ORDER BY event_id",
@@ -235,17 +219,11 @@ on_both_backends!(
         assert_eq!(done[0]["status"], "succeeded", "{done:?}");
         assert_eq!(done[0]["window_start"], "2025-12-31T00:00:00.000Z");
         let messages: Value = app
-            .api(
-                Method::GET,
+            .api_get_json(
                 &key,
                 &format!("/api/v1/inboxes/{}/messages", inbox["id"].as_str().unwrap()),
             )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .await;
         assert_eq!(messages[0]["source"], format!("command:{id}"));
         assert_eq!(
             messages[0]["body"],
@@ -318,17 +296,11 @@ async fn dynamic_commands_direct_urls_and_hostile_params() {
         assert_eq!(done[0]["rows"], 0, "{hostile} matched rows");
     }
     let preview: Value = app
-        .api(
-            Method::GET,
+        .api_get_json(
             &key,
             &format!("/api/v1/connections/{connection}/tables/invoices/preview"),
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(
         preview["rows"].as_array().unwrap().len(),
         3,
@@ -546,17 +518,11 @@ on_both_backends!(inboxes_receive_json_within_limits, |backend| async move {
         404
     );
     let messages: Value = app
-        .api(
-            Method::GET,
+        .api_get_json(
             &key,
             &format!("/api/v1/inboxes/{}/messages", inbox["id"].as_str().unwrap()),
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(
         messages.as_array().unwrap().len(),
         1,
@@ -890,17 +856,11 @@ async fn the_command_list_pages_with_a_cursor() {
     let other = app.signup("Elsewhere").await;
     let other_key = app.api_key_for(&other).await;
     let theirs: Vec<Value> = app
-        .api(
-            Method::GET,
+        .api_get_json(
             &other_key,
             &format!("/api/v1/commands?before={}", created[0]),
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert!(
         theirs.is_empty(),
         "another tenant's cursor shows nothing of ours"

@@ -82,17 +82,8 @@ on_both_backends!(
         assert!(test["latency_ms"].is_u64());
 
         let tables: Value = app
-            .api(
-                Method::GET,
-                &key,
-                &format!("/api/v1/connections/{id}/tables"),
-            )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .api_get_json(&key, &format!("/api/v1/connections/{id}/tables"))
+            .await;
         let names: Vec<(&str, &str)> = tables
             .as_array()
             .unwrap()
@@ -103,17 +94,11 @@ on_both_backends!(
         assert!(names.contains(&("active_customers", "view")), "{tables}");
 
         let columns: Value = app
-            .api(
-                Method::GET,
+            .api_get_json(
                 &key,
                 &format!("/api/v1/connections/{id}/tables/customers/columns?schema=public"),
             )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .await;
         assert_eq!(columns[0]["name"], "id");
         assert_eq!(columns[0]["nullable"], false);
         assert!(
@@ -122,17 +107,11 @@ on_both_backends!(
         );
 
         let preview: Value = app
-            .api(
-                Method::GET,
+            .api_get_json(
                 &key,
                 &format!("/api/v1/connections/{id}/tables/customers/preview?schema=public"),
             )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .await;
         assert_eq!(
             preview["rows"][0],
             json!({"id": 1, "name": "Ada", "balance": 12.5, "active": true, "created_at": "2026-01-02T03:04:05Z", "tags": {"tier": "gold"}})
@@ -140,13 +119,8 @@ on_both_backends!(
         assert_eq!(preview["rows"][1]["balance"], Value::Null);
 
         let shown: Value = app
-            .api(Method::GET, &key, &format!("/api/v1/connections/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .api_get_json(&key, &format!("/api/v1/connections/{id}"))
+            .await;
         assert_eq!(shown["params"]["username"], "postgres");
         assert_eq!(shown["has_password"], true);
         let listing = app
@@ -188,13 +162,8 @@ on_both_backends!(mariadb_connector_from_a_jdbc_string, |backend| async move {
         .unwrap()
         .to_string();
     let shown: Value = app
-        .api(Method::GET, &key, &format!("/api/v1/connections/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .api_get_json(&key, &format!("/api/v1/connections/{id}"))
+        .await;
     assert_eq!(shown["kind"], "mariadb");
     assert_eq!(shown["params"]["database"], source.name.as_str());
 
@@ -221,17 +190,11 @@ on_both_backends!(mariadb_connector_from_a_jdbc_string, |backend| async move {
     );
 
     let preview: Value = app
-        .api(
-            Method::GET,
+        .api_get_json(
             &key,
             &format!("/api/v1/connections/{id}/tables/invoices/preview"),
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(
         preview["rows"][0]["amount"], "12345678901234567890.0123456789",
         "a decimal that would lose precision stays a string: {preview}"
@@ -370,14 +333,7 @@ on_both_backends!(
             .await
             .unwrap();
         assert_eq!(malformed.status(), 400);
-        let list: Value = app
-            .api(Method::GET, &key, "/api/v1/connections")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list: Value = app.api_get_json(&key, "/api/v1/connections").await;
         assert_eq!(list.as_array().unwrap().len(), 0);
 
         std::fs::write(app.sqlite_dir_for(&user).await.join("a.db"), b"").unwrap();
@@ -413,7 +369,7 @@ on_both_backends!(
         app.signup_with(&bob_browser, &bob).await;
         let bob_key = app.api_key_for(&bob).await;
         std::fs::write(app.sqlite_dir_for(&alice).await.join("alice.db"), b"").unwrap();
-        let created: Value = app.api(Method::POST, &alice_key, "/api/v1/connections").json(&json!({"name": "alice_db", "kind": "sqlite", "auth": {"params": {"path": "alice.db"}}})).send().await.unwrap().json().await.unwrap();
+        let created: Value = app.api_post_json(&alice_key, "/api/v1/connections", &json!({"name": "alice_db", "kind": "sqlite", "auth": {"params": {"path": "alice.db"}}})).await;
         let id = created["id"].as_str().unwrap();
 
         for (method, path) in [
@@ -690,14 +646,7 @@ async fn connection_specs_list_every_kind() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let user = app.signup("Specs").await;
     let key = app.api_key_for(&user).await;
-    let specs: Value = app
-        .api(Method::GET, &key, "/api/v1/connectionSpecs")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let specs: Value = app.api_get_json(&key, "/api/v1/connectionSpecs").await;
     let kinds: Vec<&str> = specs
         .as_array()
         .unwrap()

@@ -37,17 +37,8 @@ async fn post(url: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
 
 async fn messages(app: &TestApp, key: &str, inbox: &str) -> Vec<Value> {
     let body: Value = app
-        .api(
-            Method::GET,
-            key,
-            &format!("/api/v1/inboxes/{inbox}/messages"),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .api_get_json(key, &format!("/api/v1/inboxes/{inbox}/messages"))
+        .await;
     body.as_array().unwrap().clone()
 }
 
@@ -384,17 +375,8 @@ async fn finished_run(app: &TestApp, key: &str, command: &str) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let runs: Value = app
-            .api(
-                Method::GET,
-                key,
-                &format!("/api/v1/commands/{command}/runs"),
-            )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .api_get_json(key, &format!("/api/v1/commands/{command}/runs"))
+            .await;
         if let Some(run) = runs
             .as_array()
             .unwrap()
@@ -423,31 +405,21 @@ on_both_backends!(
          INSERT INTO items VALUES (1, 'a'), (2, 'b'), (3, 'c');",
         )
         .await;
-        let connection: Value = app
-        .api(Method::POST, &key, "/api/v1/connections")
-        .json(&json!({"name": "items", "kind": "sqlite", "auth": {"params": {"path": "items.db"}}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        let connection: Value = app.api_post_json(&key, "/api/v1/connections", &json!({"name": "items", "kind": "sqlite", "auth": {"params": {"path": "items.db"}}})).await;
         let (inbox, _) = create_inbox(&app, &key, "small").await;
         let command: Value = app
-            .api(Method::POST, &key, "/api/v1/commands")
-            .json(&json!({
-                "connection_id": connection["id"],
-                "kind": "dynamic",
-                "sql": "SELECT id, doc FROM items ORDER BY id",
-                "callback": {"inbox_id": inbox},
-                "batch_size": 1
-            }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .api_post_json(
+                &key,
+                "/api/v1/commands",
+                &json!({
+                    "connection_id": connection["id"],
+                    "kind": "dynamic",
+                    "sql": "SELECT id, doc FROM items ORDER BY id",
+                    "callback": {"inbox_id": inbox},
+                    "batch_size": 1
+                }),
+            )
+            .await;
         let id = command["id"].as_str().unwrap();
         let run = finished_run(&app, &key, id).await;
         assert_eq!(run["status"], "failed", "{run}");
@@ -459,13 +431,8 @@ on_both_backends!(
             "{error}"
         );
         let state: Value = app
-            .api(Method::GET, &key, &format!("/api/v1/commands/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .api_get_json(&key, &format!("/api/v1/commands/{id}"))
+            .await;
         assert_eq!(state["status"], "ERROR");
         assert_eq!(
             messages(&app, &key, &inbox).await.len(),
@@ -488,32 +455,26 @@ on_both_backends!(
         )
         .await;
         let connection: Value = app
-            .api(Method::POST, &key, "/api/v1/connections")
-            .json(
+            .api_post_json(
+                &key,
+                "/api/v1/connections",
                 &json!({"name": "docs", "kind": "sqlite", "auth": {"params": {"path": "docs.db"}}}),
             )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .await;
         let (inbox, _) = create_inbox(&app, &key, "shallow").await;
         let command: Value = app
-            .api(Method::POST, &key, "/api/v1/commands")
-            .json(&json!({
-                "connection_id": connection["id"],
-                "kind": "dynamic",
-                // One array of rows, each an object nesting three more: five levels.
-            "sql": "SELECT doc AS \"a.b.c.d\" FROM docs",
-                "callback": {"inbox_id": inbox}
-            }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .api_post_json(
+                &key,
+                "/api/v1/commands",
+                &json!({
+                    "connection_id": connection["id"],
+                    "kind": "dynamic",
+                    // One array of rows, each an object nesting three more: five levels.
+                "sql": "SELECT doc AS \"a.b.c.d\" FROM docs",
+                    "callback": {"inbox_id": inbox}
+                }),
+            )
+            .await;
         let run = finished_run(&app, &key, command["id"].as_str().unwrap()).await;
         assert_eq!(run["status"], "failed", "{run}");
         let error = run["error"].as_str().unwrap();

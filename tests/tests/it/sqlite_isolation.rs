@@ -54,17 +54,13 @@ fn control_plane(app: &TestApp) -> String {
 async fn failing_command(app: &TestApp, tenant: &Tenant, sql: &str) -> String {
     let receiver = Receiver::start().await;
     let created: Value = app
-        .api(Method::POST, &tenant.key, "/api/v1/commands")
-        .json(
+        .api_post_json(
+            &tenant.key,
+            "/api/v1/commands",
             &json!({"connection_id": tenant.connector, "name": "attack", "sql": sql,
             "callback": {"url": format!("{}/rows", receiver.url)}}),
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .await;
     let id = created["id"]
         .as_str()
         .unwrap_or_else(|| panic!("{created}"));
@@ -82,17 +78,8 @@ async fn failing_command(app: &TestApp, tenant: &Tenant, sql: &str) -> String {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let runs: Value = app
-            .api(
-                Method::GET,
-                &tenant.key,
-                &format!("/api/v1/commands/{id}/runs"),
-            )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .api_get_json(&tenant.key, &format!("/api/v1/commands/{id}/runs"))
+            .await;
         let finished = runs
             .as_array()
             .unwrap()
@@ -109,13 +96,8 @@ async fn failing_command(app: &TestApp, tenant: &Tenant, sql: &str) -> String {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let command: Value = app
-        .api(Method::GET, &tenant.key, &format!("/api/v1/commands/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .api_get_json(&tenant.key, &format!("/api/v1/commands/{id}"))
+        .await;
     assert_eq!(command["status"], "ERROR", "{sql}: {command}");
     assert!(
         receiver.received().is_empty(),
@@ -476,14 +458,7 @@ async fn legacy_connectors_move_into_their_tenants_directories() {
     let stored = store.connector(&solo_id, &solo_legacy.id).await.unwrap();
     assert_eq!(stored.settings.path.as_deref(), Some("solo.db"));
     for tenant in [&solo, &first, &second] {
-        let connectors: Value = app
-            .api(Method::GET, &tenant.key, "/api/v1/connections")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let connectors: Value = app.api_get_json(&tenant.key, "/api/v1/connections").await;
         let legacy = connectors
             .as_array()
             .unwrap()
