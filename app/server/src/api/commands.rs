@@ -1,7 +1,6 @@
 //! `/api/v1/commands…`: create (a dynamic command starts at once), read, run,
 //! pause/resume, delete, and the run history.
 
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -11,7 +10,7 @@ use sluice_store::ids::{CommandId, ConnectorId};
 use sluice_store::runs::Run;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::iso;
+use crate::api::{iso, page};
 use crate::auth::ApiCaller;
 use crate::commands::{
     CommandFields, first_run_at, next_run, parse_window, room_for_a_command, run_now,
@@ -248,9 +247,6 @@ pub struct ListQuery {
     before: Option<String>,
 }
 
-const DEFAULT_PAGE: i64 = 100;
-const MAX_PAGE: i64 = 500;
-
 /// The tenant's commands, or one connection's, newest first, a page at a time:
 /// a full page carries `Link: <…?before=…>; rel="next"`.
 #[utoipa::path(get, path = "/api/v1/commands", tag = "commands", security(("bearer" = [])), params(ListQuery), responses((status = 200, body = [CommandBody])))]
@@ -259,10 +255,7 @@ pub async fn list(
     caller: ApiCaller,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(Invalid::new("limit", format!("must be from 1 to {MAX_PAGE}")).into());
-    }
+    let limit = page::limit(query.limit)?;
     let connector = match query.connection_id.as_deref() {
         Some(raw) => {
             let id = ConnectorId::parse(raw).ok_or(AppError::NotFound)?;
@@ -271,12 +264,7 @@ pub async fn list(
         }
         None => None,
     };
-    let before = match query.before.as_deref() {
-        Some(raw) => Some(
-            CommandId::parse(raw).ok_or_else(|| Invalid::new("before", "is not a command id"))?,
-        ),
-        None => None,
-    };
+    let before = page::cursor(query.before.as_deref(), CommandId::parse, "a command id")?;
     let page = state
         .store
         .commands_page(caller.tenant(), connector.as_ref(), before.as_ref(), limit)
@@ -287,7 +275,7 @@ pub async fn list(
         if let Some(connector) = &connector {
             next.push_str(&format!("&connection_id={connector}"));
         }
-        response.insert_header((header::LINK, format!("<{next}>; rel=\"next\"")));
+        page::link_next(&mut response, &next);
     }
     Ok(response.json(
         page.iter()

@@ -1,16 +1,14 @@
 //! `/api/v1/inboxes…`.
 
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sluice_store::audit::AuditEvent;
-use sluice_store::domain::Invalid;
 use sluice_store::ids::{InboxId, MessageId};
 use sluice_store::inboxes::Inbox;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::iso;
+use crate::api::{iso, page};
 use crate::auth::{ApiCaller, client_ip};
 use crate::error::{ApiError, AppError};
 use crate::hooks::urls::hook_url;
@@ -106,8 +104,6 @@ pub struct MessagesQuery {
     before: Option<String>,
 }
 
-const DEFAULT_PAGE: i64 = 100;
-const MAX_PAGE: i64 = 500;
 /// A page stops early once its bodies pass this size (always one message at least).
 const PAGE_BYTES: usize = 8 * 1024 * 1024;
 
@@ -122,16 +118,8 @@ pub async fn messages(
     query: web::Query<MessagesQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = InboxId::parse(&id).ok_or(AppError::NotFound)?;
-    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(Invalid::new("limit", format!("must be from 1 to {MAX_PAGE}")).into());
-    }
-    let before = match query.before.as_deref() {
-        Some(raw) => Some(
-            MessageId::parse(raw).ok_or_else(|| Invalid::new("before", "is not a message id"))?,
-        ),
-        None => None,
-    };
+    let limit = page::limit(query.limit)?;
+    let before = page::cursor(query.before.as_deref(), MessageId::parse, "a message id")?;
     let inbox = state.store.inbox(caller.tenant(), &id).await?;
     let messages = state
         .store
@@ -153,7 +141,7 @@ pub async fn messages(
             "/api/v1/inboxes/{}/messages?limit={limit}&before={}",
             inbox.id, last.id
         );
-        response.insert_header((header::LINK, format!("<{next}>; rel=\"next\"")));
+        page::link_next(&mut response, &next);
     }
     let body: Vec<MessageBody> = page
         .into_iter()

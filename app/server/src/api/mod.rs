@@ -6,6 +6,7 @@ pub mod commands;
 pub mod connections;
 pub mod inboxes;
 pub mod openapi;
+pub mod page;
 pub mod tenant;
 pub mod users;
 
