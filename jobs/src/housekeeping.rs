@@ -42,6 +42,27 @@ impl Job for ApplyInboxRetention {
     }
 }
 
+/// History retention: archived dynamic commands and old runs past the
+/// operator's retention (the store's `TenantQuotas`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApplyHistoryRetention;
+
+impl Job for ApplyHistoryRetention {
+    const QUEUE: &'static str = "housekeeping.history_retention";
+
+    async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
+        let removed = ctx.store.apply_history_retention().await?;
+        if removed != Default::default() {
+            tracing::info!(
+                archived_commands = removed.archived_commands,
+                runs = removed.runs,
+                "removed history past retention"
+            );
+        }
+        Ok(())
+    }
+}
+
 pub(crate) fn register_tick(
     monitor: Monitor,
     schedule: cron::Schedule,
@@ -57,5 +78,6 @@ pub(crate) fn register_tick(
 
 async fn enqueue_housekeeping(_tick: Tick, queue: Data<JobQueue>) -> Result<(), BoxDynError> {
     queue.push(CleanupExpiredSessions).await?;
-    queue.push(ApplyInboxRetention).await.map_err(Into::into)
+    queue.push(ApplyInboxRetention).await?;
+    queue.push(ApplyHistoryRetention).await.map_err(Into::into)
 }

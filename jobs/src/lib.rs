@@ -12,7 +12,8 @@ pub mod sqlite_dirs;
 mod wake;
 
 pub use housekeeping::{
-    ApplyInboxRetention, CleanupExpiredSessions, HOUSEKEEPING_DEFAULT_SCHEDULE,
+    ApplyHistoryRetention, ApplyInboxRetention, CleanupExpiredSessions,
+    HOUSEKEEPING_DEFAULT_SCHEDULE,
 };
 pub use metrics::JobMetrics;
 pub use queue::{JobQueue, JobQueueError};
@@ -143,6 +144,9 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static {
     fn run(self, ctx: &JobContext) -> impl Future<Output = Result<(), JobError>> + Send;
 }
 
+/// Bytes of JSON in one callback POST unless the operator says otherwise.
+pub const DEFAULT_MAX_BATCH_BYTES: usize = 16 * 1024 * 1024;
+
 /// How the job system runs in this process.
 #[derive(Debug, Clone)]
 pub struct JobSettings {
@@ -152,6 +156,8 @@ pub struct JobSettings {
     pub delivery_policy: RetryPolicy,
     /// Concurrent runs of one connector in this process.
     pub runs_per_connector: usize,
+    /// Bytes of JSON one callback POST may carry (batches are split below it).
+    pub max_batch_bytes: usize,
 }
 
 impl Default for JobSettings {
@@ -160,6 +166,7 @@ impl Default for JobSettings {
             housekeeping_schedule: HOUSEKEEPING_DEFAULT_SCHEDULE.to_string(),
             delivery_policy: RetryPolicy::standard(),
             runs_per_connector: 2,
+            max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
         }
     }
 }
@@ -176,6 +183,9 @@ pub fn register_all(ctx: JobContext) -> Result<Monitor, String> {
     let monitor = ctx
         .queue
         .register_worker::<ApplyInboxRetention>(monitor, ctx.clone());
+    let monitor = ctx
+        .queue
+        .register_worker::<ApplyHistoryRetention>(monitor, ctx.clone());
     let monitor = ctx
         .queue
         .register_worker::<pull::RunCommand>(monitor, ctx.clone());

@@ -2,6 +2,7 @@
 
 use reqwest::redirect::Policy;
 use sluice_server::config::{Config, LogFormat};
+use sluice_server::limits_config::LimitsConfig;
 use sluice_server::startup::{Application, Mode, RunningApp};
 use sluice_store::Store;
 use sluice_store::api_keys::KeyCreator;
@@ -68,9 +69,6 @@ pub fn test_config(data_dir: PathBuf, database_url: Option<String>) -> Config {
         allow_private_targets: true,
         allow_private_databases: true,
         metrics_token: None,
-        // The tests schedule commands every second.
-        min_schedule_secs: 1,
-        max_commands_per_tenant: 1000,
         log_format: LogFormat::Pretty,
         housekeeping_cron: "* * * * * *".into(),
         db_pool_size: 5,
@@ -79,6 +77,11 @@ pub fn test_config(data_dir: PathBuf, database_url: Option<String>) -> Config {
         // Fast retries keep failing-callback tests short.
         delivery_retry_delays: "0.05,0.1".into(),
         run_lease_secs: 120,
+        // The tests schedule commands every second.
+        limits: LimitsConfig {
+            min_schedule_secs: 1,
+            ..Default::default()
+        },
         inbox: Default::default(),
         throttle: Default::default(),
     }
@@ -357,6 +360,41 @@ impl TestApp {
             .json()
             .await
             .expect("JSON answer")
+    }
+
+    /// A command's runs through the API, newest first (its first page).
+    pub async fn runs(&self, key: &str, command: &str) -> Vec<serde_json::Value> {
+        let body: serde_json::Value = self
+            .api_get_json(key, &format!("/api/v1/commands/{command}/runs"))
+            .await;
+        body.as_array().expect("a list of runs").clone()
+    }
+
+    /// Waits (up to 90 s) until the command has `count` finished runs; returns
+    /// them newest first.
+    pub async fn finished_runs(
+        &self,
+        key: &str,
+        command: &str,
+        count: usize,
+    ) -> Vec<serde_json::Value> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(90);
+        loop {
+            let all = self.runs(key, command).await;
+            let done: Vec<serde_json::Value> = all
+                .iter()
+                .filter(|r| r["status"] == "succeeded" || r["status"] == "failed")
+                .cloned()
+                .collect();
+            if done.len() >= count {
+                return done;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "runs never finished: {all:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
 
     /// The server's SQLite root (created on demand); tenants' files go in their

@@ -87,6 +87,35 @@ pub struct RowSet {
     pub rows: Vec<Map<String, Value>>,
 }
 
+impl RowSet {
+    /// Cuts every value longer than `max_bytes` (a string's UTF-8, or an array's or
+    /// object's JSON text) to a string of its first `max_bytes` bytes followed by
+    /// how long it was, so a preview of wide rows stays small.
+    pub fn cap_cells(mut self, max_bytes: usize) -> RowSet {
+        for row in &mut self.rows {
+            for value in row.values_mut() {
+                let text = match value {
+                    Value::String(s) if s.len() > max_bytes => std::mem::take(s),
+                    Value::Array(_) | Value::Object(_) => {
+                        let text = value.to_string();
+                        if text.len() <= max_bytes {
+                            continue;
+                        }
+                        text
+                    }
+                    _ => continue,
+                };
+                let mut end = max_bytes;
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                *value = Value::String(format!("{}… [{} bytes in all]", &text[..end], text.len()));
+            }
+        }
+        self
+    }
+}
+
 /// A connector's pool.
 pub enum Database {
     Postgres(PgDatabase),
@@ -323,5 +352,26 @@ impl Database {
                     crate::connstr::quoted(&name)
                 ))
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn long_cells_are_cut_and_short_ones_kept() {
+        let row = json!({"a": "é".repeat(10), "b": [1, 2, 3, 4, 5, 6, 7, 8], "c": 12345678901i64, "d": "short"});
+        let rows = super::RowSet {
+            columns: vec!["a".into(), "b".into(), "c".into(), "d".into()],
+            rows: vec![row.as_object().unwrap().clone()],
+        }
+        .cap_cells(9);
+        let row = &rows.rows[0];
+        // 9 bytes cut back to a character boundary: four two-byte characters.
+        assert_eq!(row["a"], json!("éééé… [20 bytes in all]"));
+        assert_eq!(row["b"], json!("[1,2,3,4,… [17 bytes in all]"));
+        assert_eq!(row["c"], json!(12345678901i64), "numbers are never cut");
+        assert_eq!(row["d"], json!("short"));
     }
 }

@@ -80,6 +80,20 @@ impl DbKind {
     pub const fn is_networked(self) -> bool {
         !matches!(self, DbKind::Sqlite)
     }
+
+    /// The TLS mode of a new connector that does not choose one: TLS or fail
+    /// wherever the server speaks TLS on its usual port. Oracle serves TLS only
+    /// on a separate TCPS listener few servers have, and its logon never sends
+    /// the password in the clear, so it starts at "preferred".
+    pub const fn default_tls(self) -> TlsMode {
+        match self {
+            DbKind::Sqlite => TlsMode::Disabled,
+            DbKind::Oracle => TlsMode::Preferred,
+            DbKind::Postgres | DbKind::Mysql | DbKind::Mariadb | DbKind::Sqlserver => {
+                TlsMode::Required
+            }
+        }
+    }
 }
 
 impl fmt::Display for DbKind {
@@ -103,17 +117,15 @@ impl FromStr for DbKind {
 }
 
 /// How a connection uses TLS, from weakest to strictest.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TlsMode {
     /// Plain connection.
     Disabled,
-    /// TLS when the server offers it, certificate not verified.
-    #[default]
+    /// TLS with a verified certificate when the server offers TLS; a plain
+    /// connection only when it offers none and no password would be sent.
     Preferred,
-    /// TLS or fail, certificate not verified.
+    /// TLS or fail (see [`DbKind::default_tls`] for where new connectors get it).
     Required,
     /// TLS or fail, certificate chain and host name verified.
     VerifyFull,

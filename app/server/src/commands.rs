@@ -7,7 +7,7 @@ use sluice_connect::DbKind;
 use sluice_deliver::AddressGuard;
 use sluice_jobs::pull::{Schedule, Window, next_scheduled_run, start_run};
 use sluice_sqltpl::referenced_placeholders_in;
-use sluice_store::commands::{Callback, Command, CommandKind, CommandSettings};
+use sluice_store::commands::{Callback, Claim, Command, CommandKind, CommandSettings};
 use sluice_store::connectors::Connector;
 use sluice_store::domain::Invalid;
 use sluice_store::ids::{InboxId, TenantId};
@@ -272,7 +272,8 @@ pub async fn room_for_a_command(state: &AppState, tenant: &TenantId) -> Result<(
     Ok(())
 }
 
-/// Starts a run by hand (UI, API or direct URL). 409 when it is running or paused.
+/// Starts a run by hand (UI, API or direct URL). 409 when it is running or
+/// paused; 429 when the tenant has no room for another run in flight.
 pub async fn run_now(
     state: &AppState,
     command: &Command,
@@ -280,20 +281,43 @@ pub async fn run_now(
     window: Option<Window>,
     params: Option<&str>,
 ) -> Result<Run, AppError> {
-    if !state
+    match state
         .store
         .claim_command_now(&command.tenant_id, &command.id)
         .await?
     {
-        return Err(AppError::Conflict {
+        Claim::Claimed => Ok(start_run(&state.jobs, command, trigger, window, params).await?),
+        Claim::NotRunnable(status) => Err(AppError::Conflict {
             field: "status",
             message: format!(
                 "the command is {} — it can run when it is READY or in ERROR",
-                command.status.as_str()
+                status.as_str()
             ),
-        });
+        }),
+        Claim::TenantBusy { max_runs_in_flight } => {
+            Err(AppError::RunsInFlight { max_runs_in_flight })
+        }
     }
-    Ok(start_run(&state.jobs, command, trigger, window, params).await?)
+}
+
+/// Starts a new dynamic command's one run, or, when the tenant has no room for
+/// another run in flight, leaves it queued for the scheduler: `None` then.
+pub async fn run_dynamic(
+    state: &AppState,
+    command: &Command,
+    trigger: &str,
+) -> Result<Option<Run>, AppError> {
+    match run_now(state, command, trigger, None, None).await {
+        Ok(run) => Ok(Some(run)),
+        Err(AppError::RunsInFlight { .. }) => {
+            state
+                .store
+                .queue_when_room(&command.tenant_id, &command.id)
+                .await?;
+            Ok(None)
+        }
+        Err(other) => Err(other),
+    }
 }
 
 /// The next run time after a pause/resume or an edit.

@@ -66,16 +66,6 @@ pub struct Config {
     )]
     pub allow_private_databases: bool,
 
-    /// The most often a command's schedule may fire, in seconds between runs
-    /// (1 allows every-second schedules).
-    #[arg(long, env = "SLUICE_MIN_SCHEDULE_SECS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=86_400), global = true)]
-    pub min_schedule_secs: u32,
-
-    /// Commands a tenant may have that are not finished (scheduled ones, and
-    /// dynamic ones still queued or running).
-    #[arg(long, env = "SLUICE_MAX_COMMANDS_PER_TENANT", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..), global = true)]
-    pub max_commands_per_tenant: u32,
-
     /// Bearer token a scraper must send to read `/metrics`. Without one, `/metrics`
     /// answers only clients on the loopback interface.
     #[arg(
@@ -129,6 +119,10 @@ pub struct Config {
     /// gets "busy" (HTTP 503 with Retry-After) instead of hanging, in milliseconds.
     #[arg(long, env = "SLUICE_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(50..=600_000), global = true)]
     pub db_acquire_timeout_ms: u64,
+
+    /// Per-tenant limits (`SLUICE_MAX_*`, `SLUICE_MIN_SCHEDULE_SECS`, …).
+    #[command(flatten)]
+    pub limits: crate::limits_config::LimitsConfig,
 
     /// Inbox limits, rate and retention (`SLUICE_INBOX_*`).
     #[command(flatten)]

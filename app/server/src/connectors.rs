@@ -245,11 +245,7 @@ impl ConnectorFields {
             return Err(errors);
         }
         let network = kind != DbKind::Sqlite;
-        let default_tls = if network {
-            TlsMode::Preferred
-        } else {
-            TlsMode::Disabled
-        };
+        let default_tls = kind.default_tls();
         let settings = ConnectorSettings {
             name,
             description: self.description.trim().to_string(),

@@ -117,7 +117,7 @@ pub const DEMO_INBOX: &str = "demo inbox";
 /// seed 000's usage window, on schedules short enough to watch.
 async fn provision_pull_syncs(store: &Store, tenant: &TenantId) -> anyhow::Result<()> {
     let inbox = match store
-        .inboxes(tenant)
+        .inboxes(tenant, None, 1000)
         .await?
         .into_iter()
         .find(|i| i.name == DEMO_INBOX)
@@ -132,7 +132,7 @@ async fn provision_pull_syncs(store: &Store, tenant: &TenantId) -> anyhow::Resul
         .find(|c| c.settings.name.as_str() == DEMO_CONNECTOR)
         .context("the demo connector is missing")?;
     if !store
-        .connector_commands(tenant, &connector.id)
+        .connector_commands(tenant, &connector.id, false, None, 1)
         .await?
         .is_empty()
     {

@@ -11,6 +11,9 @@ use sluice_store::domain::Invalid;
 use sluice_store::inboxes::InboxRefusal;
 
 /// How long a client should wait after a 503 before trying again.
+/// Runs take seconds to minutes; a client polling faster only adds load.
+const RUNS_IN_FLIGHT_RETRY_AFTER_SECS: i64 = 5;
+
 const UNAVAILABLE_RETRY_AFTER_SECS: i64 = 1;
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +52,11 @@ pub enum AppError {
     },
     #[error("{0}")]
     InboxRefused(InboxRefusal),
+    /// The tenant already has as many runs in flight as the operator allows.
+    #[error(
+        "this organisation already has {max_runs_in_flight} runs in progress, the most this instance allows; try again when one finishes"
+    )]
+    RunsInFlight { max_runs_in_flight: i64 },
     /// A tenant's database (or other remote system) could not be used.
     #[error("{0}")]
     Upstream(String),
@@ -82,7 +90,7 @@ impl AppError {
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::RunsInFlight { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::InboxRefused(InboxRefusal::TooDeep { .. }) => StatusCode::BAD_REQUEST,
             // A full inbox is a 413 rather than a 429: waiting does not help until
             // messages are deleted or retention removes them.
@@ -105,6 +113,7 @@ impl AppError {
             Self::Throttled { .. } => "rate_limited",
             Self::PayloadTooLarge => "payload_too_large",
             Self::RateLimited { .. } => "rate_limited",
+            Self::RunsInFlight { .. } => "runs_in_flight",
             Self::InboxRefused(InboxRefusal::BodyTooLarge { .. }) => "payload_too_large",
             Self::InboxRefused(InboxRefusal::TooDeep { .. }) => "too_deep",
             Self::InboxRefused(_) => "inbox_full",
@@ -127,6 +136,7 @@ impl AppError {
     fn limit(&self) -> Option<&'static str> {
         match self {
             Self::RateLimited { .. } => Some("rate_per_minute"),
+            Self::RunsInFlight { .. } => Some("max_runs_in_flight"),
             Self::InboxRefused(refusal) => Some(refusal.limit()),
             _ => None,
         }
@@ -157,6 +167,7 @@ impl AppError {
                 retry_after_secs, ..
             } => i64::try_from(*retry_after_secs).ok(),
             Self::Unavailable => Some(UNAVAILABLE_RETRY_AFTER_SECS),
+            Self::RunsInFlight { .. } => Some(RUNS_IN_FLIGHT_RETRY_AFTER_SECS),
             Self::RateLimited {
                 retry_after_secs, ..
             } => i64::try_from(*retry_after_secs).ok(),

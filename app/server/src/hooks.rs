@@ -18,7 +18,7 @@ use sluice_store::commands::CommandKind;
 use sluice_store::domain::Invalid;
 use sluice_store::inboxes::HookTarget;
 
-use crate::commands::{room_for_a_command, run_now};
+use crate::commands::{room_for_a_command, run_dynamic};
 use crate::error::{ApiError, AppError};
 use crate::state::AppState;
 
@@ -106,9 +106,13 @@ pub async fn receive(
                 .store
                 .create_command(&tenant_id, &settings, bound.last_value.as_deref(), None)
                 .await?;
-            let run = run_now(&state, &dynamic, "direct", None, None).await?;
-            Ok(HttpResponse::Accepted()
-                .json(json!({"command_id": dynamic.id.to_string(), "run_id": run.id.to_string()})))
+            // A tenant with no room for another run gets its call queued, not refused:
+            // the scheduler starts it when a run ends.
+            let run = run_dynamic(&state, &dynamic, "direct").await?;
+            Ok(HttpResponse::Accepted().json(json!({
+                "command_id": dynamic.id.to_string(),
+                "run_id": run.map(|run| run.id.to_string()),
+            })))
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod hooks;
 pub mod inbox_config;
 mod input;
+pub mod limits_config;
 pub mod metrics;
 mod ops;
 pub mod routes;

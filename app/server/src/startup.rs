@@ -45,6 +45,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
                 .with_run_lease(chrono::Duration::seconds(i64::from(config.run_lease_secs)))
                 .with_acquire_timeout(Duration::from_millis(config.db_acquire_timeout_ms))
                 .with_inbox_limits(config.inbox.limits())
+                .with_quotas(config.limits.quotas())
         })
         .with_context(|| {
             format!(
@@ -86,6 +87,7 @@ impl Application {
         let job_settings = JobSettings {
             housekeeping_schedule: config.housekeeping_cron.clone(),
             delivery_policy: config.delivery_policy()?,
+            max_batch_bytes: config.limits.max_batch_bytes(),
             ..JobSettings::default()
         };
         let metrics = Metrics::new();
@@ -133,9 +135,10 @@ impl Application {
             secure_cookies: config.secure_cookies(),
             tenant_limits: crate::state::TenantLimits {
                 min_schedule_interval: chrono::Duration::seconds(i64::from(
-                    config.min_schedule_secs,
+                    config.limits.min_schedule_secs,
                 )),
-                max_commands: i64::from(config.max_commands_per_tenant),
+                max_commands: i64::from(config.limits.max_commands_per_tenant),
+                preview_cell_bytes: config.limits.preview_cell_bytes as usize,
             },
             metrics_token: config
                 .metrics_token

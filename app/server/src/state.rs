@@ -40,6 +40,8 @@ pub struct TenantLimits {
     pub min_schedule_interval: chrono::Duration,
     /// Commands not finished, per tenant.
     pub max_commands: i64,
+    /// Bytes of one value a preview shows.
+    pub preview_cell_bytes: usize,
 }
 
 impl AppState {

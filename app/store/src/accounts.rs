@@ -8,7 +8,7 @@ use crate::domain::{Email, NewPassword, PersonName, Role, TenantName};
 use crate::error::OptionalExt;
 use crate::ids::{TenantId, UserId};
 use crate::schema::{api_keys, tenants, users};
-use crate::{Store, StoreError, in_transaction, now, password, with_conn};
+use crate::{Store, StoreError, in_transaction, lock_tenant, now, password, with_conn};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = tenants)]
@@ -136,18 +136,6 @@ macro_rules! keeps_an_owner {
     }};
 }
 
-/// Serialises changes to one tenant's owners until the transaction ends. On
-/// PostgreSQL two demotions of the last two owners would otherwise each still see
-/// the other owner; on SQLite the single writer already serialises them.
-macro_rules! lock_tenant {
-    ($c:expr, $tenant:expr) => {
-        diesel::update(tenants::table.find($tenant.as_str()))
-            .set(tenants::name.eq(tenants::name))
-            .execute($c)
-            .await
-    };
-}
-
 /// Why a guarded change of a user touched no row: no such user, or the last owner.
 macro_rules! unchanged_user_error {
     ($c:expr, $tenant:expr, $id:expr, $field:expr) => {{
@@ -269,6 +257,15 @@ impl Store {
             .await)
         .or_not_found("user")?;
         Ok(row.into())
+    }
+
+    pub async fn count_users(&self, tenant: &TenantId) -> Result<i64, StoreError> {
+        let mut conn = self.read().await?;
+        Ok(with_conn!(&mut conn, c => users::table
+            .filter(users::tenant_id.eq(tenant.as_str()))
+            .count()
+            .get_result::<i64>(c)
+            .await)?)
     }
 
     pub async fn users(&self, tenant: &TenantId) -> Result<Vec<User>, StoreError> {

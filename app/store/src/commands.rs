@@ -192,6 +192,55 @@ type ReadyAgain = (
     diesel::dsl::Eq<commands::updated_at, NaiveDateTime>,
 );
 
+/// Statuses a run may start from.
+const RUNNABLE: [&str; 2] = ["READY", "ERROR"];
+
+/// Whether a run started by hand could start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    Claimed,
+    /// Running, paused or finished: it cannot start now.
+    NotRunnable(CommandStatus),
+    /// The tenant already has as many runs in flight as the operator allows.
+    TenantBusy {
+        max_runs_in_flight: i64,
+    },
+}
+
+/// A command that may start: READY or ERROR, and its tenant has fewer than
+/// `$max` commands PROCESSING (checked in the claiming statement itself).
+macro_rules! claimable {
+    ($max:expr) => {{
+        let others = diesel::alias!(commands as others);
+        commands::status.eq_any(RUNNABLE).and(
+            others
+                .filter(others.field(commands::tenant_id).eq(commands::tenant_id))
+                .filter(
+                    others
+                        .field(commands::status)
+                        .eq(CommandStatus::Processing.as_str()),
+                )
+                .count()
+                .single_value()
+                .lt($max),
+        )
+    }};
+}
+
+type Processing = (
+    diesel::dsl::Eq<commands::status, &'static str>,
+    diesel::dsl::Eq<commands::lease_until, NaiveDateTime>,
+    diesel::dsl::Eq<commands::updated_at, NaiveDateTime>,
+);
+
+fn processing_until(at: NaiveDateTime, lease: Duration) -> Processing {
+    (
+        commands::status.eq(CommandStatus::Processing.as_str()),
+        commands::lease_until.eq(at + lease),
+        commands::updated_at.eq(at),
+    )
+}
+
 fn ready_again_at(at: NaiveDateTime) -> ReadyAgain {
     (
         commands::status.eq(CommandStatus::Ready.as_str()),
@@ -293,35 +342,92 @@ impl Store {
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
-    /// A connector's commands (its queue): static first, then dynamic, newest first.
+    /// One page of a connector's queue, newest first: its commands that are not
+    /// FINISHED, or (`archived`) the finished dynamic ones; those created before
+    /// `before`, at most `limit`.
     pub async fn connector_commands(
         &self,
         tenant: &TenantId,
         connector: &ConnectorId,
+        archived: bool,
+        before: Option<&CommandId>,
+        limit: i64,
     ) -> Result<Vec<Command>, StoreError> {
-        let mut conn = self.read().await?;
-        let rows: Vec<CommandRow> = with_conn!(&mut conn, c => commands::table
+        let before = before.map_or("~", CommandId::as_str);
+        let finished = CommandStatus::Finished.as_str();
+        let mine = commands::table
             .filter(commands::tenant_id.eq(tenant.as_str()))
             .filter(commands::connector_id.eq(connector.as_str()))
-            .order((commands::kind.desc(), commands::created_at.desc()))
-            .select(CommandRow::as_select())
-            .load(c)
-            .await)?;
+            .filter(commands::id.lt(before))
+            .order(commands::id.desc())
+            .limit(limit);
+        let mut conn = self.read().await?;
+        let rows: Vec<CommandRow> = with_conn!(&mut conn, c => if archived {
+            mine.filter(commands::status.eq(finished)).select(CommandRow::as_select()).load(c).await
+        } else {
+            mine.filter(commands::status.ne(finished)).select(CommandRow::as_select()).load(c).await
+        })?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
-    /// All of a tenant's commands, failing ones first (for the dashboard).
-    pub async fn tenant_commands(&self, tenant: &TenantId) -> Result<Vec<Command>, StoreError> {
+    /// How many of a connector's commands are archived (finished dynamic ones).
+    pub async fn count_archived_commands(
+        &self,
+        tenant: &TenantId,
+        connector: &ConnectorId,
+    ) -> Result<i64, StoreError> {
         let mut conn = self.read().await?;
-        let rows: Vec<CommandRow> = with_conn!(&mut conn, c => commands::table
+        Ok(with_conn!(&mut conn, c => commands::table
             .filter(commands::tenant_id.eq(tenant.as_str()))
-            .order(commands::updated_at.desc())
-            .select(CommandRow::as_select())
+            .filter(commands::connector_id.eq(connector.as_str()))
+            .filter(commands::status.eq(CommandStatus::Finished.as_str()))
+            .count()
+            .get_result::<i64>(c)
+            .await)?)
+    }
+
+    /// The tenant's commands in ERROR, most recently failed first, at most
+    /// `limit`, and how many there are in all (for the dashboard).
+    pub async fn failing_commands(
+        &self,
+        tenant: &TenantId,
+        limit: i64,
+    ) -> Result<(Vec<Command>, i64), StoreError> {
+        let failing = commands::table
+            .filter(commands::tenant_id.eq(tenant.as_str()))
+            .filter(commands::status.eq(CommandStatus::Error.as_str()));
+        let mut conn = self.read().await?;
+        let (rows, count): (Vec<CommandRow>, i64) = with_conn!(&mut conn, c => {
+            let rows = failing
+                .order(commands::updated_at.desc())
+                .limit(limit)
+                .select(CommandRow::as_select())
+                .load(c)
+                .await?;
+            let count = failing.count().get_result(c).await?;
+            Ok::<_, diesel::result::Error>((rows, count))
+        })?;
+        Ok((rows.into_iter().map(Into::into).collect(), count))
+    }
+
+    /// The names of `ids` among the tenant's commands, in one query.
+    pub async fn command_names(
+        &self,
+        tenant: &TenantId,
+        ids: &[CommandId],
+    ) -> Result<std::collections::HashMap<CommandId, String>, StoreError> {
+        let ids: Vec<&str> = ids.iter().map(CommandId::as_str).collect();
+        let mut conn = self.read().await?;
+        let rows: Vec<(String, String)> = with_conn!(&mut conn, c => commands::table
+            .filter(commands::tenant_id.eq(tenant.as_str()))
+            .filter(commands::id.eq_any(&ids))
+            .select((commands::id, commands::name))
             .load(c)
             .await)?;
-        let mut commands: Vec<Command> = rows.into_iter().map(Into::into).collect();
-        commands.sort_by_key(|c| c.status != CommandStatus::Error);
-        Ok(commands)
+        Ok(rows
+            .into_iter()
+            .map(|(id, name)| (CommandId::from_stored(id), name))
+            .collect())
     }
 
     pub async fn update_command(
@@ -458,14 +564,15 @@ impl Store {
     }
 
     /// Claims up to `limit` due commands for this process: READY or ERROR ones whose
-    /// time has come become PROCESSING under a lease. Two schedulers can never
-    /// claim the same command.
+    /// time has come become PROCESSING under a lease, oldest due first, as long as
+    /// their tenant has fewer than [`TenantQuotas::max_runs_in_flight`] commands
+    /// PROCESSING (the others wait, due, for the next tick). Two schedulers can
+    /// never claim the same command.
     pub async fn claim_due_commands(&self, limit: i64) -> Result<Vec<Command>, StoreError> {
         let at = now();
-        let runnable = [CommandStatus::Ready.as_str(), CommandStatus::Error.as_str()];
         let mut conn = self.write().await?;
         let due: Vec<String> = with_conn!(&mut conn, c => commands::table
-            .filter(commands::status.eq_any(runnable))
+            .filter(commands::status.eq_any(RUNNABLE))
             .filter(commands::next_run_at.le(at))
             .order(commands::next_run_at.asc())
             .limit(limit)
@@ -475,45 +582,84 @@ impl Store {
         if due.is_empty() {
             return Ok(Vec::new());
         }
-        // Re-checking the status in the UPDATE makes the claim atomic per row: a
-        // concurrent scheduler that selected the same ids updates none of them.
-        let rows: Vec<CommandRow> = with_conn!(&mut conn, c => diesel::update(
-                commands::table.filter(commands::id.eq_any(&due)).filter(commands::status.eq_any(runnable)),
-            )
-            .set((
-                commands::status.eq(CommandStatus::Processing.as_str()),
-                commands::lease_until.eq(at + self.run_lease()),
-                commands::updated_at.eq(at),
-            ))
-            .returning(CommandRow::as_returning())
-            .get_results(c)
-            .await)?;
+        // One statement per command, so each sees the claims before it: the
+        // tenant's count of runs in flight is checked in the claiming UPDATE.
+        let (lease, max) = (self.run_lease(), self.quotas.max_runs_in_flight);
+        let rows: Vec<CommandRow> = in_transaction!(&mut conn, c => {
+            let mut claimed = Vec::new();
+            for id in &due {
+                let row: Option<CommandRow> = diesel::update(commands::table.filter(commands::id.eq(id)))
+                    .filter(claimable!(max))
+                    .set(processing_until(at, lease))
+                    .returning(CommandRow::as_returning())
+                    .get_result(c)
+                    .await
+                    .optional()?;
+                claimed.extend(row);
+            }
+            Ok(claimed)
+        })?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
     /// Claims one command for a run started by hand (run now, API, direct URL).
-    /// False when it is already running or paused.
     pub async fn claim_command_now(
         &self,
         tenant: &TenantId,
         id: &CommandId,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Claim, StoreError> {
+        let at = now();
+        let (lease, max) = (self.run_lease(), self.quotas.max_runs_in_flight);
+        let mut conn = self.write().await?;
+        in_transaction!(&mut conn, c => {
+            let changed = diesel::update(
+                    commands::table
+                        .filter(commands::tenant_id.eq(tenant.as_str()))
+                        .filter(commands::id.eq(id.as_str())),
+                )
+                .filter(claimable!(max))
+                .set(processing_until(at, lease))
+                .execute(c)
+                .await?;
+            if changed == 1 {
+                return Ok(Claim::Claimed);
+            }
+            let status: Option<String> = commands::table
+                .filter(commands::tenant_id.eq(tenant.as_str()))
+                .filter(commands::id.eq(id.as_str()))
+                .select(commands::status)
+                .first(c)
+                .await
+                .optional()?;
+            match status.map(|s| CommandStatus::parse(&s)) {
+                None => Err(StoreError::not_found("command")),
+                Some(status) if RUNNABLE.contains(&status.as_str()) => {
+                    Ok(Claim::TenantBusy { max_runs_in_flight: max })
+                }
+                Some(status) => Ok(Claim::NotRunnable(status)),
+            }
+        })
+    }
+
+    /// Leaves a command that could not start now (its tenant had no room for
+    /// another run) READY and due, so the scheduler starts it when there is room.
+    pub async fn queue_when_room(
+        &self,
+        tenant: &TenantId,
+        id: &CommandId,
+    ) -> Result<(), StoreError> {
         let at = now();
         let mut conn = self.write().await?;
-        let changed = with_conn!(&mut conn, c => diesel::update(
+        with_conn!(&mut conn, c => diesel::update(
                 commands::table
                     .filter(commands::tenant_id.eq(tenant.as_str()))
                     .filter(commands::id.eq(id.as_str()))
-                    .filter(commands::status.eq_any([CommandStatus::Ready.as_str(), CommandStatus::Error.as_str()])),
+                    .filter(commands::status.eq_any(RUNNABLE)),
             )
-            .set((
-                commands::status.eq(CommandStatus::Processing.as_str()),
-                commands::lease_until.eq(at + self.run_lease()),
-                commands::updated_at.eq(at),
-            ))
+            .set((commands::next_run_at.eq(at), commands::updated_at.eq(at)))
             .execute(c)
             .await)?;
-        Ok(changed == 1)
+        Ok(())
     }
 
     /// Returns commands and runs whose lease ran out (their worker died) to the

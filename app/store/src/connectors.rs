@@ -242,6 +242,15 @@ impl Store {
         row.try_into()
     }
 
+    pub async fn count_connectors(&self, tenant: &TenantId) -> Result<i64, StoreError> {
+        let mut conn = self.read().await?;
+        Ok(with_conn!(&mut conn, c => connectors::table
+            .filter(connectors::tenant_id.eq(tenant.as_str()))
+            .count()
+            .get_result::<i64>(c)
+            .await)?)
+    }
+
     pub async fn connectors(&self, tenant: &TenantId) -> Result<Vec<Connector>, StoreError> {
         let mut conn = self.read().await?;
         let rows: Vec<ConnectorRow> = with_conn!(&mut conn, c => connectors::table

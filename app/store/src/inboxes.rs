@@ -15,7 +15,7 @@ use crate::error::OptionalExt;
 use crate::ids::{CommandId, DirectUrlId, InboxId, MessageId, TenantId};
 use crate::schema::{direct_urls, inbox_messages, inboxes};
 use crate::secret::random_token;
-use crate::{Store, StoreError, in_transaction, now, with_conn};
+use crate::{Store, StoreError, in_transaction, lock_tenant, now, with_conn};
 
 diesel::define_sql_function! {
     /// `substr(text, start, length)`, counted in characters, on both backends.
@@ -100,21 +100,40 @@ const HOOK_TOKEN_PREFIX: &str = "hk";
 const NAME_TAKEN: &str = "is already used by another inbox";
 
 impl Store {
+    /// Creates an inbox; refuses (409 on `limit`) when the tenant already has
+    /// [`TenantQuotas::max_inboxes`](crate::quotas::TenantQuotas).
     pub async fn create_inbox(&self, tenant: &TenantId, name: &str) -> Result<Inbox, StoreError> {
         let id = InboxId::generate();
+        let max = self.quotas.max_inboxes;
         let mut conn = self.write().await?;
-        let row: InboxRow = with_conn!(&mut conn, c => diesel::insert_into(inboxes::table)
-            .values((
-                inboxes::id.eq(id.as_str()),
-                inboxes::tenant_id.eq(tenant.as_str()),
-                inboxes::name.eq(name),
-                inboxes::token.eq(random_token(HOOK_TOKEN_PREFIX)),
-                inboxes::created_at.eq(now()),
-            ))
-            .returning(InboxRow::as_returning())
-            .get_result(c)
-            .await)
-        .map_err(StoreError::unique("name", NAME_TAKEN))?;
+        let row: InboxRow = in_transaction!(&mut conn, c => {
+            lock_tenant!(c, tenant)?;
+            let held: i64 = inboxes::table
+                .filter(inboxes::tenant_id.eq(tenant.as_str()))
+                .count()
+                .get_result(c)
+                .await?;
+            if held >= max {
+                return Err(StoreError::Conflict {
+                    field: "limit",
+                    message: format!(
+                        "this organisation has {held} inboxes, the most this instance allows; delete one first"
+                    ),
+                });
+            }
+            diesel::insert_into(inboxes::table)
+                .values((
+                    inboxes::id.eq(id.as_str()),
+                    inboxes::tenant_id.eq(tenant.as_str()),
+                    inboxes::name.eq(name),
+                    inboxes::token.eq(random_token(HOOK_TOKEN_PREFIX)),
+                    inboxes::created_at.eq(now()),
+                ))
+                .returning(InboxRow::as_returning())
+                .get_result(c)
+                .await
+                .map_err(StoreError::unique("name", NAME_TAKEN))
+        })?;
         Ok(row.into())
     }
 
@@ -130,11 +149,20 @@ impl Store {
         Ok(row.into())
     }
 
-    pub async fn inboxes(&self, tenant: &TenantId) -> Result<Vec<Inbox>, StoreError> {
+    /// One page of the tenant's inboxes by name: those after `after` (a name),
+    /// at most `limit`.
+    pub async fn inboxes(
+        &self,
+        tenant: &TenantId,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Inbox>, StoreError> {
         let mut conn = self.read().await?;
         let rows: Vec<InboxRow> = with_conn!(&mut conn, c => inboxes::table
             .filter(inboxes::tenant_id.eq(tenant.as_str()))
+            .filter(inboxes::name.gt(after.unwrap_or("")))
             .order(inboxes::name.asc())
+            .limit(limit)
             .select(InboxRow::as_select())
             .load(c)
             .await)?;

@@ -16,10 +16,12 @@ pub mod connectors;
 pub mod db;
 pub mod domain;
 mod error;
+pub mod history;
 pub mod ids;
 pub mod inboxes;
 pub mod invitations;
 pub mod password;
+pub mod quotas;
 pub mod runs;
 pub mod schema;
 pub mod secret;
@@ -40,6 +42,7 @@ pub struct Store {
     secret: SecretKey,
     run_lease: chrono::Duration,
     inbox_limits: inboxes::InboxLimits,
+    quotas: quotas::TenantQuotas,
 }
 
 impl Store {
@@ -64,6 +67,7 @@ impl Store {
             secret,
             run_lease: commands::DEFAULT_RUN_LEASE,
             inbox_limits: inboxes::InboxLimits::default(),
+            quotas: quotas::TenantQuotas::default(),
         };
         let sealed = store.reseal_secrets().await?;
         if sealed.resealed > 0 {
@@ -100,6 +104,16 @@ impl Store {
 
     pub fn inbox_limits(&self) -> &inboxes::InboxLimits {
         &self.inbox_limits
+    }
+
+    /// What one tenant may hold or run at once (see [`quotas::TenantQuotas`]).
+    pub fn with_quotas(mut self, quotas: quotas::TenantQuotas) -> Self {
+        self.quotas = quotas;
+        self
+    }
+
+    pub fn quotas(&self) -> &quotas::TenantQuotas {
+        &self.quotas
     }
 
     /// How long a caller waits for a store connection before getting

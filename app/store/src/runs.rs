@@ -186,18 +186,23 @@ impl Store {
         Ok(row.into())
     }
 
-    /// A command's runs, newest first.
+    /// One page of a command's runs, newest first: those started before
+    /// `before` (run ids grow with time), at most `limit`.
     pub async fn runs(
         &self,
         tenant: &TenantId,
         command: &CommandId,
+        before: Option<&RunId>,
         limit: i64,
     ) -> Result<Vec<Run>, StoreError> {
+        // Every id sorts below "~": no cursor means from the newest.
+        let before = before.map_or("~", RunId::as_str);
         let mut conn = self.read().await?;
         let rows: Vec<RunRow> = with_conn!(&mut conn, c => command_runs::table
             .filter(command_runs::tenant_id.eq(tenant.as_str()))
             .filter(command_runs::command_id.eq(command.as_str()))
-            .order((command_runs::created_at.desc(), command_runs::id.desc()))
+            .filter(command_runs::id.lt(before))
+            .order(command_runs::id.desc())
             .limit(limit)
             .select(RunRow::as_select())
             .load(c)

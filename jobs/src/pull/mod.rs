@@ -2,6 +2,7 @@
 //! runs one: render the SQL, stream the rows in batches, deliver each batch to the
 //! callback URL or inbox, and move the cursor only after the last batch arrived.
 
+mod body;
 mod run;
 pub mod schedule;
 mod scheduler;

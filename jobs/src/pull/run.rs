@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+use crate::pull::body::{self, PreparedBatch};
 use crate::pull::next_scheduled_run;
 use crate::{Job, JobContext, JobError, databases};
 
@@ -114,7 +115,8 @@ async fn execute(ctx: &JobContext, command: &Command, run: &Run) -> Result<Optio
         .unwrap_or(1000)
         .clamp(1, 100_000);
     let mut cursor = Cursor::new(command.settings.last_field.as_deref());
-    let mut batches = prefetch_batches(db, rendered, batch_size);
+    let max_bytes = ctx.settings.max_batch_bytes;
+    let mut batches = prefetch_batches(db, rendered, batch_size, max_bytes);
     let mut number = 0u64;
     while let Some(batch) = batches.recv().await {
         let PreparedBatch { rows, body } = batch?;
@@ -131,12 +133,6 @@ async fn execute(ctx: &JobContext, command: &Command, run: &Run) -> Result<Optio
     Ok(cursor.into_value())
 }
 
-/// A batch read and serialised, ready to send.
-struct PreparedBatch {
-    rows: Vec<Map<String, Value>>,
-    body: Vec<u8>,
-}
-
 /// How many batches may wait while one is being delivered.
 const READ_AHEAD: usize = 2;
 
@@ -147,6 +143,7 @@ fn prefetch_batches(
     db: Arc<Database>,
     rendered: Rendered,
     batch_size: usize,
+    max_bytes: usize,
 ) -> mpsc::Receiver<Result<PreparedBatch, String>> {
     let (sender, receiver) = mpsc::channel(READ_AHEAD);
     tokio::spawn(async move {
@@ -154,15 +151,21 @@ fn prefetch_batches(
         // another file, read-write or not (see sluice_connect's SQLite driver).
         let mut batches = db.stream_batches(&rendered, batch_size, Access::ReadWrite);
         while let Some(batch) = batches.next().await {
-            let prepared = batch.map_err(|e| e.to_string()).and_then(|rows| {
-                serde_json::to_vec(&rows)
-                    .map(|body| PreparedBatch { rows, body })
-                    .map_err(|e| e.to_string())
-            });
-            let failed = prepared.is_err();
-            // Stop reading when the run stopped listening (its delivery failed).
-            if sender.send(prepared).await.is_err() || failed {
-                break;
+            let prepared = batch
+                .map_err(|e| e.to_string())
+                .and_then(|rows| body::prepare(rows, max_bytes));
+            let parts = match prepared {
+                Ok(parts) => parts,
+                Err(error) => {
+                    let _ = sender.send(Err(error)).await;
+                    break;
+                }
+            };
+            for part in parts {
+                // Stop reading when the run stopped listening (its delivery failed).
+                if sender.send(Ok(part)).await.is_err() {
+                    return;
+                }
             }
         }
     });

@@ -38,34 +38,6 @@ async fn command(app: &TestApp, key: &str, id: &str) -> Value {
         .await
 }
 
-async fn runs(app: &TestApp, key: &str, id: &str) -> Vec<Value> {
-    let body: Value = app
-        .api_get_json(key, &format!("/api/v1/commands/{id}/runs"))
-        .await;
-    body.as_array().unwrap().clone()
-}
-
-/// Waits until the command has `count` finished runs; returns them newest first.
-async fn finished_runs(app: &TestApp, key: &str, id: &str, count: usize) -> Vec<Value> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-    loop {
-        let all = runs(app, key, id).await;
-        let done: Vec<Value> = all
-            .iter()
-            .filter(|r| r["status"] == "succeeded" || r["status"] == "failed")
-            .cloned()
-            .collect();
-        if done.len() >= count {
-            return done;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "runs never finished: {all:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn run(app: &TestApp, key: &str, id: &str, body: Value) -> String {
     let response = app
         .api(Method::POST, key, &format!("/api/v1/commands/{id}/run"))
@@ -101,7 +73,7 @@ on_both_backends!(
              INSERT INTO invoices VALUES (1, 'Ada', 10.00, '2026-01-01 10:00:00'), (2, 'Grace', 20.50, '2026-01-02 11:00:00'), (3, 'Alan', 30.25, '2026-01-03 12:00:00');",
         )
         .await;
-        let connection = connector(&app, &key, json!({"name": "billing", "connectionString": format!("jdbc:mariadb://127.0.0.1:3306/{}?user=root", source.name)})).await;
+        let connection = connector(&app, &key, json!({"name": "billing", "connectionString": format!("jdbc:mariadb://127.0.0.1:3306/{}?user=root&sslMode=disable", source.name)})).await;
         let receiver = Receiver::start().await;
         let created = create_command(&app, &key, json!({
         "connection_id": connection, "name": "paid invoices",
@@ -114,7 +86,7 @@ on_both_backends!(
         assert_eq!(created["status"], "READY");
 
         run(&app, &key, id, json!({})).await;
-        let first = finished_runs(&app, &key, id, 1).await;
+        let first = app.finished_runs(&key, id, 1).await;
         assert_eq!(first[0]["status"], "succeeded", "{first:?}");
         assert_eq!(first[0]["rows"], 3);
         let posts = receiver.received();
@@ -158,7 +130,7 @@ on_both_backends!(
             .execute("INSERT INTO invoices VALUES (4, 'Hedy', 40.00, '2026-02-01 09:00:00');")
             .await;
         run(&app, &key, id, json!({})).await;
-        let second = finished_runs(&app, &key, id, 2).await;
+        let second = app.finished_runs(&key, id, 2).await;
         assert_eq!(second[0]["status"], "succeeded");
         let delivered: Vec<i64> = receiver.received()[2..]
             .iter()
@@ -215,7 +187,7 @@ on_both_backends!(
             json!({"startTime": "2025-12-31T00:00:00Z", "endTime": "2026-02-01T00:00:00Z"}),
         )
         .await;
-        let done = finished_runs(&app, &key, id, 1).await;
+        let done = app.finished_runs(&key, id, 1).await;
         assert_eq!(done[0]["status"], "succeeded", "{done:?}");
         assert_eq!(done[0]["window_start"], "2025-12-31T00:00:00.000Z");
         let messages: Value = app
@@ -273,7 +245,7 @@ async fn dynamic_commands_direct_urls_and_hostile_params() {
         "a dynamic command is queued at once"
     );
     let id = created["id"].as_str().unwrap();
-    finished_runs(&app, &key, id, 1).await;
+    app.finished_runs(&key, id, 1).await;
     assert_eq!(command(&app, &key, id).await["status"], "FINISHED");
     assert_eq!(
         rows_of(&receiver),
@@ -291,7 +263,7 @@ async fn dynamic_commands_direct_urls_and_hostile_params() {
         let sql_text = "SELECT id FROM invoices WHERE note = @object.params.customer@";
         let created = create_command(&app, &key, json!({"connection_id": connection, "kind": "dynamic", "sql": sql_text, "callback": {"url": receiver.url}, "params": {"customer": hostile}})).await;
         let id = created["id"].as_str().unwrap();
-        let done = finished_runs(&app, &key, id, 1).await;
+        let done = app.finished_runs(&key, id, 1).await;
         assert_eq!(done[0]["status"], "succeeded", "{hostile}: {done:?}");
         assert_eq!(done[0]["rows"], 0, "{hostile} matched rows");
     }
@@ -344,7 +316,8 @@ async fn dynamic_commands_direct_urls_and_hostile_params() {
         .json()
         .await
         .unwrap();
-    finished_runs(&app, &key, started["command_id"].as_str().unwrap(), 1).await;
+    app.finished_runs(&key, started["command_id"].as_str().unwrap(), 1)
+        .await;
     let last = receiver.received()[before].json();
     assert_eq!(last, json!([{"id": 1, "note": "a"}]));
     let not_object = reqwest::Client::new()
@@ -369,7 +342,7 @@ on_both_backends!(
         let created = create_command(&app, &key, json!({"connection_id": connection, "sql": "SELECT id FROM invoices WHERE id > @last_value@ ORDER BY id", "callback": {"url": receiver.url}, "last_field": "id", "last_value": "0"})).await;
         let id = created["id"].as_str().unwrap();
         run(&app, &key, id, json!({})).await;
-        let done = finished_runs(&app, &key, id, 1).await;
+        let done = app.finished_runs(&key, id, 1).await;
         assert_eq!(
             done[0]["status"], "succeeded",
             "500 then 200 delivers: {done:?}"
@@ -391,7 +364,7 @@ on_both_backends!(
         let broken = create_command(&app, &key, json!({"connection_id": connection, "sql": "SELECT id FROM invoices WHERE id > @last_value@", "callback": {"url": format!("http://{dead}/gone")}, "last_field": "id", "last_value": "0"})).await;
         let broken_id = broken["id"].as_str().unwrap();
         run(&app, &key, broken_id, json!({})).await;
-        let failed = finished_runs(&app, &key, broken_id, 1).await;
+        let failed = app.finished_runs(&key, broken_id, 1).await;
         assert_eq!(failed[0]["status"], "failed");
         let state = command(&app, &key, broken_id).await;
         assert_eq!(state["status"], "ERROR");
@@ -426,7 +399,7 @@ async fn the_scheduler_runs_commands_on_time() {
     let receiver = Receiver::start().await;
     let created = create_command(&app, &key, json!({"connection_id": connection, "sql": "SELECT count(*) AS n FROM invoices", "callback": {"url": receiver.url}, "schedule": "*/2 * * * * *"})).await;
     let id = created["id"].as_str().unwrap();
-    let done = finished_runs(&app, &key, id, 2).await;
+    let done = app.finished_runs(&key, id, 2).await;
     assert!(
         done.iter()
             .all(|r| r["trigger"] == "schedule" && r["status"] == "succeeded"),
@@ -650,7 +623,7 @@ async fn callbacks_to_private_addresses_are_refused_in_production_mode() {
     let created = create_command(&app, &key, json!({"connection_id": connection, "sql": "SELECT id FROM invoices", "callback": {"url": format!("http://localhost:{port}/x")}})).await;
     let id = created["id"].as_str().unwrap();
     run(&app, &key, id, json!({})).await;
-    let done = finished_runs(&app, &key, id, 1).await;
+    let done = app.finished_runs(&key, id, 1).await;
     assert_eq!(done[0]["status"], "failed");
     assert!(
         done[0]["error"].as_str().unwrap().contains("not allowed"),
@@ -697,7 +670,7 @@ async fn two_processes_on_one_postgres_run_each_scheduled_command_once() {
         .unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     // Both processes see the same command; neither ran it twice for one tick.
-    let all = runs(&second, &key, id).await;
+    let all = second.runs(&key, id).await;
     assert!(all.len() >= 3, "the schedule fired: {all:?}");
     let mut windows: Vec<&str> = all
         .iter()
@@ -753,7 +726,7 @@ async fn two_replicas_on_one_postgres_deliver_every_dynamic_command() {
     }
     for (i, id) in ids.iter().enumerate() {
         let replica = if i % 2 == 0 { &first } else { &second };
-        let done = finished_runs(replica, &key, id, 1).await;
+        let done = replica.finished_runs(&key, id, 1).await;
         assert_eq!(done[0]["status"], "succeeded", "{done:?}");
     }
     assert_eq!(receiver.received().len(), 20, "one POST per command");
@@ -775,8 +748,8 @@ async fn two_replicas_on_one_postgres_deliver_every_dynamic_command() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenants_stay_within_the_operators_limits() {
     let app = TestApp::spawn_with(sluice_tests::Backend::Sqlite, |c| {
-        c.min_schedule_secs = 60;
-        c.max_commands_per_tenant = 2;
+        c.limits.min_schedule_secs = 60;
+        c.limits.max_commands_per_tenant = 2;
     })
     .await;
     let user = app.signup("Limits").await;
@@ -895,9 +868,9 @@ async fn the_queue_shows_each_commands_latest_run() {
         .unwrap()
         .to_string();
     run(&app, &key, &ran, json!({})).await;
-    finished_runs(&app, &key, &ran, 1).await;
+    app.finished_runs(&key, &ran, 1).await;
     let second = run(&app, &key, &ran, json!({})).await;
-    finished_runs(&app, &key, &ran, 2).await;
+    app.finished_runs(&key, &ran, 2).await;
 
     let tenant = app.store().tenant_by_name(&user.tenant).await.unwrap();
     let ids = [&ran, &idle].map(|id| sluice_store::ids::CommandId::parse(id).unwrap());

@@ -149,7 +149,10 @@ on_both_backends!(mariadb_connector_from_a_jdbc_string, |backend| async move {
              INSERT INTO invoices VALUES (1, 12345678901234567890.0123456789, '2026-03-04 05:06:07.250000', 'first', 18446744073709551615), (2, 5.5, NULL, NULL, 0);",
         )
         .await;
-    let jdbc = format!("jdbc:mariadb://127.0.0.1:3306/{}?user=root", source.name);
+    let jdbc = format!(
+        "jdbc:mariadb://127.0.0.1:3306/{}?user=root&sslMode=disable",
+        source.name
+    );
     let response = app
         .api(Method::POST, &key, "/api/v1/connections")
         .json(&json!({"name": "billing", "connectionString": jdbc}))
@@ -730,7 +733,7 @@ async fn demo_provisions_a_working_sqlite_connector() {
     assert!(queue.contains(">new paid invoices</a>") && queue.contains(">usage events</a>"));
     let commands = app
         .store()
-        .connector_commands(&tenant.id, &connector.id)
+        .connector_commands(&tenant.id, &connector.id, false, None, 100)
         .await
         .unwrap();
     let invoices = commands
@@ -749,7 +752,12 @@ async fn demo_provisions_a_working_sqlite_connector() {
         .status(),
         303
     );
-    let inbox = app.store().inboxes(&tenant.id).await.unwrap().remove(0);
+    let inbox = app
+        .store()
+        .inboxes(&tenant.id, None, 100)
+        .await
+        .unwrap()
+        .remove(0);
     for _ in 0..100 {
         if app
             .store()
@@ -1144,4 +1152,36 @@ async fn preferred_tls_never_sends_a_password_in_the_clear() {
         "{}",
         outcomes[1]
     );
+}
+
+/// A new network connector that names no TLS mode requires TLS: against a server
+/// without TLS (the local MariaDB) Test connection fails and says which setting
+/// would connect, rather than falling back to plain text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_connectors_require_tls_unless_they_say_otherwise() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let user = app.signup("TlsDefault").await;
+    let key = app.api_key_for(&user).await;
+    let mut ids = Vec::new();
+    for body in [
+        json!({"name": "by_params", "kind": "mariadb", "auth": {"params": {"server": "127.0.0.1", "port": 3306, "database": "test", "username": "root"}}}),
+        json!({"name": "by_string", "connectionString": "jdbc:mariadb://127.0.0.1:3306/test?user=root"}),
+    ] {
+        let created: Value = app.api_post_json(&key, "/api/v1/connections", &body).await;
+        ids.push(created["id"].as_str().unwrap().to_string());
+    }
+    for id in &ids {
+        let shown: Value = app
+            .api_get_json(&key, &format!("/api/v1/connections/{id}"))
+            .await;
+        assert_eq!(shown["params"]["sslMode"], "required", "{shown}");
+        let outcome = test_connection(&app, &key, id).await;
+        assert_eq!(outcome["ok"], false, "{outcome}");
+        assert_eq!(outcome["category"], "tls", "{outcome}");
+        let error = outcome["error"].as_str().unwrap();
+        assert!(
+            error.contains("does not offer TLS") && error.contains("\"disabled\""),
+            "{error}"
+        );
+    }
 }

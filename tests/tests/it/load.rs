@@ -502,7 +502,8 @@ impl<'a> Client<'a> {
     }
 
     /// Pause, resume, run now, and read it back with its runs. A command that is
-    /// running (or was paused) answers 409 to the state changes: not a failure.
+    /// running (or was paused) answers 409 to the state changes, and a run asked
+    /// for while the tenant has its limit of runs in flight 429: not failures.
     async fn update_and_run(&mut self, id: &str) {
         let path = format!("/api/v1/commands/{id}");
         self.call(Method::POST, &format!("{path}/pause"), None, &[200, 409])
@@ -513,7 +514,7 @@ impl<'a> Client<'a> {
             Method::POST,
             &format!("{path}/run"),
             Some(json!({})),
-            &[202, 409],
+            &[202, 409, 429],
         )
         .await;
         self.call(Method::GET, &path, None, &[200]).await;
@@ -543,7 +544,7 @@ impl<'a> Client<'a> {
         self.kept.inboxes.extend(id);
         if let Some(id) = self.kept.scheduled.last().cloned() {
             let page = format!("/commands/{id}");
-            self.submit(&page, &format!("{page}/run"), &[], &[303, 409])
+            self.submit(&page, &format!("{page}/run"), &[], &[303, 409, 429])
                 .await;
         }
     }

@@ -131,11 +131,7 @@ impl ConnectionParams {
             database: None,
             username: None,
             password: None,
-            tls: if kind.is_networked() {
-                TlsMode::default()
-            } else {
-                TlsMode::Disabled
-            },
+            tls: kind.default_tls(),
             options: BTreeMap::new(),
             path: None,
             path_label: None,

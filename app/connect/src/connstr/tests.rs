@@ -81,7 +81,11 @@ fn seed_mariadb_jdbc_url() {
     assert_eq!(p.database, some("billing"));
     assert_eq!(p.username, some("sluice"));
     assert_eq!(p.password, some("s3cr;t"));
-    assert_eq!(p.tls, TlsMode::Preferred);
+    assert_eq!(
+        p.tls,
+        TlsMode::Required,
+        "a string without TLS settings makes a new connector require TLS"
+    );
     assert!(p.options.is_empty());
 }
 
@@ -762,7 +766,7 @@ fn redacted_url_shape() {
     let p = parse("mysql://a%20b:pw@[::1]/my%2Fdb");
     assert_eq!(
         p.to_url_redacted(),
-        "mysql://a%20b:***@[::1]/my%2Fdb?sslmode=preferred"
+        "mysql://a%20b:***@[::1]/my%2Fdb?sslmode=required"
     );
 }
 

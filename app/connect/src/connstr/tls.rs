@@ -81,7 +81,7 @@ impl TlsSignals {
         let mode = self
             .explicit
             .or_else(|| self.legacy_mode(kind))
-            .unwrap_or_default();
+            .unwrap_or(kind.default_tls());
         self.apply_certificate_checks(mode)
     }
 

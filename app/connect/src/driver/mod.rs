@@ -59,6 +59,17 @@ pub(crate) fn server_refused_tls(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Tls(message) if message.to_string() == "server does not support TLS")
 }
 
+/// The error for a server without TLS when the connector requires it: says
+/// which settings would connect and what each risks.
+pub(crate) fn tls_not_offered(params: &ConnectionParams, address: &str) -> ConnectError {
+    ConnectError::Tls(format!(
+        "{address} does not offer TLS, and this connector's TLS mode \"{}\" requires it: turn \
+         TLS on at the server, or choose \"disabled\" if this network is trusted (the password \
+         then crosses it unencrypted)",
+        params.tls
+    ))
+}
+
 /// Whether a "preferred" connection may go on without TLS after the server
 /// refused it: only when no password would then cross the network in clear.
 pub(crate) fn plaintext_fallback(

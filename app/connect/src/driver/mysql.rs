@@ -9,7 +9,7 @@ use sqlx::{
 
 use super::{
     address, ca_file, no_answer, plaintext_fallback, refuse_disabled_certificate_checks, required,
-    server_refused_tls, sqlx_error,
+    server_refused_tls, sqlx_error, tls_not_offered,
 };
 use crate::connstr::ConnectionParams;
 use crate::database::{ColumnInfo, Limits, RowSet, TableKind, TableRef};
@@ -49,6 +49,9 @@ impl MySqlDatabase {
                     Some(Err(error)) => return Err(sqlx_error(error, &address)),
                     Some(Ok(())) => plain,
                 }
+            }
+            Some(Err(error)) if server_refused_tls(&error) => {
+                return Err(tls_not_offered(params, &address));
             }
             Some(Err(error)) => return Err(sqlx_error(error, &address)),
         };

@@ -6,14 +6,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sluice_store::commands::{Callback, Command, CommandKind};
 use sluice_store::domain::Invalid;
-use sluice_store::ids::{CommandId, ConnectorId};
+use sluice_store::ids::{CommandId, ConnectorId, RunId};
 use sluice_store::runs::Run;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::{iso, page};
 use crate::auth::ApiCaller;
 use crate::commands::{
-    CommandFields, first_run_at, next_run, parse_window, room_for_a_command, run_now,
+    CommandFields, first_run_at, next_run, parse_window, room_for_a_command, run_dynamic, run_now,
 };
 use crate::error::{ApiError, AppError};
 use crate::hooks::urls::without_hook_token;
@@ -215,12 +215,9 @@ pub async fn create(
         .audit(&state, &req, "command.create", &command.settings.name)
         .await?;
     let run_id = match kind {
-        CommandKind::Dynamic => Some(
-            run_now(&state, &command, "api", None, None)
-                .await?
-                .id
-                .to_string(),
-        ),
+        CommandKind::Dynamic => run_dynamic(&state, &command, "api")
+            .await?
+            .map(|run| run.id.to_string()),
         CommandKind::Static => None,
     };
     let command = state.store.command(caller.tenant(), &command.id).await?;
@@ -415,15 +412,39 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// The command's runs, newest first.
-#[utoipa::path(get, path = "/api/v1/commands/{id}/runs", tag = "commands", security(("bearer" = [])), params(("id" = String, Path)),
+#[derive(Deserialize, IntoParams)]
+pub struct RunsQuery {
+    /// Page size, 1 to 500 (default 100).
+    limit: Option<i64>,
+    /// Cursor: runs started before this run id (the `Link: rel="next"` header of
+    /// the previous page carries it).
+    before: Option<String>,
+}
+
+/// The command's runs, newest first, a page at a time: a full page carries
+/// `Link: <…?before=…>; rel="next"`.
+#[utoipa::path(get, path = "/api/v1/commands/{id}/runs", tag = "commands", security(("bearer" = [])), params(("id" = String, Path), RunsQuery),
     responses((status = 200, body = [RunBody]), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn runs(
     state: web::Data<AppState>,
     caller: ApiCaller,
     id: web::Path<String>,
+    query: web::Query<RunsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let command = load(&state, &caller, &id).await?;
-    let runs = state.store.runs(caller.tenant(), &command.id, 100).await?;
-    Ok(HttpResponse::Ok().json(runs.iter().map(RunBody::from).collect::<Vec<_>>()))
+    let limit = page::limit(query.limit)?;
+    let before = page::cursor(query.before.as_deref(), RunId::parse, "a run id")?;
+    let runs = state
+        .store
+        .runs(caller.tenant(), &command.id, before.as_ref(), limit)
+        .await?;
+    let mut response = HttpResponse::Ok();
+    if let Some(last) = runs.last().filter(|_| runs.len() as i64 == limit) {
+        let next = format!(
+            "/api/v1/commands/{}/runs?limit={limit}&before={}",
+            command.id, last.id
+        );
+        page::link_next(&mut response, &next);
+    }
+    Ok(response.json(runs.iter().map(RunBody::from).collect::<Vec<_>>()))
 }

@@ -555,7 +555,8 @@ pub async fn preview(
     let rows = db
         .preview(&table_ref(name, &query), limit)
         .await
-        .map_err(|e| AppError::Upstream(e.to_string()))?;
+        .map_err(|e| AppError::Upstream(e.to_string()))?
+        .cap_cells(state.tenant_limits.preview_cell_bytes);
     Ok(HttpResponse::Ok().json(PreviewBody {
         columns: rows.columns,
         rows: rows.rows,

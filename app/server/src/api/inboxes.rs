@@ -71,11 +71,37 @@ pub async fn create(
     Ok(HttpResponse::Created().json(body(&state, &caller, &inbox)))
 }
 
-/// The tenant's inboxes.
-#[utoipa::path(get, path = "/api/v1/inboxes", tag = "inboxes", security(("bearer" = [])), responses((status = 200, body = [InboxBody])))]
-pub async fn list(state: web::Data<AppState>, caller: ApiCaller) -> Result<HttpResponse, ApiError> {
-    let inboxes = state.store.inboxes(caller.tenant()).await?;
-    Ok(HttpResponse::Ok().json(
+#[derive(Deserialize, IntoParams)]
+pub struct ListQuery {
+    /// Page size, 1 to 500 (default 100).
+    limit: Option<i64>,
+    /// Cursor: inboxes whose name sorts after this one (the `Link: rel="next"`
+    /// header of the previous page carries it).
+    after: Option<String>,
+}
+
+/// The tenant's inboxes by name, a page at a time: a full page carries
+/// `Link: <…?after=…>; rel="next"`.
+#[utoipa::path(get, path = "/api/v1/inboxes", tag = "inboxes", security(("bearer" = [])), params(ListQuery), responses((status = 200, body = [InboxBody])))]
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = page::limit(query.limit)?;
+    let inboxes = state
+        .store
+        .inboxes(caller.tenant(), query.after.as_deref(), limit)
+        .await?;
+    let mut response = HttpResponse::Ok();
+    if let Some(last) = inboxes.last().filter(|_| inboxes.len() as i64 == limit) {
+        let after: String = url::form_urlencoded::byte_serialize(last.name.as_bytes()).collect();
+        page::link_next(
+            &mut response,
+            &format!("/api/v1/inboxes?limit={limit}&after={after}"),
+        );
+    }
+    Ok(response.json(
         inboxes
             .iter()
             .map(|i| body(&state, &caller, i))

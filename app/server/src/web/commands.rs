@@ -10,7 +10,7 @@ use serde::Deserialize;
 use sluice_jobs::pull::Schedule;
 use sluice_store::commands::{Callback, Command, CommandKind, CommandStatus};
 use sluice_store::connectors::Connector;
-use sluice_store::ids::{CommandId, ConnectorId};
+use sluice_store::ids::{CommandId, ConnectorId, RunId};
 use sluice_store::runs::{Run, RunStatus};
 
 use crate::auth::{CsrfForm, CurrentUser};
@@ -23,6 +23,10 @@ use crate::state::AppState;
 use crate::web::{FormErrors, Layout, redirect, render, render_with_status, when};
 
 pub const HISTORY: i64 = 50;
+
+/// Inboxes a command form offers as its callback (the operator's inbox quota is
+/// normally far below).
+const INBOX_CHOICES: i64 = 1000;
 
 async fn connector(
     state: &AppState,
@@ -112,7 +116,7 @@ async fn form_page(
 ) -> Result<FormPage, AppError> {
     let inboxes = state
         .store
-        .inboxes(&current.tenant.id)
+        .inboxes(&current.tenant.id, None, INBOX_CHOICES)
         .await?
         .into_iter()
         .map(|i| InboxOption {
@@ -443,6 +447,8 @@ struct ShowPage {
     chart_points: String,
     direct_urls: Vec<String>,
     next_runs: Vec<String>,
+    /// The run history's next page, when this one is full.
+    older_runs: Option<String>,
     notice: Option<&'static str>,
     errors: FormErrors,
     live: LivePartial,
@@ -485,6 +491,8 @@ fn chart_points(runs: &[Run]) -> String {
 #[derive(Deserialize)]
 pub struct Done {
     done: Option<String>,
+    /// The run history's page: runs started before this run id.
+    runs_before: Option<String>,
 }
 
 async fn show_page(
@@ -493,6 +501,7 @@ async fn show_page(
     command: &Command,
     notice: Option<&'static str>,
     errors: FormErrors,
+    runs_before: Option<&RunId>,
 ) -> Result<ShowPage, AppError> {
     let connector = state
         .store
@@ -500,8 +509,12 @@ async fn show_page(
         .await?;
     let runs = state
         .store
-        .runs(&current.tenant.id, &command.id, HISTORY)
+        .runs(&current.tenant.id, &command.id, runs_before, HISTORY)
         .await?;
+    let older_runs = runs
+        .last()
+        .filter(|_| runs.len() as i64 == HISTORY)
+        .map(|last| format!("/commands/{}?runs_before={}#history", command.id, last.id));
     let can_write = current.user().role.can_write();
     let direct_urls = if can_write {
         state
@@ -541,6 +554,7 @@ async fn show_page(
         runs: runs.iter().map(RunView::from).collect(),
         direct_urls,
         next_runs,
+        older_runs,
         notice,
         errors,
     })
@@ -564,7 +578,16 @@ pub async fn show(
         ),
         _ => None,
     };
-    render(&show_page(&state, &current, &command, notice, FormErrors::default()).await?)
+    let runs_before = query.runs_before.as_deref().and_then(RunId::parse);
+    let page = show_page(
+        &state,
+        &current,
+        &command,
+        notice,
+        FormErrors::default(),
+        runs_before.as_ref(),
+    );
+    render(&page.await?)
 }
 
 /// The live part of the detail page (status and latest runs), polled while running.
@@ -574,7 +597,10 @@ pub async fn live(
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let command = command(&state, &current, &id).await?;
-    let runs = state.store.runs(&current.tenant.id, &command.id, 5).await?;
+    let runs = state
+        .store
+        .runs(&current.tenant.id, &command.id, None, 5)
+        .await?;
     render(&LivePartial {
         c: CommandView::new(
             &command,
@@ -612,6 +638,7 @@ pub async fn run(
                     &command,
                     None,
                     FormErrors::from(vec![invalid]),
+                    None,
                 )
                 .await?,
                 StatusCode::BAD_REQUEST,
@@ -624,8 +651,16 @@ pub async fn run(
             let mut errors = FormErrors::default();
             errors.add(field, message);
             render_with_status(
-                &show_page(&state, &current, &command, None, errors).await?,
+                &show_page(&state, &current, &command, None, errors, None).await?,
                 StatusCode::CONFLICT,
+            )
+        }
+        Err(busy @ AppError::RunsInFlight { .. }) => {
+            let mut errors = FormErrors::default();
+            errors.add("status", busy.to_string());
+            render_with_status(
+                &show_page(&state, &current, &command, None, errors, None).await?,
+                StatusCode::TOO_MANY_REQUESTS,
             )
         }
         Err(other) => Err(other),

@@ -10,13 +10,13 @@ use sluice_connect::{DbKind, TableRef, TlsMode};
 use sluice_store::StoreError;
 use sluice_store::connectors::Connector;
 use sluice_store::domain::Reach;
-use sluice_store::ids::ConnectorId;
+use sluice_store::ids::{CommandId, ConnectorId};
 
 use crate::auth::{CsrfForm, CurrentUser};
 use crate::connectors::{ConnectorFields, open_database};
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::web::{FormErrors, Layout, no_store, redirect, render, render_with_status, when};
+use crate::web::{FormErrors, Layout, PAGE, no_store, redirect, render, render_with_status, when};
 
 /// A connector as shown on pages (never its secrets).
 pub struct ConnectorView {
@@ -481,6 +481,15 @@ struct Detail {
     test: Option<TestOutcome>,
     gateway_key: Option<String>,
     notice: Option<&'static str>,
+    queue: QueueView,
+}
+
+/// Which part of a connector's queue the page shows: the commands that are not
+/// finished, or the archive of finished dynamic ones; a page at a time.
+#[derive(Default)]
+struct QueueView {
+    archived: bool,
+    before: Option<CommandId>,
 }
 
 /// One line of a connector's commands queue.
@@ -504,13 +513,39 @@ struct ShowPage {
     gateway_key: Option<String>,
     notice: Option<&'static str>,
     queue: Vec<QueueRow>,
+    /// The queue's next page, when this one is full.
+    queue_next: Option<String>,
+    /// Whether `queue` is the archive of finished dynamic commands.
+    archived: bool,
+    archived_count: i64,
 }
 
-async fn queue(state: &AppState, connector: &Connector) -> Result<Vec<QueueRow>, AppError> {
+/// One page of the queue (or its archive), and the next page's URL when full.
+async fn queue(
+    state: &AppState,
+    connector: &Connector,
+    view: &QueueView,
+) -> Result<(Vec<QueueRow>, Option<String>), AppError> {
     let commands = state
         .store
-        .connector_commands(&connector.tenant_id, &connector.id)
+        .connector_commands(
+            &connector.tenant_id,
+            &connector.id,
+            view.archived,
+            view.before.as_ref(),
+            PAGE,
+        )
         .await?;
+    let next = commands
+        .last()
+        .filter(|_| commands.len() as i64 == PAGE)
+        .map(|last| {
+            let archive = if view.archived { "archive=1&" } else { "" };
+            format!(
+                "/connectors/{}?{archive}before={}#commands",
+                connector.id, last.id
+            )
+        });
     let ids: Vec<_> = commands.iter().map(|c| c.id.clone()).collect();
     let mut latest = state.store.latest_runs(&connector.tenant_id, &ids).await?;
     let mut rows = Vec::new();
@@ -534,7 +569,7 @@ async fn queue(state: &AppState, connector: &Connector) -> Result<Vec<QueueRow>,
             last_rows: last.map(|r| r.rows.to_string()).unwrap_or_default(),
         });
     }
-    Ok(rows)
+    Ok((rows, next))
 }
 
 async fn show_with(
@@ -545,13 +580,20 @@ async fn show_with(
     status: StatusCode,
 ) -> Result<HttpResponse, AppError> {
     let shows_gateway_key = detail.gateway_key.is_some();
+    let (queue, queue_next) = queue(state, connector, &detail.queue).await?;
     let page = ShowPage {
         layout: Layout::new(current, "connectors"),
         c: connector.into(),
         test: detail.test,
         gateway_key: detail.gateway_key,
         notice: detail.notice,
-        queue: queue(state, connector).await?,
+        queue,
+        queue_next,
+        archived: detail.queue.archived,
+        archived_count: state
+            .store
+            .count_archived_commands(&connector.tenant_id, &connector.id)
+            .await?,
     };
     let mut response = render_with_status(&page, status)?;
     if shows_gateway_key {
@@ -563,6 +605,10 @@ async fn show_with(
 #[derive(Deserialize)]
 pub struct Done {
     done: Option<String>,
+    /// `1` shows the archive of finished dynamic commands instead of the queue.
+    archive: Option<String>,
+    /// The queue's page: commands created before this command id.
+    before: Option<String>,
 }
 
 pub async fn show(
@@ -583,6 +629,10 @@ pub async fn show(
         &connector,
         Detail {
             notice,
+            queue: QueueView {
+                archived: query.archive.as_deref() == Some("1"),
+                before: query.before.as_deref().and_then(CommandId::parse),
+            },
             ..Detail::default()
         },
         StatusCode::OK,
@@ -820,7 +870,11 @@ pub async fn table(
             .await
             .map_err(|u| u.message())?;
         let columns = db.columns(&table).await.map_err(|e| e.to_string())?;
-        let preview = db.preview(&table, limit).await.map_err(|e| e.to_string())?;
+        let preview = db
+            .preview(&table, limit)
+            .await
+            .map_err(|e| e.to_string())?
+            .cap_cells(state.tenant_limits.preview_cell_bytes);
         Ok::<_, String>((columns, preview))
     }
     .await;

@@ -3,7 +3,6 @@
 
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use sluice_store::commands::CommandStatus;
 
 use crate::auth::CurrentUser;
 use crate::error::AppError;
@@ -30,43 +29,34 @@ struct RecentRun {
 #[template(path = "dashboard.html")]
 struct DashboardPage {
     layout: Layout,
-    user_count: usize,
-    connector_count: usize,
+    user_count: i64,
+    connector_count: i64,
     failing: Vec<Failing>,
+    /// How many commands fail in all (`failing` shows the latest few).
+    failing_count: i64,
     recent: Vec<RecentRun>,
 }
 
 pub const RECENT_RUNS: i64 = 15;
+
+/// Failing commands the dashboard lists; the count says how many more there are.
+pub const FAILING_SHOWN: i64 = 20;
 
 pub async fn show(
     state: web::Data<AppState>,
     current: CurrentUser,
 ) -> Result<HttpResponse, AppError> {
     let tenant = &current.tenant.id;
-    let user_count = state.store.users(tenant).await?.len();
-    let connector_count = state.store.connectors(tenant).await?.len();
-    let commands = state.store.tenant_commands(tenant).await?;
-    let failing = commands
-        .iter()
-        .filter(|c| c.status == CommandStatus::Error)
-        .map(|c| Failing {
-            id: c.id.to_string(),
-            name: c.settings.name.clone(),
-            error: c.error.clone().unwrap_or_default(),
-            since: when(&c.updated_at),
-        })
-        .collect();
-    let recent = state
-        .store
-        .recent_runs(tenant, RECENT_RUNS)
-        .await?
+    let user_count = state.store.count_users(tenant).await?;
+    let connector_count = state.store.count_connectors(tenant).await?;
+    let (failing, failing_count) = state.store.failing_commands(tenant, FAILING_SHOWN).await?;
+    let runs = state.store.recent_runs(tenant, RECENT_RUNS).await?;
+    let ids: Vec<_> = runs.iter().map(|r| r.command_id.clone()).collect();
+    let names = state.store.command_names(tenant, &ids).await?;
+    let recent = runs
         .into_iter()
         .map(|r| RecentRun {
-            command: commands
-                .iter()
-                .find(|c| c.id == r.command_id)
-                .map(|c| c.settings.name.clone())
-                .unwrap_or_default(),
+            command: names.get(&r.command_id).cloned().unwrap_or_default(),
             command_id: r.command_id.to_string(),
             status: r.status.as_str(),
             rows: r.rows,
@@ -78,7 +68,16 @@ pub async fn show(
         layout: Layout::new(&current, "dashboard"),
         user_count,
         connector_count,
-        failing,
+        failing: failing
+            .iter()
+            .map(|c| Failing {
+                id: c.id.to_string(),
+                name: c.settings.name.clone(),
+                error: c.error.clone().unwrap_or_default(),
+                since: when(&c.updated_at),
+            })
+            .collect(),
+        failing_count,
         recent,
     })
 }

@@ -18,7 +18,7 @@ use crate::auth::{CsrfForm, CurrentUser, client_ip};
 use crate::error::AppError;
 use crate::hooks::urls::hook_url;
 use crate::state::AppState;
-use crate::web::{FormErrors, Layout, redirect, render, render_with_status, when};
+use crate::web::{FormErrors, Layout, PAGE, redirect, render, render_with_status, when};
 use preview::{PREVIEW_CHARS, preview};
 
 pub const MESSAGES_SHOWN: i64 = 100;
@@ -49,6 +49,8 @@ fn view(state: &AppState, current: &CurrentUser, inbox: &Inbox) -> InboxView {
 struct ListPage {
     layout: Layout,
     inboxes: Vec<InboxView>,
+    /// The next page's URL when this one is full.
+    next: Option<String>,
     errors: FormErrors,
     name: String,
 }
@@ -56,29 +58,46 @@ struct ListPage {
 async fn list_page(
     state: &AppState,
     current: &CurrentUser,
+    after: Option<&str>,
     errors: FormErrors,
     name: String,
 ) -> Result<ListPage, AppError> {
-    let inboxes = state
-        .store
-        .inboxes(&current.tenant.id)
-        .await?
-        .iter()
-        .map(|i| view(state, current, i))
-        .collect();
+    let inboxes = state.store.inboxes(&current.tenant.id, after, PAGE).await?;
+    let next = inboxes
+        .last()
+        .filter(|_| inboxes.len() as i64 == PAGE)
+        .map(|last| {
+            let after: String =
+                url::form_urlencoded::byte_serialize(last.name.as_bytes()).collect();
+            format!("/inboxes?after={after}")
+        });
     Ok(ListPage {
         layout: Layout::new(current, "inboxes"),
-        inboxes,
+        inboxes: inboxes.iter().map(|i| view(state, current, i)).collect(),
+        next,
         errors,
         name,
     })
 }
 
+#[derive(Deserialize)]
+pub struct ListQuery {
+    after: Option<String>,
+}
+
 pub async fn list(
     state: web::Data<AppState>,
     current: CurrentUser,
+    query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, AppError> {
-    render(&list_page(&state, &current, FormErrors::default(), String::new()).await?)
+    let page = list_page(
+        &state,
+        &current,
+        query.after.as_deref(),
+        FormErrors::default(),
+        String::new(),
+    );
+    render(&page.await?)
 }
 
 #[derive(Deserialize)]
@@ -109,7 +128,7 @@ pub async fn create(
     let mut errors = FormErrors::default();
     let Some(name) = errors.check(inbox_name(&form.name)) else {
         return render_with_status(
-            &list_page(&state, &current, errors, form.name).await?,
+            &list_page(&state, &current, None, errors, form.name).await?,
             StatusCode::BAD_REQUEST,
         );
     };
@@ -134,7 +153,7 @@ pub async fn create(
         Err(StoreError::Conflict { field, message }) => {
             errors.add(field, message);
             render_with_status(
-                &list_page(&state, &current, errors, form.name).await?,
+                &list_page(&state, &current, None, errors, form.name).await?,
                 StatusCode::CONFLICT,
             )
         }

@@ -18,6 +18,9 @@ use crate::auth::CurrentUser;
 use crate::error::AppError;
 
 /// The navigation: every area of the product, in the order users meet them.
+/// Rows one page of a list shows; a full page links to the next.
+pub const PAGE: i64 = 100;
+
 pub const NAV: &[(&str, &str, &str)] = &[
     ("dashboard", "/", "Dashboard"),
     ("connectors", "/connectors", "Connectors"),

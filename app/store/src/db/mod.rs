@@ -129,6 +129,20 @@ macro_rules! with_conn {
     };
 }
 
+/// Serialises changes to one tenant (its owners, its quotas) until the
+/// transaction ends. On PostgreSQL two concurrent changes would otherwise each
+/// still see the state before the other; on SQLite the single writer already
+/// serialises them.
+#[macro_export]
+macro_rules! lock_tenant {
+    ($c:expr, $tenant:expr) => {
+        ::diesel::update($crate::schema::tenants::table.find($tenant.as_str()))
+            .set($crate::schema::tenants::name.eq($crate::schema::tenants::name))
+            .execute($c)
+            .await
+    };
+}
+
 /// Runs `$body` (which returns `Result<T, StoreError>`) in a transaction on whichever
 /// backend `$conn` holds.
 #[macro_export]

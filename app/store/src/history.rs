@@ -1,0 +1,100 @@
+//! History retention: archived dynamic commands (each API or direct-URL call
+//! leaves one) and old runs are removed once older than
+//! [`TenantQuotas::history_retention`](crate::quotas::TenantQuotas), so neither
+//! the store nor a list page grows without bound.
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use crate::commands::CommandStatus;
+use crate::schema::{command_runs, commands};
+use crate::{Store, StoreError, in_transaction, now};
+
+/// Rows removed per statement, so one housekeeping pass never holds the
+/// (SQLite) writer for long.
+const CHUNK: i64 = 5_000;
+
+/// What one retention pass removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryRemoved {
+    pub archived_commands: usize,
+    pub runs: usize,
+}
+
+impl Store {
+    /// Removes finished dynamic commands (with their runs) last changed before the
+    /// retention cutoff, and finished runs older than it except each command's
+    /// latest (its queue shows the last run).
+    pub async fn apply_history_retention(&self) -> Result<HistoryRemoved, StoreError> {
+        let cutoff = now() - self.quotas.history_retention;
+        let mut removed = HistoryRemoved::default();
+        loop {
+            let commands = self.remove_archived_commands(cutoff).await?;
+            removed.archived_commands += commands;
+            if commands < CHUNK as usize {
+                break;
+            }
+        }
+        loop {
+            let runs = self.remove_old_runs(cutoff).await?;
+            removed.runs += runs;
+            if runs < CHUNK as usize {
+                break;
+            }
+        }
+        Ok(removed)
+    }
+
+    async fn remove_archived_commands(
+        &self,
+        cutoff: chrono::NaiveDateTime,
+    ) -> Result<usize, StoreError> {
+        let mut conn = self.write().await?;
+        in_transaction!(&mut conn, c => {
+            let expired: Vec<String> = commands::table
+                .filter(commands::status.eq(CommandStatus::Finished.as_str()))
+                .filter(commands::updated_at.lt(cutoff))
+                .order(commands::id.asc())
+                .limit(CHUNK)
+                .select(commands::id)
+                .load(c)
+                .await?;
+            // Runs first: the lock order every run update uses (see the crate docs).
+            diesel::delete(command_runs::table.filter(command_runs::command_id.eq_any(&expired)))
+                .execute(c)
+                .await?;
+            Ok(diesel::delete(
+                commands::table
+                    .filter(commands::id.eq_any(&expired))
+                    .filter(commands::status.eq(CommandStatus::Finished.as_str())),
+            )
+            .execute(c)
+            .await?)
+        })
+    }
+
+    async fn remove_old_runs(&self, cutoff: chrono::NaiveDateTime) -> Result<usize, StoreError> {
+        let newer = diesel::alias!(command_runs as newer);
+        let a_newer_run = newer
+            .filter(
+                newer
+                    .field(command_runs::command_id)
+                    .eq(command_runs::command_id),
+            )
+            .filter(newer.field(command_runs::id).gt(command_runs::id));
+        let mut conn = self.write().await?;
+        in_transaction!(&mut conn, c => {
+            let expired: Vec<String> = command_runs::table
+                .filter(command_runs::finished_at.lt(cutoff))
+                .filter(diesel::dsl::exists(a_newer_run))
+                .order(command_runs::id.asc())
+                .limit(CHUNK)
+                .select(command_runs::id)
+                .load(c)
+                .await?;
+            Ok(diesel::delete(command_runs::table.filter(command_runs::id.eq_any(&expired)))
+                .execute(c)
+                .await?)
+        })
+    }
+}
