@@ -51,6 +51,7 @@ pub struct Config {
         long,
         env = "SLUICE_ALLOW_PRIVATE_TARGETS",
         default_value_t = false,
+        value_parser = clap::builder::BoolishValueParser::new(),
         global = true
     )]
     pub allow_private_targets: bool,
@@ -62,6 +63,7 @@ pub struct Config {
         long,
         env = "SLUICE_ALLOW_PRIVATE_DATABASES",
         default_value_t = false,
+        value_parser = clap::builder::BoolishValueParser::new(),
         global = true
     )]
     pub allow_private_databases: bool,

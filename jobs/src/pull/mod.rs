@@ -6,6 +6,7 @@ mod body;
 mod run;
 pub mod schedule;
 mod scheduler;
+mod weekdays;
 
 pub use run::RunCommand;
 pub use schedule::{Schedule, ScheduleError};

@@ -34,7 +34,9 @@ impl Schedule {
                 )));
             }
         };
-        let cron = cron::Schedule::from_str(&normalised)
+        let mut fields: Vec<String> = normalised.split(' ').map(str::to_string).collect();
+        fields[5] = super::weekdays::translate(&fields[5]).map_err(ScheduleError::Cron)?;
+        let cron = cron::Schedule::from_str(&fields.join(" "))
             .map_err(|e| ScheduleError::Cron(e.to_string()))?;
         if cron.upcoming(Utc).next().is_none() {
             return Err(ScheduleError::Cron("never fires".into()));
@@ -130,6 +132,35 @@ mod tests {
                 .field(),
             "timezone"
         );
+    }
+}
+
+#[cfg(test)]
+mod weekday_tests {
+    use super::*;
+    use chrono::{Datelike, TimeZone, Weekday};
+
+    #[test]
+    fn weekdays_are_numbered_as_in_standard_cron() {
+        // 2026-12-06 is a Sunday.
+        let sunday = Utc.with_ymd_and_hms(2026, 12, 6, 12, 0, 0).unwrap();
+        let days = |expression: &str| -> Vec<Weekday> {
+            Schedule::parse(expression, "UTC")
+                .unwrap()
+                .preview(sunday, 7)
+                .iter()
+                .map(|t| t.weekday())
+                .collect()
+        };
+        use Weekday::*;
+        assert_eq!(days("0 9 * * 1-5"), [Mon, Tue, Wed, Thu, Fri, Mon, Tue]);
+        assert_eq!(days("0 9 * * 0"), [Sun, Sun, Sun, Sun, Sun, Sun, Sun]);
+        assert_eq!(days("0 9 * * 7")[0], Sun);
+        assert_eq!(days("0 0 9 * * SAT,SUN")[..2], [Sat, Sun]);
+        let parsed = Schedule::parse("0 9 * * 1-5", "UTC").unwrap();
+        assert_eq!(parsed.expression, "0 0 9 * * 1-5", "stored as written");
+        let refused = Schedule::parse("0 9 * * 9", "UTC").unwrap_err();
+        assert!(refused.to_string().contains("0-7"), "{refused}");
     }
 }
 

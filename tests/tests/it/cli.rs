@@ -128,3 +128,32 @@ fn help_explains_every_subcommand_and_setting() {
         assert!(help.contains(needle), "--help mentions {needle}");
     }
 }
+
+/// Boolean settings read from the environment accept the usual spellings
+/// (`1`, `yes`, `on`, `true` and their opposites), and anything else is refused
+/// with the setting's name.
+#[test]
+fn boolean_settings_from_the_environment_accept_1_yes_and_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let migrate = |value: &str| {
+        std::process::Command::new(sluice_tests::sluice_binary())
+            .arg("migrate")
+            .env("SLUICE_DATA_DIR", dir.path())
+            .env("SLUICE_ALLOW_PRIVATE_TARGETS", value)
+            .env("SLUICE_ALLOW_PRIVATE_DATABASES", value)
+            .output()
+            .expect("the sluice binary runs")
+    };
+    for value in ["1", "0", "yes", "no", "on", "off", "true", "false"] {
+        let out = migrate(value);
+        assert!(
+            out.status.success(),
+            "{value}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = migrate("maybe");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("allow-private"), "{stderr}");
+}
