@@ -331,3 +331,73 @@ on_both_backends!(
         assert_eq!(old.status(), 303, "the password did not change");
     }
 );
+
+/// `name value` of one sample on the `/metrics` page.
+fn sample(metrics: &str, name: &str) -> i64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+        .trim()
+        .parse()
+        .expect("an integer gauge")
+}
+
+/// A burst of parallel sign-ins never runs more argon2 verifications at once than
+/// the cap (`MAX_CONCURRENT_HASHES`), as the peak gauge on `/metrics` shows; the
+/// burst itself runs several side by side, so a missing cap would show.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_sign_ins_runs_at_most_the_cap_of_verifications_at_once() {
+    use sluice_store::password::MAX_CONCURRENT_HASHES;
+    let app = TestApp::spawn(sluice_tests::Backend::Sqlite).await;
+    let user = app.signup("Cap").await;
+    let mut ready = Vec::new();
+    // Under the per-address limit, each email under its own: every one is checked.
+    for n in 0..(ADDRESS_LIMIT - 4) {
+        let browser = TestApp::browser_like_client();
+        let csrf = app.csrf_token(&browser, "/login").await;
+        let email = if n % 2 == 0 {
+            user.email.clone()
+        } else {
+            format!("nobody{n}@cap.test")
+        };
+        ready.push((browser, csrf, email));
+    }
+    let attempts = ready.iter().map(|(browser, csrf, email)| {
+        browser
+            .post(app.url("/login"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("email", email.as_str()),
+                ("password", "wrong guess"),
+            ])
+            .send()
+    });
+    let checked = futures::future::join_all(attempts)
+        .await
+        .into_iter()
+        .filter(|r| {
+            r.as_ref()
+                .is_ok_and(|r| r.status() == StatusCode::UNAUTHORIZED)
+        })
+        .count();
+    assert!(
+        checked >= ADDRESS_LIMIT - 4 - EMAIL_LIMIT,
+        "{checked} checked"
+    );
+
+    let metrics = reqwest::get(app.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let peak = sample(&metrics, "sluice_password_hashes_running_peak");
+    let cap = i64::try_from(MAX_CONCURRENT_HASHES).unwrap();
+    assert!(
+        (2..=cap).contains(&peak),
+        "{peak} verifications ran at once (cap {cap})"
+    );
+    assert_eq!(sample(&metrics, "sluice_password_hashes_running"), 0);
+    assert_eq!(sample(&metrics, "sluice_password_hashes_waiting"), 0);
+}
