@@ -303,9 +303,14 @@ impl TestApp {
     /// up, so an owner), and returns its secret.
     pub async fn api_key_for(&self, user: &TestUser) -> String {
         let email = sluice_store::domain::Email::parse(&user.email).expect("email");
+        let tenant = self
+            .store()
+            .tenant_by_name(&user.tenant)
+            .await
+            .expect("tenant exists");
         let owner = self
             .store()
-            .user_by_email(&email)
+            .user_by_email(&tenant.id, &email)
             .await
             .expect("user lookup")
             .expect("user exists");

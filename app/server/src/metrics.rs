@@ -4,7 +4,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 use std::time::Instant;
 
@@ -13,6 +13,50 @@ pub struct Metrics {
     registry: Registry,
     http_requests: IntCounterVec,
     http_latency: HistogramVec,
+    password_hashes: PasswordHashGauges,
+}
+
+/// The argon2 line (`sluice_store::password`), read when scraped: a sign-in flood
+/// shows as `waiting`, and `running_peak` never passing the cap shows it holds.
+#[derive(Clone)]
+struct PasswordHashGauges {
+    running: IntGauge,
+    waiting: IntGauge,
+    running_peak: IntGauge,
+}
+
+impl PasswordHashGauges {
+    fn register(registry: &Registry) -> Self {
+        let gauge = |name: &str, help: &str| {
+            let gauge = IntGauge::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(gauge.clone()))
+                .expect("registered once");
+            gauge
+        };
+        Self {
+            running: gauge(
+                "password_hashes_running",
+                "Argon2 hashes and verifications running now",
+            ),
+            waiting: gauge(
+                "password_hashes_waiting",
+                "Argon2 hashes and verifications waiting for a slot",
+            ),
+            running_peak: gauge(
+                "password_hashes_running_peak",
+                "The most argon2 computations ever running at once in this process",
+            ),
+        }
+    }
+
+    fn update(&self) {
+        let load = sluice_store::password::hash_load();
+        let as_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        self.running.set(as_i64(load.running));
+        self.waiting.set(as_i64(load.waiting));
+        self.running_peak.set(as_i64(load.peak_running));
+    }
 }
 
 impl Metrics {
@@ -41,10 +85,12 @@ impl Metrics {
         registry
             .register(Box::new(http_latency.clone()))
             .expect("registered once");
+        let password_hashes = PasswordHashGauges::register(&registry);
         Self {
             registry,
             http_requests,
             http_latency,
+            password_hashes,
         }
     }
 
@@ -53,6 +99,7 @@ impl Metrics {
     }
 
     pub fn render(&self) -> String {
+        self.password_hashes.update();
         let mut buffer = Vec::new();
         // Encoding our own registry into memory cannot fail.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buffer);

@@ -98,6 +98,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/signup", web::post().to(pages::accounts::signup))
                 .route("/login", web::get().to(pages::accounts::login_form))
                 .route("/login", web::post().to(pages::accounts::login))
+                .route(
+                    "/login/workspace",
+                    web::post().to(pages::accounts::choose_workspace),
+                )
                 .route("/logout", web::post().to(pages::accounts::logout))
                 .route(
                     "/invite/{token}",

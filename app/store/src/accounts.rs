@@ -1,4 +1,6 @@
-//! Tenants and their users: sign-up, lookup by email, roles, removal.
+//! Tenants and their users: sign-up, lookup by email, roles, removal. An email is
+//! unique within a tenant only: one person may own or join several workspaces, and
+//! nothing here ever tells a caller that an email has an account in another one.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -99,7 +101,13 @@ pub struct NewUser {
     pub role: Role,
 }
 
-pub(crate) const EMAIL_TAKEN: &str = "is already registered";
+/// Adding a user whose email is already a member of the same tenant (which the
+/// tenant's owners can see anyway).
+pub const ALREADY_A_MEMBER: &str = "is already a member of this workspace";
+
+/// How many accounts of one email a sign-in tries, newest first: each costs an
+/// argon2 verification.
+pub const MAX_ACCOUNTS_PER_EMAIL_TRIED: i64 = 10;
 
 impl NewUser {
     /// The row to insert, once the password has been hashed (never while holding
@@ -191,8 +199,7 @@ impl Store {
                 .values(owner.row(&user_id, &tenant_id, &password_hash))
                 .returning(UserRow::as_returning())
                 .get_result(c)
-                .await
-                .map_err(StoreError::unique("email", EMAIL_TAKEN))?;
+                .await?;
             Ok((tenant, user))
         })?;
         Ok((tenant.into(), user.into()))
@@ -230,15 +237,35 @@ impl Store {
             .returning(UserRow::as_returning())
             .get_result(c)
             .await)
-        .map_err(StoreError::unique("email", EMAIL_TAKEN))?;
+        .map_err(StoreError::unique("email", ALREADY_A_MEMBER))?;
         Ok(row.into())
     }
 
-    /// Login lookup: the only user query not scoped by tenant, since the email is
-    /// what tells us the tenant.
-    pub async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+    /// Sign-in lookup, the only user query not scoped by tenant: every account of
+    /// `email` (at most [`MAX_ACCOUNTS_PER_EMAIL_TRIED`]), newest first. The
+    /// caller checks the password against each and may show only the tenants of
+    /// those it matched.
+    pub async fn users_by_email(&self, email: &Email) -> Result<Vec<User>, StoreError> {
+        let mut conn = self.read().await?;
+        let rows: Vec<UserRow> = with_conn!(&mut conn, c => users::table
+            .filter(users::email.eq(email.as_str()))
+            .order((users::created_at.desc(), users::id.desc()))
+            .limit(MAX_ACCOUNTS_PER_EMAIL_TRIED)
+            .select(UserRow::as_select())
+            .load(c)
+            .await)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// The member of `tenant` with `email`, if any.
+    pub async fn user_by_email(
+        &self,
+        tenant: &TenantId,
+        email: &Email,
+    ) -> Result<Option<User>, StoreError> {
         let mut conn = self.read().await?;
         let row: Option<UserRow> = with_conn!(&mut conn, c => users::table
+            .filter(users::tenant_id.eq(tenant.as_str()))
             .filter(users::email.eq(email.as_str()))
             .select(UserRow::as_select())
             .first(c)

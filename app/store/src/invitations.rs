@@ -5,7 +5,7 @@ use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use crate::accounts::{EMAIL_TAKEN, NewUser, User, UserRow};
+use crate::accounts::{ALREADY_A_MEMBER, NewUser, User, UserRow};
 use crate::domain::{Email, NewPassword, PersonName, Role};
 use crate::error::OptionalExt;
 use crate::ids::{InvitationId, TenantId, UserId};
@@ -56,7 +56,9 @@ impl From<InvitationRow> for Invitation {
 }
 
 impl Store {
-    /// Creates an invitation; the returned token is the only copy in clear.
+    /// Creates an invitation; the returned token is the only copy in clear. Refused
+    /// (409 on `email`) only for a member of this tenant: accounts in other tenants
+    /// are none of the inviter's business, and the invitee joins beside them.
     pub async fn create_invitation(
         &self,
         tenant: &TenantId,
@@ -64,10 +66,10 @@ impl Store {
         role: Role,
         invited_by: &str,
     ) -> Result<(Invitation, String), StoreError> {
-        if self.user_by_email(email).await?.is_some() {
+        if self.user_by_email(tenant, email).await?.is_some() {
             return Err(StoreError::Conflict {
                 field: "email",
-                message: "already has an account".into(),
+                message: ALREADY_A_MEMBER.into(),
             });
         }
         let token = random_token("inv");
@@ -125,7 +127,8 @@ impl Store {
         Ok(row.into())
     }
 
-    /// Accepts an invitation: creates the user with the invited email and role.
+    /// Accepts an invitation: creates the user with the invited email and role in the
+    /// invitation's tenant, whatever accounts the email has in other tenants.
     pub async fn accept_invitation(
         &self,
         token: &str,
@@ -164,7 +167,7 @@ impl Store {
                 .returning(UserRow::as_returning())
                 .get_result(c)
                 .await
-                .map_err(StoreError::unique("email", EMAIL_TAKEN))
+                .map_err(StoreError::unique("email", ALREADY_A_MEMBER))
         })?;
         Ok(user.into())
     }

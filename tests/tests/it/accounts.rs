@@ -1,6 +1,7 @@
 //! Sign-up, sign-in, sign-out, wrong passwords, throttling and CSRF.
 
-use sluice_tests::{TestApp, on_both_backends};
+use sluice_store::domain::Email;
+use sluice_tests::{TestApp, TestUser, on_both_backends};
 
 on_both_backends!(signup_creates_tenant_and_signs_in, |backend| async move {
     let app = TestApp::spawn(backend).await;
@@ -46,32 +47,33 @@ on_both_backends!(
             "typed values are kept"
         );
 
+        // A taken workspace name is refused on its field, and nothing is stored.
         let first = app.signup("Taken").await;
         let other = TestApp::browser_like_client();
+        let email = "second-owner@example.test";
         let response = app
             .submit(
                 &other,
                 "/signup",
                 "/signup",
                 &[
-                    ("tenant_name", "Another org"),
+                    ("tenant_name", &first.tenant),
                     ("name", "Bob"),
-                    ("email", &first.email),
+                    ("email", email),
                     ("password", "long enough pw"),
                 ],
             )
             .await;
         assert_eq!(response.status(), 400);
+        let html = response.text().await.unwrap();
+        assert!(html.contains("id=\"tenant_name-error\""), "{html}");
         assert!(
-            response
-                .text()
+            app.store()
+                .users_by_email(&Email::parse(email).unwrap())
                 .await
                 .unwrap()
-                .contains("is already registered")
-        );
-        assert!(
-            app.store().tenant_by_name("Another org").await.is_err(),
-            "no half-created tenant"
+                .is_empty(),
+            "no half-created owner"
         );
     }
 );
@@ -418,3 +420,382 @@ fn cookie_pair(response: &reqwest::Response, name: &str) -> String {
         .unwrap_or_else(|| panic!("no {name} cookie set"))
         .to_string()
 }
+
+/// Another workspace for the same person: `user`'s email (and password) with a
+/// workspace name of its own.
+fn same_person(user: &TestUser, label: &str, password: &str) -> TestUser {
+    TestUser {
+        password: password.into(),
+        email: user.email.clone(),
+        ..TestUser::unique(label)
+    }
+}
+
+/// The sign-up answer, with what a visitor could compare between two of them.
+async fn signup_answer(
+    app: &TestApp,
+    user: &TestUser,
+) -> (u16, Option<String>, Vec<String>, String) {
+    let response = app
+        .submit(
+            &TestApp::browser_like_client(),
+            "/signup",
+            "/signup",
+            &[
+                ("tenant_name", &user.tenant),
+                ("name", &user.name),
+                ("email", &user.email),
+                ("password", &user.password),
+            ],
+        )
+        .await;
+    let status = response.status().as_u16();
+    let location = response
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_string());
+    let mut cookies: Vec<String> = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split('=').next().unwrap().to_string())
+        .collect();
+    cookies.sort();
+    (status, location, cookies, response.text().await.unwrap())
+}
+
+/// The tenant name shown in the header of the dashboard `client` sees.
+async fn dashboard_of(app: &TestApp, client: &reqwest::Client) -> String {
+    let response = client.get(app.url("/")).send().await.unwrap();
+    assert_eq!(response.status(), 200, "signed in");
+    response.text().await.unwrap()
+}
+
+on_both_backends!(
+    signing_up_twice_with_one_email_makes_two_workspaces_and_says_nothing,
+    |backend| async move {
+        let app = TestApp::spawn(backend).await;
+        let first = TestUser::unique("First");
+        let second = same_person(&first, "Second", "another long password");
+        let first_answer = signup_answer(&app, &first).await;
+        let second_answer = signup_answer(&app, &second).await;
+        assert_eq!(first_answer.0, 303, "{}", first_answer.3);
+        assert_eq!(
+            (&first_answer.0, &first_answer.1, &first_answer.2),
+            (&second_answer.0, &second_answer.1, &second_answer.2),
+            "the second sign-up answers exactly like the first"
+        );
+        assert!(!second_answer.3.contains("registered"));
+
+        let accounts = app
+            .store()
+            .users_by_email(&Email::parse(&first.email).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(accounts.len(), 2, "one owner in each workspace");
+        assert_ne!(accounts[0].tenant_id, accounts[1].tenant_id);
+        for user in [&first, &second] {
+            let tenant = app.store().tenant_by_name(&user.tenant).await.unwrap();
+            assert!(accounts.iter().any(|a| a.tenant_id == tenant.id));
+        }
+    }
+);
+
+on_both_backends!(
+    an_invitation_to_an_email_of_another_workspace_reveals_nothing,
+    |backend| async move {
+        let app = TestApp::spawn(backend).await;
+        let owner = app.signup("Inviter").await;
+        let elsewhere = TestUser::unique("Elsewhere");
+        app.signup_with(&TestApp::browser_like_client(), &elsewhere)
+            .await;
+
+        // Inviting that email answers like inviting a stranger: a link.
+        let fresh = app
+            .submit(
+                &app.client,
+                "/settings",
+                "/settings/users/invite",
+                &[("email", "stranger@example.test"), ("role", "viewer")],
+            )
+            .await;
+        let known = app
+            .submit(
+                &app.client,
+                "/settings",
+                "/settings/users/invite",
+                &[("email", &elsewhere.email), ("role", "viewer")],
+            )
+            .await;
+        assert_eq!(fresh.status(), 200);
+        assert_eq!(known.status(), 200);
+        let html = known.text().await.unwrap();
+        assert!(!html.contains("already"), "nothing is said about accounts");
+        let link = sluice_tests::one_time_secret(&html).expect("a link is shown");
+
+        // The invitee joins the inviter's workspace beside their own.
+        let joined = app.join(&link, "Eli Elsewhere").await;
+        assert!(dashboard_of(&app, &joined).await.contains(&owner.tenant));
+        let accounts = app
+            .store()
+            .users_by_email(&Email::parse(&elsewhere.email).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(accounts.len(), 2);
+        // Their own workspace's password still opens (only) their own workspace.
+        let browser = TestApp::browser_like_client();
+        let login = app
+            .login_with(&browser, &elsewhere.email, &elsewhere.password)
+            .await;
+        assert_eq!(login.status(), 303);
+        assert!(
+            dashboard_of(&app, &browser)
+                .await
+                .contains(&elsewhere.tenant)
+        );
+    }
+);
+
+on_both_backends!(
+    inviting_a_member_of_this_workspace_is_refused,
+    |backend| async move {
+        let app = TestApp::spawn(backend).await;
+        let owner = app.signup("Members").await;
+        app.add_user("member@example.test", "viewer").await;
+        for email in [
+            owner.email.as_str(),
+            "member@example.test",
+            "MEMBER@example.test",
+        ] {
+            let response = app
+                .submit(
+                    &app.client,
+                    "/settings",
+                    "/settings/users/invite",
+                    &[("email", email), ("role", "admin")],
+                )
+                .await;
+            assert_eq!(response.status(), 409, "{email}");
+            let html = response.text().await.unwrap();
+            assert!(
+                html.contains("is already a member of this workspace"),
+                "{html}"
+            );
+            assert!(sluice_tests::one_time_secret(&html).is_none(), "no link");
+        }
+        let tenant = app.store().tenant_by_name(&owner.tenant).await.unwrap();
+        assert!(
+            app.store()
+                .pending_invitations(&tenant.id)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+);
+
+/// The chooser's signed choice and its options (user id, workspace name) in order.
+fn chooser(html: &str) -> (String, Vec<(String, String)>) {
+    let value = |form: &str, name: &str| {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = form.find(&marker).map(|i| i + marker.len())?;
+        Some(form[start..start + form[start..].find('"')?].to_string())
+    };
+    let forms: Vec<&str> = html.split("<form").skip(1).collect();
+    let choice = value(forms.first().expect("a choice"), "choice").expect("signed choice");
+    let options = forms
+        .iter()
+        .map(|form| {
+            let start = form.find("<button type=\"submit\">").unwrap() + 22;
+            let end = start + form[start..].find("</button>").unwrap();
+            (
+                value(form, "user_id").unwrap(),
+                form[start..end].to_string(),
+            )
+        })
+        .collect();
+    (choice, options)
+}
+
+/// Posts a choice on the chooser with `browser` (and its own CSRF token).
+async fn choose(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    choice: &str,
+    user_id: &str,
+) -> reqwest::Response {
+    app.submit(
+        browser,
+        "/login",
+        "/login/workspace",
+        &[("choice", choice), ("user_id", user_id)],
+    )
+    .await
+}
+
+on_both_backends!(
+    one_password_for_two_workspaces_asks_which_one,
+    |backend| async move {
+        let app = TestApp::spawn(backend).await;
+        let first = TestUser::unique("Alpha");
+        let second = same_person(&first, "Beta", &first.password);
+        let third = same_person(&first, "Gamma", "a different password");
+        for user in [&first, &second, &third] {
+            app.signup_with(&TestApp::browser_like_client(), user).await;
+        }
+
+        let browser = TestApp::browser_like_client();
+        let response = app
+            .login_with(&browser, &first.email, &first.password)
+            .await;
+        assert_eq!(response.status(), 200);
+        let html = response.text().await.unwrap();
+        assert!(html.contains("Choose a workspace"), "{html}");
+        assert!(
+            !html.contains(&third.tenant),
+            "only the workspaces it opens"
+        );
+        let (choice, options) = chooser(&html);
+        let names: Vec<&str> = options.iter().map(|(_, name)| name.as_str()).collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(names.contains(&first.tenant.as_str()) && names.contains(&second.tenant.as_str()));
+        assert_eq!(
+            browser.get(app.url("/")).send().await.unwrap().status(),
+            303,
+            "not signed in before choosing"
+        );
+
+        let (user_id, _) = options
+            .iter()
+            .find(|(_, name)| *name == second.tenant)
+            .unwrap();
+        let chosen = choose(&app, &browser, &choice, user_id).await;
+        assert_eq!(chosen.status(), 303);
+        assert_eq!(chosen.headers()["location"], "/");
+        let dashboard = dashboard_of(&app, &browser).await;
+        assert!(dashboard.contains(&second.tenant) && !dashboard.contains(&first.tenant));
+        let audit = browser
+            .get(app.url("/audit"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(audit.contains("user.login"), "the sign-in is audited");
+    }
+);
+
+on_both_backends!(
+    a_workspace_choice_cannot_be_forged_widened_or_carried_away,
+    |backend| async move {
+        let app = TestApp::spawn(backend).await;
+        let first = TestUser::unique("Own");
+        let second = same_person(&first, "Twin", &first.password);
+        let other = same_person(&first, "Other", "a different password");
+        for user in [&first, &second, &other] {
+            app.signup_with(&TestApp::browser_like_client(), user).await;
+        }
+        let other_tenant = app.store().tenant_by_name(&other.tenant).await.unwrap();
+        let other_user = app
+            .store()
+            .user_by_email(&other_tenant.id, &Email::parse(&other.email).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+
+        let browser = TestApp::browser_like_client();
+        let response = app
+            .login_with(&browser, &first.email, &first.password)
+            .await;
+        let (choice, options) = chooser(&response.text().await.unwrap());
+        let user_id = options[0].0.as_str();
+
+        let refused = |response: reqwest::Response, what: &'static str| async move {
+            assert_eq!(response.status(), 403, "{what}");
+            assert!(
+                response.text().await.unwrap().contains("sign in again"),
+                "{what}"
+            );
+        };
+        // Carried to another browser, even with that browser's own CSRF token.
+        let thief = TestApp::browser_like_client();
+        refused(
+            choose(&app, &thief, &choice, user_id).await,
+            "other browser",
+        )
+        .await;
+        assert_eq!(thief.get(app.url("/")).send().await.unwrap().status(), 303);
+        // An account the password did not open.
+        refused(
+            choose(&app, &browser, &choice, other_user.id.as_str()).await,
+            "account not in the choice",
+        )
+        .await;
+        // The choice widened to that account, or its expiry pushed back.
+        let (payload, tag) = choice.rsplit_once('.').unwrap();
+        let widened = format!("{payload},{}:{}.{tag}", other_tenant.id, other_user.id);
+        refused(
+            choose(&app, &browser, &widened, other_user.id.as_str()).await,
+            "widened choice",
+        )
+        .await;
+        let (expiry, accounts) = payload.split_once('.').unwrap();
+        let later: i64 = expiry.parse::<i64>().unwrap() + 3600;
+        refused(
+            choose(
+                &app,
+                &browser,
+                &format!("{later}.{accounts}.{tag}"),
+                user_id,
+            )
+            .await,
+            "extended choice",
+        )
+        .await;
+        refused(
+            choose(&app, &browser, "forged", user_id).await,
+            "made-up choice",
+        )
+        .await;
+        assert_eq!(
+            browser.get(app.url("/")).send().await.unwrap().status(),
+            303
+        );
+
+        // The genuine choice still works in its own browser.
+        let chosen = choose(&app, &browser, &choice, user_id).await;
+        assert_eq!(chosen.status(), 303);
+        assert_eq!(
+            browser.get(app.url("/")).send().await.unwrap().status(),
+            200
+        );
+    }
+);
+
+on_both_backends!(
+    the_one_account_a_password_opens_is_entered_directly,
+    |backend| async move {
+        let app = TestApp::spawn(backend).await;
+        let first = TestUser::unique("Left");
+        let second = same_person(&first, "Right", "the right one's password");
+        for user in [&first, &second] {
+            app.signup_with(&TestApp::browser_like_client(), user).await;
+        }
+        for user in [&first, &second] {
+            let browser = TestApp::browser_like_client();
+            let response = app.login_with(&browser, &user.email, &user.password).await;
+            assert_eq!(response.status(), 303, "{}", user.tenant);
+            let dashboard = dashboard_of(&app, &browser).await;
+            assert!(dashboard.contains(&user.tenant));
+        }
+        let wrong = app
+            .login_with(
+                &TestApp::browser_like_client(),
+                &first.email,
+                "neither of them",
+            )
+            .await;
+        assert_eq!(wrong.status(), 401);
+    }
+);

@@ -6,7 +6,8 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sluice_store::api_keys::KeyCreator;
-use sluice_tests::{TestApp, on_both_backends, one_time_secret};
+use sluice_store::domain::Email;
+use sluice_tests::{TestApp, TestUser, on_both_backends, one_time_secret};
 
 /// A key created on the Settings page by `client`'s user.
 async fn key_from_settings(app: &TestApp, client: &reqwest::Client, name: &str) -> String {
@@ -24,18 +25,13 @@ async fn create_inbox(app: &TestApp, key: &str, name: &str) -> StatusCode {
         .status()
 }
 
-/// The id of the tenant's user with `email`.
-async fn user_id(app: &TestApp, owner_email: &str, email: &str) -> String {
-    let owner = app
-        .store()
-        .user_by_email(&sluice_store::domain::Email::parse(owner_email).unwrap())
+/// The id of the user with `email` in the tenant `owner` signed up.
+async fn user_id(app: &TestApp, owner: &TestUser, email: &str) -> String {
+    let tenant = app.store().tenant_by_name(&owner.tenant).await.unwrap();
+    app.store()
+        .user_by_email(&tenant.id, &Email::parse(email).unwrap())
         .await
         .unwrap()
-        .unwrap();
-    let users = app.store().users(&owner.tenant_id).await.unwrap();
-    users
-        .iter()
-        .find(|u| u.email == email)
         .expect("user exists")
         .id
         .to_string()
@@ -48,7 +44,7 @@ on_both_backends!(a_removed_users_key_is_refused, |backend| async move {
     let key = key_from_settings(&app, &admin, "leaver's key").await;
     assert_eq!(app.api_get(&key, "/api/v1/tenant").await.status(), 200);
 
-    let id = user_id(&app, &owner.email, "leaver@keys.test").await;
+    let id = user_id(&app, &owner, "leaver@keys.test").await;
     let removed = app
         .submit(
             &app.client,
@@ -77,7 +73,7 @@ on_both_backends!(
         let key = key_from_settings(&app, &admin, "demoted's key").await;
         assert_eq!(create_inbox(&app, &key, "while admin").await, 201);
 
-        let id = user_id(&app, &owner.email, "demoted@keys.test").await;
+        let id = user_id(&app, &owner, "demoted@keys.test").await;
         let set_role = |role: &'static str| {
             let path = format!("/settings/users/{id}/role");
             let app = &app;
@@ -132,7 +128,7 @@ on_both_backends!(
         let owner_key = app.api_key_for(&owner).await;
         assert_eq!(create_inbox(&app, &owner_key, "from owner").await, 201);
         let _viewer = app.add_user("passing@keys.test", "viewer").await;
-        let id = user_id(&app, &owner.email, "passing@keys.test").await;
+        let id = user_id(&app, &owner, "passing@keys.test").await;
         let removed = app
             .submit(
                 &app.client,

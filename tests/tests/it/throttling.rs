@@ -331,3 +331,164 @@ on_both_backends!(
         assert_eq!(old.status(), 303, "the password did not change");
     }
 );
+
+on_both_backends!(
+    the_password_confirmation_of_a_connector_delete_is_throttled,
+    |backend| async move {
+        let app = TestApp::spawn(backend).await;
+        let user = app.signup("Connector").await;
+        let key = app.api_key_for(&user).await;
+        std::fs::write(app.sqlite_dir_for(&user).await.join("kept.db"), b"").unwrap();
+        let created: serde_json::Value = app
+            .api_post_json(
+                &key,
+                "/api/v1/connections",
+                &serde_json::json!({"name": "kept_db", "kind": "sqlite",
+                    "auth": {"params": {"path": "kept.db"}}}),
+            )
+            .await;
+        let id = created["id"]
+            .as_str()
+            .expect("connector created")
+            .to_string();
+        let page = format!("/connectors/{id}/delete");
+        for attempt in 0..EMAIL_LIMIT {
+            let response = app
+                .submit(&app.client, &page, &page, &[("password", "guess")])
+                .await;
+            assert_eq!(response.status(), 403, "attempt {attempt}");
+        }
+        let locked = app
+            .submit(&app.client, &page, &page, &[("password", &user.password)])
+            .await;
+        assert_eq!(locked.status(), 429, "even the right password waits");
+        assert!(retry_after(&locked) > 0);
+        assert!(
+            locked
+                .text()
+                .await
+                .unwrap()
+                .contains("too many password confirmations")
+        );
+        let connector = app
+            .api(
+                reqwest::Method::GET,
+                &key,
+                &format!("/api/v1/connections/{id}"),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(connector.status(), 200, "the connector survives");
+    }
+);
+
+on_both_backends!(
+    a_signed_in_browser_is_not_locked_out_when_its_email_has_several_workspaces,
+    |backend| async move {
+        let app = TestApp::spawn(backend).await;
+        let user = app.signup("Several").await;
+        let twin = TestUser {
+            email: user.email.clone(),
+            password: user.password.clone(),
+            ..TestUser::unique("Twin")
+        };
+        app.signup_with(&TestApp::browser_like_client(), &twin)
+            .await;
+        let guesser = TestApp::browser_like_client();
+        for _ in 0..EMAIL_LIMIT {
+            app.login_with(&guesser, &user.email, "guess").await;
+        }
+        let fresh = TestApp::browser_like_client();
+        let locked = app.login_with(&fresh, &user.email, &user.password).await;
+        assert_eq!(locked.status(), 429, "locked");
+
+        // The owner's browser, signed in to one of the two workspaces, gets through
+        // to the chooser.
+        // (A signed-in browser's /login redirects: its token comes from the sign-up
+        // page, like any anonymous form's.)
+        let again = app
+            .submit(
+                &app.client,
+                "/signup",
+                "/login",
+                &[("email", &user.email), ("password", &user.password)],
+            )
+            .await;
+        assert_eq!(again.status(), 200, "a known session is not locked out");
+        assert!(again.text().await.unwrap().contains("Choose a workspace"));
+        let other = TestApp::browser_like_client();
+        let response = app.login_with(&other, &user.email, &user.password).await;
+        assert_eq!(response.status(), 200, "the lock ended");
+    }
+);
+
+/// `name value` of one sample on the `/metrics` page.
+fn sample(metrics: &str, name: &str) -> i64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+        .trim()
+        .parse()
+        .expect("an integer gauge")
+}
+
+/// A burst of parallel sign-ins never runs more argon2 verifications at once than
+/// the cap (`MAX_CONCURRENT_HASHES`), as the peak gauge on `/metrics` shows; the
+/// burst itself runs several side by side, so a missing cap would show.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_sign_ins_runs_at_most_the_cap_of_verifications_at_once() {
+    use sluice_store::password::MAX_CONCURRENT_HASHES;
+    let app = TestApp::spawn(sluice_tests::Backend::Sqlite).await;
+    let user = app.signup("Cap").await;
+    let mut ready = Vec::new();
+    // Under the per-address limit, each email under its own: every one is checked.
+    for n in 0..(ADDRESS_LIMIT - 4) {
+        let browser = TestApp::browser_like_client();
+        let csrf = app.csrf_token(&browser, "/login").await;
+        let email = if n % 2 == 0 {
+            user.email.clone()
+        } else {
+            format!("nobody{n}@cap.test")
+        };
+        ready.push((browser, csrf, email));
+    }
+    let attempts = ready.iter().map(|(browser, csrf, email)| {
+        browser
+            .post(app.url("/login"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("email", email.as_str()),
+                ("password", "wrong guess"),
+            ])
+            .send()
+    });
+    let checked = futures::future::join_all(attempts)
+        .await
+        .into_iter()
+        .filter(|r| {
+            r.as_ref()
+                .is_ok_and(|r| r.status() == StatusCode::UNAUTHORIZED)
+        })
+        .count();
+    assert!(
+        checked >= ADDRESS_LIMIT - 4 - EMAIL_LIMIT,
+        "{checked} checked"
+    );
+
+    let metrics = reqwest::get(app.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let peak = sample(&metrics, "sluice_password_hashes_running_peak");
+    let cap = i64::try_from(MAX_CONCURRENT_HASHES).unwrap();
+    assert!(
+        (2..=cap).contains(&peak),
+        "{peak} verifications ran at once (cap {cap})"
+    );
+    assert_eq!(sample(&metrics, "sluice_password_hashes_running"), 0);
+    assert_eq!(sample(&metrics, "sluice_password_hashes_waiting"), 0);
+}

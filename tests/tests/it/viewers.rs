@@ -84,7 +84,10 @@ on_both_backends!(viewers_see_no_hook_tokens, |backend| async move {
     let viewer = app.add_user("viewer@tokens.test", "viewer").await;
     let viewer_user = app
         .store()
-        .user_by_email(&sluice_store::domain::Email::parse("viewer@tokens.test").unwrap())
+        .user_by_email(
+            &tenant.id,
+            &sluice_store::domain::Email::parse("viewer@tokens.test").unwrap(),
+        )
         .await
         .unwrap()
         .unwrap();

@@ -26,6 +26,13 @@ fn anon_cookie_name(secure: bool) -> &'static str {
         "sluice_anon"
     }
 }
+/// The anonymous cookie's value on `req`, when it has one worth binding to.
+pub(crate) fn anon_cookie_value(req: &HttpRequest, state: &AppState) -> Option<String> {
+    req.cookie(anon_cookie_name(state.secure_cookies))
+        .map(|c| c.value().to_string())
+        .filter(|v| v.len() >= 32)
+}
+
 const SESSION_PURPOSE: &str = "csrf:session";
 const ANON_PURPOSE: &str = "csrf:anon";
 

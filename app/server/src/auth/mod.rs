@@ -5,6 +5,7 @@ mod api_key;
 mod csrf;
 mod session;
 mod throttle;
+pub mod workspace_choice;
 
 pub use api_key::ApiCaller;
 pub use csrf::{AnonCsrf, AnonCsrfForm, CsrfForm};

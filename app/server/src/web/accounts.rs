@@ -9,6 +9,7 @@ use sluice_store::audit::AuditEvent;
 use sluice_store::domain::{Email, NewPassword, PersonName, Role, TenantName};
 use sluice_store::{StoreError, password};
 
+use crate::auth::workspace_choice::{self, ChoosableAccount};
 use crate::auth::{
     AnonCsrf, AnonCsrfForm, CsrfForm, Throttled, client_ip, email_key, expired_session_cookie,
     session_cookie, session_cookie_name,
@@ -33,6 +34,20 @@ struct LoginPage {
     csrf: String,
     errors: FormErrors,
     email: String,
+}
+
+#[derive(Template)]
+#[template(path = "choose_workspace.html")]
+struct ChooseWorkspacePage {
+    csrf: String,
+    choice: String,
+    workspaces: Vec<WorkspaceOption>,
+}
+
+struct WorkspaceOption {
+    user_id: String,
+    tenant_name: String,
+    role: &'static str,
 }
 
 #[derive(Template)]
@@ -64,6 +79,14 @@ pub struct LoginForm {
     email: String,
     #[serde(default)]
     password: String,
+}
+
+#[derive(Deserialize)]
+pub struct WorkspaceChoiceForm {
+    #[serde(default)]
+    choice: String,
+    #[serde(default)]
+    user_id: String,
 }
 
 #[derive(Deserialize)]
@@ -242,31 +265,117 @@ pub async fn login(
             )
             .await?;
     }
-    let user = match Email::parse(&form.email) {
-        Ok(email) => state.store.user_by_email(&email).await?,
-        Err(_) => None,
+    let accounts = match Email::parse(&form.email) {
+        Ok(email) => state.store.users_by_email(&email).await?,
+        Err(_) => Vec::new(),
     };
-    let authenticated = match &user {
-        Some(user) => user.password_matches(&form.password).await,
-        None => {
-            password::burn_verification_time(&form.password).await;
-            false
-        }
+    let mut matched = accounts_matching(accounts, &form.password).await;
+    if matched.is_empty() {
+        let mut errors = FormErrors::default();
+        errors.add("password", "Email or password is incorrect.");
+        return anon_page(&req, &state, StatusCode::UNAUTHORIZED, |csrf| {
+            crate::web::render(&LoginPage {
+                csrf,
+                errors,
+                email: form.email,
+            })
+        });
+    }
+    state.store.clear_attempts(&email_key).await?;
+    state.store.forgive_attempt(&address_key).await?;
+    if matched.len() == 1 {
+        let user = matched.remove(0);
+        return start_session(&req, &state, &user, "user.login").await;
+    }
+    choose_workspace_page(&req, &state, &matched).await
+}
+
+/// The accounts among `accounts` (one email's, in several tenants) whose password
+/// is `password`. The checks run side by side, within the argon2 cap, so an email
+/// with a few accounts answers about as fast as one with a single account; with
+/// none, the same time is spent on a dummy hash.
+async fn accounts_matching(accounts: Vec<User>, password: &str) -> Vec<User> {
+    if accounts.is_empty() {
+        password::burn_verification_time(password).await;
+        return Vec::new();
+    }
+    let checks = accounts.iter().map(|user| user.password_matches(password));
+    let results = futures::future::join_all(checks).await;
+    accounts
+        .into_iter()
+        .zip(results)
+        .filter_map(|(user, matches)| matches.then_some(user))
+        .collect()
+}
+
+/// The password opened several workspaces: the user picks one. Only the tenants
+/// whose account matched are shown, and the signed choice names only those.
+async fn choose_workspace_page(
+    req: &HttpRequest,
+    state: &AppState,
+    matched: &[User],
+) -> Result<HttpResponse, AppError> {
+    let accounts: Vec<ChoosableAccount> = matched
+        .iter()
+        .map(|u| ChoosableAccount {
+            tenant: u.tenant_id.clone(),
+            user: u.id.clone(),
+        })
+        .collect();
+    // The sign-in form passed its anonymous CSRF check, so the cookie is there.
+    let choice = workspace_choice::issue(req, state, &accounts).ok_or(AppError::Csrf)?;
+    let mut workspaces = Vec::with_capacity(matched.len());
+    for user in matched {
+        let tenant = state.store.tenant(&user.tenant_id).await?;
+        workspaces.push(WorkspaceOption {
+            user_id: user.id.to_string(),
+            tenant_name: tenant.name,
+            role: user.role.as_str(),
+        });
+    }
+    anon_page(req, state, StatusCode::OK, |csrf| {
+        crate::web::render(&ChooseWorkspacePage {
+            csrf,
+            choice,
+            workspaces,
+        })
+    })
+}
+
+/// Signs into the workspace chosen on the chooser page. A choice that is forged,
+/// expired, from another browser or for an account it does not name (or one
+/// removed meanwhile) is refused with the sign-in form.
+pub async fn choose_workspace(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    AnonCsrfForm(form): AnonCsrfForm<WorkspaceChoiceForm>,
+) -> Result<HttpResponse, AppError> {
+    let chosen = workspace_choice::verify(&req, &state, &form.choice).and_then(|accounts| {
+        accounts
+            .into_iter()
+            .find(|a| a.user.as_str() == form.user_id)
+    });
+    let user = match chosen {
+        Some(account) => match state.store.user(&account.tenant, &account.user).await {
+            Ok(user) => Some(user),
+            Err(StoreError::NotFound { .. }) => None,
+            Err(other) => return Err(other.into()),
+        },
+        None => None,
     };
     match user {
-        Some(user) if authenticated => {
-            state.store.clear_attempts(&email_key).await?;
-            state.store.forgive_attempt(&address_key).await?;
-            start_session(&req, &state, &user, "user.login").await
-        }
-        _ => {
+        Some(user) => start_session(&req, &state, &user, "user.login").await,
+        None => {
             let mut errors = FormErrors::default();
-            errors.add("password", "Email or password is incorrect.");
-            anon_page(&req, &state, StatusCode::UNAUTHORIZED, |csrf| {
+            errors.add(
+                "email",
+                "That workspace choice has expired or is not valid here; sign in again.",
+            );
+            anon_page(&req, &state, StatusCode::FORBIDDEN, |csrf| {
                 crate::web::render(&LoginPage {
                     csrf,
                     errors,
-                    email: form.email,
+                    email: String::new(),
                 })
             })
         }

@@ -408,6 +408,94 @@ mod tests {
         );
     }
 
+    /// The SQLite rebuild of `users` (2026-12-01-000003) on a database with data:
+    /// run through the real migration path, on connections with foreign keys on,
+    /// it keeps every user and the sessions that reference them (a DROP TABLE
+    /// with foreign keys on would have cascaded), and the foreign keys still work.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn emails_per_tenant_keeps_users_and_their_sessions() {
+        use diesel::Connection;
+        use diesel::connection::SimpleConnection;
+        use diesel::migration::MigrationSource;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        {
+            let mut old = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+            old.batch_execute("PRAGMA foreign_keys = ON").unwrap();
+            // Creates diesel's bookkeeping table, as the harness does first.
+            old.applied_migrations().unwrap();
+            let mut migrations =
+                MigrationSource::<diesel::sqlite::Sqlite>::migrations(&SQLITE_MIGRATIONS).unwrap();
+            migrations.sort_by_key(|m| m.name().to_string());
+            for migration in migrations
+                .iter()
+                .filter(|m| m.name().to_string().as_str() < "2026-12-01-000003")
+            {
+                old.run_migration(migration.as_ref()).unwrap();
+            }
+            old.batch_execute(
+                "INSERT INTO tenants VALUES ('ten_a', 'A', '2026-01-01 00:00:00'), \
+                     ('ten_b', 'B', '2026-01-01 00:00:00'); \
+                 INSERT INTO users VALUES \
+                     ('usr_a', 'ten_a', 'ann@example.test', 'Ann', 'h', 'owner', '2026-01-01 00:00:00'), \
+                     ('usr_b', 'ten_b', 'bob@example.test', 'Bob', 'h', 'owner', '2026-01-01 00:00:00'); \
+                 INSERT INTO sessions VALUES \
+                     ('ses_a', 'ta', 'usr_a', 'ten_a', '2026-01-01 00:00:00', '2099-01-01 00:00:00'), \
+                     ('ses_b', 'tb', 'usr_b', 'ten_b', '2026-01-01 00:00:00', '2099-01-01 00:00:00'); \
+                 INSERT INTO api_keys (id, tenant_id, name, prefix, key_hash, created_by, \
+                     created_at, created_by_user_id) VALUES \
+                     ('key_a', 'ten_a', 'k', 'sk_', 'kh', 'user:ann@example.test', \
+                      '2026-01-01 00:00:00', 'usr_a');",
+            )
+            .unwrap();
+        }
+
+        let pool = sqlite_pool(&dir).await;
+        let mut conn = pool.get(Access::Write).await.unwrap();
+        let count = |table: &'static str| format!("SELECT count(*) AS n FROM {table}");
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        for (table, expected) in [("users", 2), ("sessions", 2), ("api_keys", 1)] {
+            let n: N =
+                with_conn!(&mut conn, c => diesel::sql_query(count(table)).get_result(c).await)
+                    .unwrap();
+            assert_eq!(n.n, expected, "{table} rows kept");
+        }
+        // One email in two tenants is now fine; twice in one tenant is not.
+        with_conn!(&mut conn, c => diesel::sql_query(
+            "INSERT INTO users VALUES ('usr_c', 'ten_b', 'ann@example.test', 'Ann', 'h', 'viewer', '2026-01-02 00:00:00')",
+        ).execute(c).await)
+        .unwrap();
+        let twice: Result<usize, diesel::result::Error> = with_conn!(&mut conn, c => diesel::sql_query(
+            "INSERT INTO users VALUES ('usr_d', 'ten_b', 'ann@example.test', 'Ann', 'h', 'viewer', '2026-01-02 00:00:00')",
+        ).execute(c).await);
+        assert!(
+            matches!(
+                twice,
+                Err(diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::UniqueViolation,
+                    _
+                ))
+            ),
+            "{twice:?}"
+        );
+        // Sessions still reference `users`, and removing a user still cascades.
+        with_conn!(&mut conn, c => diesel::sql_query("DELETE FROM users WHERE id = 'usr_a'").execute(c).await)
+            .unwrap();
+        let n: N =
+            with_conn!(&mut conn, c => diesel::sql_query(count("sessions")).get_result(c).await)
+                .unwrap();
+        assert_eq!(n.n, 1, "the removed user's session went with them");
+        let orphan: Result<usize, diesel::result::Error> = with_conn!(&mut conn, c => diesel::sql_query(
+            "INSERT INTO sessions VALUES ('ses_x', 'tx', 'usr_gone', 'ten_a', '2026-01-01 00:00:00', '2099-01-01 00:00:00')",
+        ).execute(c).await);
+        assert!(orphan.is_err(), "foreign keys are enforced again");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn readers_refuse_to_write() {
         let dir = tempfile::tempdir().unwrap();
