@@ -3,6 +3,7 @@
 //! callback URL or inbox, and move the cursor only after the last batch arrived.
 
 mod body;
+mod cursor;
 mod run;
 pub mod schedule;
 mod scheduler;

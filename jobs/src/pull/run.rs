@@ -18,6 +18,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::pull::body::{self, PreparedBatch};
+use crate::pull::cursor::Cursor;
 use crate::pull::next_scheduled_run;
 use crate::{Job, JobContext, JobError, databases};
 
@@ -244,99 +245,5 @@ async fn deliver(
                 .map(|_| ())
                 .map_err(|failed| format!("callback batch {number}: {failed}"))
         }
-    }
-}
-
-/// Tracks the largest value of the Last Field among delivered rows.
-struct Cursor<'a> {
-    field: Option<&'a str>,
-    max: Option<Value>,
-}
-
-impl<'a> Cursor<'a> {
-    fn new(field: Option<&'a str>) -> Self {
-        Self {
-            field: field.map(str::trim).filter(|f| !f.is_empty()),
-            max: None,
-        }
-    }
-
-    fn observe(&mut self, rows: &[Map<String, Value>]) {
-        let Some(field) = self.field else { return };
-        for row in rows {
-            if let Some(value) = lookup(row, field).filter(|v| !v.is_null())
-                && self.max.as_ref().is_none_or(|max| greater(value, max))
-            {
-                self.max = Some(value.clone());
-            }
-        }
-    }
-
-    fn into_value(self) -> Option<String> {
-        self.max.map(|v| match v {
-            Value::String(s) => s,
-            other => other.to_string(),
-        })
-    }
-}
-
-/// A column by its alias; dotted aliases were nested, so follow the path too.
-fn lookup<'v>(row: &'v Map<String, Value>, field: &str) -> Option<&'v Value> {
-    if let Some(value) = row.get(field) {
-        return Some(value);
-    }
-    let mut parts = field.split('.');
-    let mut current = row.get(parts.next()?)?;
-    for part in parts {
-        current = current.as_object()?.get(part)?;
-    }
-    Some(current)
-}
-
-/// Numbers compare as numbers, everything else by its text (ISO timestamps sort).
-fn greater(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
-            (Some(x), Some(y)) => x > y,
-            _ => x.as_f64().unwrap_or(f64::MIN) > y.as_f64().unwrap_or(f64::MIN),
-        },
-        (Value::String(x), Value::String(y)) => x > y,
-        _ => {
-            let (a, b) = (a.to_string(), b.to_string());
-            a > b
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn rows(values: Value) -> Vec<Map<String, Value>> {
-        values
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_object().unwrap().clone())
-            .collect()
-    }
-
-    #[test]
-    fn cursor_takes_the_largest_value_numbers_as_numbers() {
-        let mut cursor = Cursor::new(Some("id"));
-        cursor.observe(&rows(json!([{"id": 9}, {"id": 10}, {"id": null}])));
-        cursor.observe(&rows(json!([{"id": 2}])));
-        assert_eq!(cursor.into_value().as_deref(), Some("10"));
-    }
-
-    #[test]
-    fn cursor_follows_dotted_aliases_and_compares_timestamps_as_text() {
-        let mut cursor = Cursor::new(Some("invoice.date_paid"));
-        cursor.observe(&rows(json!([{"invoice": {"date_paid": "2026-01-02T00:00:00"}}, {"invoice": {"date_paid": "2026-01-10T00:00:00"}}])));
-        assert_eq!(cursor.into_value().as_deref(), Some("2026-01-10T00:00:00"));
-        let mut none = Cursor::new(None);
-        none.observe(&rows(json!([{"id": 1}])));
-        assert_eq!(none.into_value(), None);
     }
 }
