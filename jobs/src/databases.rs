@@ -107,7 +107,12 @@ pub fn connection_params(
     params.database = settings.database.clone();
     params.username = settings.username.clone();
     params.password = secrets.password;
-    params.tls = TlsMode::parse(&settings.tls_mode).unwrap_or(TlsMode::Preferred);
+    params.tls = TlsMode::parse(&settings.tls_mode).ok_or_else(|| {
+        config_error(
+            "sslMode",
+            format!("unknown TLS mode {:?}", settings.tls_mode),
+        )
+    })?;
     params.options = settings.options.clone();
     params.options.extend(secrets.options);
     if kind == DbKind::Sqlite {

@@ -61,13 +61,14 @@ impl CommandStatus {
         }
     }
 
-    fn parse(raw: &str) -> Self {
+    fn parse(raw: &str) -> Option<Self> {
         match raw {
-            "PROCESSING" => Self::Processing,
-            "FINISHED" => Self::Finished,
-            "ERROR" => Self::Error,
-            "PAUSED" => Self::Paused,
-            _ => Self::Ready,
+            "READY" => Some(Self::Ready),
+            "PROCESSING" => Some(Self::Processing),
+            "FINISHED" => Some(Self::Finished),
+            "ERROR" => Some(Self::Error),
+            "PAUSED" => Some(Self::Paused),
+            _ => None,
         }
     }
 }
@@ -139,19 +140,28 @@ pub struct Command {
     pub updated_at: NaiveDateTime,
 }
 
-impl From<CommandRow> for Command {
-    fn from(r: CommandRow) -> Self {
+impl TryFrom<CommandRow> for Command {
+    type Error = StoreError;
+
+    fn try_from(r: CommandRow) -> Result<Self, StoreError> {
+        let corrupt = |what, value: &str| StoreError::Corrupt {
+            what,
+            value: value.to_string(),
+        };
+        let kind = CommandKind::parse(&r.kind).ok_or_else(|| corrupt("command kind", &r.kind))?;
+        let status =
+            CommandStatus::parse(&r.status).ok_or_else(|| corrupt("command status", &r.status))?;
         let callback = match (r.callback_inbox_id, r.callback_url) {
             (Some(inbox), _) => Callback::Inbox(InboxId::from_stored(inbox)),
             (None, url) => Callback::Url(url.unwrap_or_default()),
         };
-        Self {
+        Ok(Self {
             id: CommandId::from_stored(r.id),
             tenant_id: TenantId::from_stored(r.tenant_id),
             settings: CommandSettings {
                 connector_id: ConnectorId::from_stored(r.connector_id),
                 name: r.name,
-                kind: CommandKind::parse(&r.kind).unwrap_or(CommandKind::Static),
+                kind,
                 sql: r.sql_text,
                 callback,
                 last_field: r.last_field,
@@ -161,14 +171,14 @@ impl From<CommandRow> for Command {
                 batch_size: r.batch_size,
             },
             last_value: r.last_value,
-            status: CommandStatus::parse(&r.status),
+            status,
             error: r.error,
             next_run_at: r.next_run_at,
             window_end: r.window_end,
             lease_until: r.lease_until,
             created_at: r.created_at,
             updated_at: r.updated_at,
-        }
+        })
     }
 }
 
@@ -287,7 +297,7 @@ impl Store {
             .returning(CommandRow::as_returning())
             .get_result(c)
             .await)?;
-        Ok(row.into())
+        row.try_into()
     }
 
     pub async fn command(&self, tenant: &TenantId, id: &CommandId) -> Result<Command, StoreError> {
@@ -299,7 +309,7 @@ impl Store {
             .first(c)
             .await)
         .or_not_found("command")?;
-        Ok(row.into())
+        row.try_into()
     }
 
     /// How many of the tenant's commands are not FINISHED (the operator's limit
@@ -339,7 +349,7 @@ impl Store {
                 .await,
             None => mine.select(CommandRow::as_select()).load(c).await,
         })?;
-        Ok(rows.into_iter().map(Into::into).collect())
+        rows.into_iter().map(TryInto::try_into).collect()
     }
 
     /// One page of a connector's queue, newest first: its commands that are not
@@ -367,7 +377,7 @@ impl Store {
         } else {
             mine.filter(commands::status.ne(finished)).select(CommandRow::as_select()).load(c).await
         })?;
-        Ok(rows.into_iter().map(Into::into).collect())
+        rows.into_iter().map(TryInto::try_into).collect()
     }
 
     /// How many of a connector's commands are archived (finished dynamic ones).
@@ -407,7 +417,12 @@ impl Store {
             let count = failing.count().get_result(c).await?;
             Ok::<_, diesel::result::Error>((rows, count))
         })?;
-        Ok((rows.into_iter().map(Into::into).collect(), count))
+        Ok((
+            rows.into_iter()
+                .map(TryInto::try_into)
+                .collect::<Result<_, _>>()?,
+            count,
+        ))
     }
 
     /// The names of `ids` among the tenant's commands, in one query.
@@ -458,7 +473,7 @@ impl Store {
             .get_result(c)
             .await)
         .or_not_found("command")?;
-        Ok(row.into())
+        row.try_into()
     }
 
     /// Edits the stored cursor by hand.
@@ -599,7 +614,7 @@ impl Store {
             }
             Ok(claimed)
         })?;
-        Ok(rows.into_iter().map(Into::into).collect())
+        rows.into_iter().map(TryInto::try_into).collect()
     }
 
     /// Claims one command for a run started by hand (run now, API, direct URL).
@@ -631,12 +646,15 @@ impl Store {
                 .first(c)
                 .await
                 .optional()?;
-            match status.map(|s| CommandStatus::parse(&s)) {
-                None => Err(StoreError::not_found("command")),
+            let Some(raw) = status else {
+                return Err(StoreError::not_found("command"));
+            };
+            match CommandStatus::parse(&raw) {
                 Some(status) if RUNNABLE.contains(&status.as_str()) => {
                     Ok(Claim::TenantBusy { max_runs_in_flight: max })
                 }
                 Some(status) => Ok(Claim::NotRunnable(status)),
+                None => Err(StoreError::Corrupt { what: "command status", value: raw }),
             }
         })
     }

@@ -21,6 +21,10 @@ pub enum StoreError {
     },
     #[error("secret key: {0}")]
     Secret(String),
+    /// A stored value the code does not know (written by a newer version, or
+    /// edited by hand): refused rather than read as some default.
+    #[error("stored {what} {value:?} is not valid")]
+    Corrupt { what: &'static str, value: String },
     /// An inbox would not take a message (too large, too deep, or full).
     #[error("{0}")]
     InboxRefused(#[from] crate::inboxes::InboxRefusal),

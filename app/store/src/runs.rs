@@ -30,12 +30,13 @@ impl RunStatus {
         }
     }
 
-    fn parse(raw: &str) -> Self {
+    fn parse(raw: &str) -> Option<Self> {
         match raw {
-            "running" => Self::Running,
-            "succeeded" => Self::Succeeded,
-            "failed" => Self::Failed,
-            _ => Self::Queued,
+            "queued" => Some(Self::Queued),
+            "running" => Some(Self::Running),
+            "succeeded" => Some(Self::Succeeded),
+            "failed" => Some(Self::Failed),
+            _ => None,
         }
     }
 
@@ -97,14 +98,20 @@ impl Run {
     }
 }
 
-impl From<RunRow> for Run {
-    fn from(r: RunRow) -> Self {
-        Self {
+impl TryFrom<RunRow> for Run {
+    type Error = StoreError;
+
+    fn try_from(r: RunRow) -> Result<Self, StoreError> {
+        let status = RunStatus::parse(&r.status).ok_or_else(|| StoreError::Corrupt {
+            what: "run status",
+            value: r.status.clone(),
+        })?;
+        Ok(Self {
             id: RunId::from_stored(r.id),
             tenant_id: TenantId::from_stored(r.tenant_id),
             command_id: CommandId::from_stored(r.command_id),
             trigger: r.run_trigger,
-            status: RunStatus::parse(&r.status),
+            status,
             window_start: r.window_start,
             window_end: r.window_end,
             params: r.params,
@@ -118,7 +125,7 @@ impl From<RunRow> for Run {
             started_at: r.started_at,
             finished_at: r.finished_at,
             lease_until: r.lease_until,
-        }
+        })
     }
 }
 
@@ -171,7 +178,7 @@ impl Store {
             .get_result(c)
             .await)
         .map_err(StoreError::parent_gone("command"))?;
-        Ok(row.into())
+        row.try_into()
     }
 
     pub async fn run(&self, tenant: &TenantId, id: &RunId) -> Result<Run, StoreError> {
@@ -183,7 +190,7 @@ impl Store {
             .first(c)
             .await)
         .or_not_found("run")?;
-        Ok(row.into())
+        row.try_into()
     }
 
     /// One page of a command's runs, newest first: those started before
@@ -207,7 +214,7 @@ impl Store {
             .select(RunRow::as_select())
             .load(c)
             .await)?;
-        Ok(rows.into_iter().map(Into::into).collect())
+        rows.into_iter().map(TryInto::try_into).collect()
     }
 
     /// The latest run of each of `commands` that has one, in one query (a
@@ -238,11 +245,9 @@ impl Store {
             .select(RunRow::as_select())
             .load(c)
             .await)?;
-        Ok(rows
-            .into_iter()
-            .map(Run::from)
-            .map(|run| (run.command_id.clone(), run))
-            .collect())
+        rows.into_iter()
+            .map(|row| Run::try_from(row).map(|run| (run.command_id.clone(), run)))
+            .collect()
     }
 
     /// The tenant's latest runs across commands (dashboard).
@@ -255,7 +260,7 @@ impl Store {
             .select(RunRow::as_select())
             .load(c)
             .await)?;
-        Ok(rows.into_iter().map(Into::into).collect())
+        rows.into_iter().map(TryInto::try_into).collect()
     }
 
     /// Claims a queued run for this worker (and renews its command's lease).
@@ -293,7 +298,7 @@ impl Store {
             }
             Ok(claimed)
         })?;
-        Ok(claimed.map(Run::from))
+        claimed.map(Run::try_from).transpose()
     }
 
     /// Records a delivered batch and renews the run's lease (the command's is

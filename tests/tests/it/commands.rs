@@ -884,3 +884,41 @@ async fn the_queue_shows_each_commands_latest_run() {
     let page = app.page_text(&format!("/connectors/{connection}")).await;
     assert!(page.contains("never"), "the idle command shows no run");
 }
+
+/// A stored status the code does not know (a newer version wrote it, or a hand
+/// edit) is an error, never read as READY: the API answers 500 and the command
+/// does not run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_stored_status_is_an_error_not_ready() {
+    use sqlx::Connection;
+    let app = TestApp::spawn(sluice_tests::Backend::Postgres).await;
+    let user = app.signup("Corrupt").await;
+    let key = app.api_key_for(&user).await;
+    sluice_tests::sqlite_source(
+        &app.sqlite_dir_for(&user).await.join("items.db"),
+        sluice_tests::THREE_ITEMS,
+    )
+    .await;
+    let connection = connector(
+        &app,
+        &key,
+        json!({"name": "items", "kind": "sqlite", "auth": {"params": {"path": "items.db"}}}),
+    )
+    .await;
+    let receiver = Receiver::start().await;
+    let created = create_command(&app, &key, json!({"connection_id": connection, "name": "c", "kind": "static", "sql": "SELECT id FROM items", "callback": {"url": receiver.url}, "schedule": "0 0 0 1 1 *"})).await;
+    let id = created["id"].as_str().unwrap();
+    let mut db = sqlx::PgConnection::connect(&app.database_url().unwrap())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE commands SET status = 'SOMEDAY', next_run_at = now() - interval '1 minute' WHERE id = $1")
+        .bind(id)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let before = receiver.received().len();
+    let answer = app.api_get(&key, &format!("/api/v1/commands/{id}")).await;
+    assert_eq!(answer.status(), 500);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(receiver.received().len(), before, "it never ran");
+}
