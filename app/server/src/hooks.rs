@@ -80,7 +80,7 @@ pub async fn receive(
                 .map_err(|_| AppError::Invalid(Invalid::new("body", "is not UTF-8")))?;
             let id = state
                 .store
-                .add_inbox_message(&inbox.tenant_id, &inbox.id, "http", &text)
+                .add_inbox_message(&inbox.tenant_id, &inbox.id, "http", &text, None)
                 .await?;
             Ok(HttpResponse::Accepted().json(json!({"id": id.to_string()})))
         }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::OptionalExt;
 use crate::ids::{CommandId, ConnectorId, InboxId, RunId, TenantId};
-use crate::schema::{command_runs, commands};
+use crate::schema::{command_runs, commands, leases};
 use crate::{Store, StoreError, in_transaction, now, with_conn};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -685,10 +685,26 @@ impl Store {
     pub async fn release_expired_leases(&self) -> Result<usize, StoreError> {
         let at = now();
         let mut conn = self.write().await?;
-        let runs = with_conn!(&mut conn, c => diesel::update(
+        let runs = in_transaction!(&mut conn, c => {
+            let expired: Vec<String> = command_runs::table
+                .filter(command_runs::status.eq_any(["queued", "running"]))
+                .filter(command_runs::lease_until.lt(at))
+                .select(command_runs::id)
+                .load(c)
+                .await?;
+            // Leases first (the order every guarded write takes them in): a worker
+            // that stalled past its lease can no longer write anything.
+            let resources: Vec<String> = expired
+                .iter()
+                .map(|id| format!("run:{id}"))
+                .collect();
+            diesel::delete(leases::table.filter(leases::resource.eq_any(&resources)))
+                .execute(c)
+                .await?;
+            Ok(diesel::update(
                 command_runs::table
-                    .filter(command_runs::status.eq_any(["queued", "running"]))
-                    .filter(command_runs::lease_until.lt(at)),
+                    .filter(command_runs::id.eq_any(&expired))
+                    .filter(command_runs::status.eq_any(["queued", "running"])),
             )
             .set((
                 command_runs::status.eq("failed"),
@@ -696,7 +712,8 @@ impl Store {
                 command_runs::finished_at.eq(at),
             ))
             .execute(c)
-            .await)?;
+            .await?)
+        })?;
         // A command whose run is still alive (its lease not yet expired) waits: it
         // is released only after that run, so it never runs twice at once.
         let live_run = command_runs::table
@@ -722,7 +739,11 @@ impl Store {
         let at = now();
         let ids: Vec<&str> = runs.iter().map(RunId::as_str).collect();
         let mut conn = self.write().await?;
+        let resources: Vec<String> = ids.iter().map(|id| format!("run:{id}")).collect();
         in_transaction!(&mut conn, c => {
+            diesel::delete(leases::table.filter(leases::resource.eq_any(&resources)))
+                .execute(c)
+                .await?;
             let released: Vec<String> = diesel::update(
                 command_runs::table
                     .filter(command_runs::id.eq_any(&ids))

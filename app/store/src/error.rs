@@ -21,6 +21,10 @@ pub enum StoreError {
     },
     #[error("secret key: {0}")]
     Secret(String),
+    /// The lease this work held expired or was taken over: the work must stop
+    /// without writing anything more.
+    #[error("lease on {resource} lost")]
+    LeaseLost { resource: String },
     /// A stored value the code does not know (written by a newer version, or
     /// edited by hand): refused rather than read as some default.
     #[error("stored {what} {value:?} is not valid")]

@@ -13,9 +13,10 @@ use diesel_async::RunQueryDsl;
 
 use crate::error::OptionalExt;
 use crate::ids::{CommandId, DirectUrlId, InboxId, MessageId, TenantId};
+use crate::leases::Lease;
 use crate::schema::{direct_urls, inbox_messages, inboxes};
 use crate::secret::random_token;
-use crate::{Store, StoreError, in_transaction, lock_tenant, now, with_conn};
+use crate::{Store, StoreError, hold_lease, in_transaction, lock_tenant, now, with_conn};
 
 diesel::define_sql_function! {
     /// `substr(text, start, length)`, counted in characters, on both backends.
@@ -185,12 +186,16 @@ impl Store {
     /// Stores one message (a JSON document, already parsed by the caller) within the
     /// inbox's limits: [`InboxLimits::check_body`], then room for it in the inbox;
     /// otherwise [`StoreError::InboxRefused`].
+    ///
+    /// A command's run writes under its lease (`Some`): a run that lost it
+    /// writes nothing ([`StoreError::LeaseLost`]).
     pub async fn add_inbox_message(
         &self,
         tenant: &TenantId,
         inbox: &InboxId,
         source: &str,
         body: &str,
+        lease: Option<&Lease>,
     ) -> Result<MessageId, StoreError> {
         let limits = self.inbox_limits;
         limits.check_body(body.as_bytes())?;
@@ -198,6 +203,9 @@ impl Store {
         let size = body.len() as i64;
         let mut conn = self.write().await?;
         in_transaction!(&mut conn, c => {
+            if let Some(lease) = lease {
+                hold_lease!(c, lease);
+            }
             // A no-op update locks the inbox's row on PostgreSQL, so concurrent
             // writers to one inbox take turns and cannot both pass the room check.
             // (SQLite has a single writer already.)

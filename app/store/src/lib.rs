@@ -20,6 +20,7 @@ pub mod history;
 pub mod ids;
 pub mod inboxes;
 pub mod invitations;
+pub mod leases;
 pub mod password;
 pub mod quotas;
 pub mod runs;

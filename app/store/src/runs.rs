@@ -9,8 +9,16 @@ use diesel_async::RunQueryDsl;
 use crate::commands::{CommandKind, CommandStatus};
 use crate::error::OptionalExt;
 use crate::ids::{CommandId, RunId, TenantId};
-use crate::schema::{command_runs, commands};
-use crate::{Store, StoreError, in_transaction, now, with_conn};
+use crate::leases::Lease;
+use crate::schema::{command_runs, commands, leases};
+use crate::{
+    Store, StoreError, acquire_lease, hold_lease, in_transaction, now, release_lease_in, with_conn,
+};
+
+/// The lease resource of one run.
+pub fn run_resource(id: &RunId) -> String {
+    format!("run:{id}")
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunStatus {
@@ -263,15 +271,22 @@ impl Store {
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
-    /// Claims a queued run for this worker (and renews its command's lease).
-    /// `None` when it already started, finished or was released: a run whose
-    /// worker died is never resumed here — the scheduler releases it as
-    /// interrupted and the command runs again from its unmoved cursor.
-    pub async fn claim_run(&self, id: &RunId) -> Result<Option<Run>, StoreError> {
+    /// Claims a queued run for this worker under a new fenced lease (`run:<id>`,
+    /// owned by `owner`), and renews its command's lease. `None` when it already
+    /// started, finished or was released: a run whose worker died is never
+    /// resumed here — the scheduler releases it as interrupted and the command
+    /// runs again from its unmoved cursor.
+    pub async fn claim_run(
+        &self,
+        id: &RunId,
+        owner: &str,
+    ) -> Result<Option<(Run, Lease)>, StoreError> {
         let at = now();
-        let until = at + self.run_lease();
+        let ttl = self.run_lease();
+        let until = at + ttl;
+        let resource = run_resource(id);
         let mut conn = self.write().await?;
-        let claimed: Option<RunRow> = in_transaction!(&mut conn, c => {
+        let claimed: Option<(RunRow, Lease)> = in_transaction!(&mut conn, c => {
             let claimed = diesel::update(
                 command_runs::table
                     .filter(command_runs::id.eq(id.as_str()))
@@ -286,27 +301,42 @@ impl Store {
             .get_result(c)
             .await
             .optional()?;
-            if let Some(run) = &claimed {
-                diesel::update(
-                    commands::table
-                        .filter(commands::id.eq(&run.command_id))
-                        .filter(commands::status.eq(CommandStatus::Processing.as_str())),
-                )
-                .set(commands::lease_until.eq(until))
-                .execute(c)
-                .await?;
-            }
-            Ok(claimed)
+            let Some(run) = claimed else { return Ok(None) };
+            let lease = acquire_lease!(c, &resource, owner, ttl)
+                .ok_or_else(|| StoreError::LeaseLost { resource: resource.clone() })?;
+            diesel::update(
+                commands::table
+                    .filter(commands::id.eq(&run.command_id))
+                    .filter(commands::status.eq(CommandStatus::Processing.as_str())),
+            )
+            .set(commands::lease_until.eq(until))
+            .execute(c)
+            .await?;
+            Ok(Some((run, lease)))
         })?;
-        claimed.map(Run::try_from).transpose()
+        claimed
+            .map(|(row, lease)| Run::try_from(row).map(|run| (run, lease)))
+            .transpose()
     }
 
-    /// Records a delivered batch and renews the run's lease (the command's is
-    /// renewed by the run's heartbeat).
-    pub async fn record_batch(&self, run: &Run, rows: i64, bytes: i64) -> Result<(), StoreError> {
+    /// Records a delivered batch under the run's lease, and renews the run's
+    /// `lease_until` (the lease itself is renewed by the heartbeat).
+    pub async fn record_batch(
+        &self,
+        run: &Run,
+        lease: &Lease,
+        rows: i64,
+        bytes: i64,
+    ) -> Result<(), StoreError> {
         let until = now() + self.run_lease();
         let mut conn = self.write().await?;
-        with_conn!(&mut conn, c => diesel::update(command_runs::table.find(run.id.as_str()))
+        in_transaction!(&mut conn, c => {
+            hold_lease!(c, lease);
+            diesel::update(
+                command_runs::table
+                    .find(run.id.as_str())
+                    .filter(command_runs::status.eq(RunStatus::Running.as_str())),
+            )
             .set((
                 command_runs::rows_delivered.eq(command_runs::rows_delivered + rows),
                 command_runs::bytes_delivered.eq(command_runs::bytes_delivered + bytes),
@@ -314,17 +344,28 @@ impl Store {
                 command_runs::lease_until.eq(until),
             ))
             .execute(c)
-            .await)?;
-        Ok(())
+            .await?;
+            Ok(())
+        })
     }
 
-    /// Keeps a long delivery (retries) from looking dead: the run's lease and its
-    /// command's, together.
-    pub async fn renew_run_lease(&self, run: &Run) -> Result<(), StoreError> {
-        let until = now() + self.run_lease();
+    /// The heartbeat: extends the run's lease, and the `lease_until` of the run
+    /// and its command, together; [`StoreError::LeaseLost`] when the lease is gone.
+    pub async fn renew_run_lease(&self, run: &Run, lease: &Lease) -> Result<Lease, StoreError> {
+        let ttl = self.run_lease();
+        let until = now() + ttl;
         let (run_id, command_id) = (run.id.as_str(), run.command_id.as_str());
         let mut conn = self.write().await?;
         in_transaction!(&mut conn, c => {
+            hold_lease!(c, lease);
+            diesel::update(
+                leases::table
+                    .filter(leases::resource.eq(&lease.resource))
+                    .filter(leases::owner.eq(&lease.owner)),
+            )
+            .set(leases::expires_at.eq(until))
+            .execute(c)
+            .await?;
             diesel::update(command_runs::table.find(run_id))
                 .set(command_runs::lease_until.eq(until))
                 .execute(c)
@@ -337,7 +378,7 @@ impl Store {
             .set(commands::lease_until.eq(until))
             .execute(c)
             .await?;
-            Ok(())
+            Ok(Lease { expires_at: until, ..lease.clone() })
         })
     }
 
@@ -346,6 +387,7 @@ impl Store {
     pub async fn complete_run(
         &self,
         run: &Run,
+        lease: &Lease,
         kind: CommandKind,
         completion: Completion<'_>,
     ) -> Result<(), StoreError> {
@@ -367,6 +409,8 @@ impl Store {
         );
         let mut conn = self.write().await?;
         in_transaction!(&mut conn, c => {
+            hold_lease!(c, lease);
+            release_lease_in!(c, lease);
             diesel::update(command_runs::table.find(&run_id))
                 .set((
                     command_runs::status.eq(RunStatus::Succeeded.as_str()),
@@ -397,10 +441,56 @@ impl Store {
         })
     }
 
+    /// A run that could not be handed to a worker (the job queue refused it):
+    /// the run fails, and its command goes to ERROR due again at `retry_at`, so
+    /// the scheduler tries again rather than the command waiting for ever.
+    pub async fn unqueue_run(
+        &self,
+        run: &Run,
+        error: &str,
+        retry_at: NaiveDateTime,
+    ) -> Result<(), StoreError> {
+        let at = now();
+        let mut conn = self.write().await?;
+        in_transaction!(&mut conn, c => {
+            let released = diesel::update(
+                command_runs::table
+                    .find(run.id.as_str())
+                    .filter(command_runs::status.eq(RunStatus::Queued.as_str())),
+            )
+            .set((
+                command_runs::status.eq(RunStatus::Failed.as_str()),
+                command_runs::finished_at.eq(at),
+                command_runs::error.eq(error),
+                command_runs::lease_until.eq(None::<NaiveDateTime>),
+            ))
+            .execute(c)
+            .await?;
+            if released == 1 {
+                diesel::update(
+                    commands::table
+                        .find(run.command_id.as_str())
+                        .filter(commands::status.eq(CommandStatus::Processing.as_str())),
+                )
+                .set((
+                    commands::status.eq(CommandStatus::Error.as_str()),
+                    commands::error.eq(error),
+                    commands::lease_until.eq(None::<NaiveDateTime>),
+                    commands::next_run_at.eq(retry_at),
+                    commands::updated_at.eq(at),
+                ))
+                .execute(c)
+                .await?;
+            }
+            Ok(())
+        })
+    }
+
     /// Marks a run failed and its command ERROR with the message; the cursor stays.
     pub async fn fail_run(
         &self,
         run: &Run,
+        lease: &Lease,
         error: &str,
         next_run_at: Option<NaiveDateTime>,
     ) -> Result<(), StoreError> {
@@ -412,6 +502,8 @@ impl Store {
         );
         let mut conn = self.write().await?;
         in_transaction!(&mut conn, c => {
+            hold_lease!(c, lease);
+            release_lease_in!(c, lease);
             diesel::update(command_runs::table.find(&run_id))
                 .set((
                     command_runs::status.eq(RunStatus::Failed.as_str()),

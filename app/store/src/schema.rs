@@ -100,6 +100,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     commands,
     command_runs,
     direct_urls,
+    leases,
 );
 
 diesel::table! {
@@ -213,3 +214,13 @@ diesel::joinable!(inbox_messages -> inboxes (inbox_id));
 diesel::joinable!(commands -> connectors (connector_id));
 diesel::joinable!(command_runs -> commands (command_id));
 diesel::joinable!(direct_urls -> commands (command_id));
+
+diesel::table! {
+    leases (resource) {
+        resource -> Text,
+        owner -> Text,
+        epoch -> BigInt,
+        acquired_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}

@@ -70,13 +70,17 @@ pub async fn start_run(
         })
         .await
     {
-        ctx.store
-            .fail_run(&run, &format!("could not queue the run: {e}"), None)
-            .await?;
+        let error = format!("could not queue the run: {e}; it will be tried again");
+        let retry_at = (Utc::now() + QUEUE_RETRY).naive_utc();
+        ctx.store.unqueue_run(&run, &error, retry_at).await?;
         return Err(e.into());
     }
     Ok(run)
 }
+
+/// How long a command whose run could not be queued waits before the scheduler
+/// tries it again.
+const QUEUE_RETRY: chrono::Duration = chrono::Duration::seconds(30);
 
 /// When a command runs next after `after` (static commands with a schedule only).
 pub fn next_scheduled_run(command: &Command, after: DateTime<Utc>) -> Option<NaiveDateTime> {

@@ -12,10 +12,12 @@ use sluice_store::StoreError;
 use sluice_store::commands::{Callback, Command, CommandKind};
 use sluice_store::ids::RunId;
 use sluice_store::inboxes::InboxRefusal;
+use sluice_store::leases::{Lease, owner_token};
 use sluice_store::runs::{Completion, Run};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::pull::body::{self, PreparedBatch};
 use crate::pull::cursor::Cursor;
@@ -35,61 +37,135 @@ impl Job for RunCommand {
     const QUEUE: &'static str = "pull.run_command";
 
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
+        let owner = owner_token(&ctx.instance);
         // Another worker has it, or it already ended (e.g. released after a crash).
-        let Some(run) = ctx.store.claim_run(&self.run_id).await? else {
+        let Some((run, lease)) = ctx.store.claim_run(&self.run_id, &owner).await? else {
             return Ok(());
         };
         let _active = ctx.track_run(&run.id);
         let command = ctx.store.command(&run.tenant_id, &run.command_id).await?;
-        let heartbeat = {
-            let (store, run) = (ctx.store.clone(), run.clone());
-            // Prove it is alive well within the lease.
-            let every = (ctx.store.run_lease() / 4)
-                .to_std()
-                .unwrap_or(Duration::from_secs(30));
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(every).await;
-                    if let Err(e) = store.renew_run_lease(&run).await {
-                        tracing::warn!(run = %run.id, error = %e, "could not renew the run's lease");
-                    }
-                }
-            })
-        };
+        let (lease, lost) = heartbeat(ctx, &run, lease);
         let _slot = ctx.connector_slot(&command.settings.connector_id).await;
-        let outcome = execute(ctx, &command, &run).await;
-        heartbeat.abort();
+        // A lost lease stops the run at once, wherever it is (reading, posting, retrying).
+        let outcome = tokio::select! {
+            outcome = execute(ctx, &command, &run, &lease) => outcome,
+            () = lost.cancelled() => Err(Failure::LeaseLost),
+        };
+        lost.cancel();
+        let lease = lease.current();
         let next_run_at = match command.settings.kind {
             CommandKind::Static => next_scheduled_run(&command, Utc::now()),
             CommandKind::Dynamic => None,
         };
-        match outcome {
+        let written = match outcome {
             Ok(last_value) => {
-                ctx.store
-                    .complete_run(
-                        &run,
-                        command.settings.kind,
-                        Completion {
-                            last_value: last_value.as_deref(),
-                            next_run_at,
-                        },
-                    )
-                    .await?;
-                ctx.metrics.run_finished(true);
+                let completion = Completion {
+                    last_value: last_value.as_deref(),
+                    next_run_at,
+                };
+                let done = ctx
+                    .store
+                    .complete_run(&run, &lease, command.settings.kind, completion)
+                    .await;
+                done.map(|()| ctx.metrics.run_finished(true))
             }
-            Err(message) => {
+            Err(Failure::Failed(message)) => {
                 tracing::warn!(run = %run.id, command = %command.id, error = %message, "run failed");
-                ctx.store.fail_run(&run, &message, next_run_at).await?;
-                ctx.metrics.run_finished(false);
+                let failed = ctx
+                    .store
+                    .fail_run(&run, &lease, &message, next_run_at)
+                    .await;
+                failed.map(|()| ctx.metrics.run_finished(false))
+            }
+            Err(Failure::LeaseLost) => Err(StoreError::LeaseLost {
+                resource: lease.resource.clone(),
+            }),
+        };
+        match written {
+            Err(StoreError::LeaseLost { .. }) => {
+                // Another worker owns the command now; nothing of this run may land.
+                tracing::warn!(run = %run.id, command = %command.id, "run stopped: its lease was lost (another worker took the command over)");
+                Ok(())
+            }
+            other => Ok(other?),
+        }
+    }
+}
+
+/// Why a run ended without completing.
+enum Failure {
+    /// The run failed: the command goes to ERROR with this message.
+    Failed(String),
+    /// The run's lease was lost: it stops and writes nothing more.
+    LeaseLost,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure::Failed(message)
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::LeaseLost { .. } => Failure::LeaseLost,
+            other => Failure::Failed(other.to_string()),
+        }
+    }
+}
+
+/// The run's lease as the heartbeat last renewed it.
+#[derive(Clone)]
+struct HeldLease(Arc<std::sync::Mutex<Lease>>);
+
+impl HeldLease {
+    fn current(&self) -> Lease {
+        self.0.lock().expect("lease lock").clone()
+    }
+}
+
+/// Renews the run's lease well within its term until the run ends; cancels the
+/// returned token as soon as a renewal finds the lease lost.
+fn heartbeat(ctx: &JobContext, run: &Run, lease: Lease) -> (HeldLease, CancellationToken) {
+    let held = HeldLease(Arc::new(std::sync::Mutex::new(lease)));
+    let lost = CancellationToken::new();
+    let every = (ctx.store.run_lease() / 4)
+        .to_std()
+        .unwrap_or(Duration::from_secs(30));
+    let (store, run, beat, stop) = (ctx.store.clone(), run.clone(), held.clone(), lost.clone());
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                () = stop.cancelled() => return,
+            }
+            match store.renew_run_lease(&run, &beat.current()).await {
+                Ok(renewed) => *beat.0.lock().expect("lease lock") = renewed,
+                Err(StoreError::LeaseLost { .. }) => {
+                    tracing::warn!(run = %run.id, "the run's lease was lost; stopping it");
+                    stop.cancel();
+                    return;
+                }
+                // The store is busy or unreachable: try again on the next beat; the
+                // lease's expiry decides whether the run may go on.
+                Err(e) => {
+                    tracing::warn!(run = %run.id, error = %e, "could not renew the run's lease")
+                }
             }
         }
-        Ok(())
-    }
+    });
+    (held, lost)
 }
 
 /// Streams and delivers every batch; returns the new cursor (the largest Last
 /// Field among the delivered rows), or why the run failed.
-async fn execute(ctx: &JobContext, command: &Command, run: &Run) -> Result<Option<String>, String> {
+async fn execute(
+    ctx: &JobContext,
+    command: &Command,
+    run: &Run,
+    lease: &HeldLease,
+) -> Result<Option<String>, Failure> {
     let connector = ctx
         .store
         .connector(&run.tenant_id, &command.settings.connector_id)
@@ -124,11 +200,10 @@ async fn execute(ctx: &JobContext, command: &Command, run: &Run) -> Result<Optio
         number += 1;
         cursor.observe(&rows);
         let bytes = body.len() as i64;
-        deliver(ctx, command, run, number, body).await?;
+        deliver(ctx, command, run, &lease.current(), number, body).await?;
         ctx.store
-            .record_batch(run, rows.len() as i64, bytes)
-            .await
-            .map_err(|e| e.to_string())?;
+            .record_batch(run, &lease.current(), rows.len() as i64, bytes)
+            .await?;
         ctx.metrics.batch_delivered(rows.len() as u64, bytes as u64);
     }
     Ok(cursor.into_value())
@@ -193,26 +268,27 @@ async fn deliver(
     ctx: &JobContext,
     command: &Command,
     run: &Run,
+    lease: &Lease,
     number: u64,
     body: Vec<u8>,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     match &command.settings.callback {
         Callback::Inbox(inbox) => {
             let text = String::from_utf8(body).map_err(|e| e.to_string())?;
-            ctx.store
-                .add_inbox_message(
-                    &run.tenant_id,
-                    inbox,
-                    &format!("command:{}", command.id),
-                    &text,
-                )
+            let source = format!("command:{}", command.id);
+            match ctx
+                .store
+                .add_inbox_message(&run.tenant_id, inbox, &source, &text, Some(lease))
                 .await
-                .map(|_| ())
-                .map_err(|e| inbox_failure(number, &e))
+            {
+                Ok(_) => Ok(()),
+                Err(StoreError::LeaseLost { .. }) => Err(Failure::LeaseLost),
+                Err(e) => Err(inbox_failure(number, &e).into()),
+            }
         }
-        Callback::Url(url) if url.is_empty() => {
-            Err("the command has no callback (its inbox was deleted)".into())
-        }
+        Callback::Url(url) if url.is_empty() => Err(Failure::Failed(
+            "the command has no callback (its inbox was deleted)".into(),
+        )),
         Callback::Url(url) => {
             let url = ctx
                 .outbound
@@ -243,7 +319,7 @@ async fn deliver(
                 })
                 .await
                 .map(|_| ())
-                .map_err(|failed| format!("callback batch {number}: {failed}"))
+                .map_err(|failed| Failure::Failed(format!("callback batch {number}: {failed}")))
         }
     }
 }
