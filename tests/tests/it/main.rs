@@ -9,6 +9,7 @@ mod cli;
 mod commands;
 mod connectors;
 mod crash;
+mod fencing;
 mod inboxes;
 mod jobs;
 mod load;

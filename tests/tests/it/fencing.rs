@@ -1,0 +1,178 @@
+//! Fenced leases against real processes: a worker stalls (SIGSTOP) in the middle
+//! of a run past its lease, a second process takes the command over and
+//! completes it, and when the first wakes (SIGCONT) none of its late writes land.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use sluice_tests::{Receiver, ServeProcess, Sluice, TestDatabase, free_address, sqlite_source};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+/// `sluice` on its own data directory, sharing the control plane, the secret
+/// key and the SQLite root with its sibling.
+fn sluice(data_dir: &Path, database_url: &str, sqlite_root: &Path) -> Sluice {
+    Sluice::new(data_dir)
+        .env("SLUICE_DATABASE_URL", database_url)
+        .env(
+            "SLUICE_SECRET_KEY",
+            "fencing-test-secret-key-0123456789abcdef",
+        )
+        .env("SLUICE_SQLITE_ROOT", &sqlite_root.display().to_string())
+        .env("SLUICE_RUN_LEASE_SECS", "2")
+        .env("SLUICE_DELIVERY_RETRY_DELAYS", "0.1")
+        .env("RUST_LOG", "warn")
+}
+
+fn api(server: &ServeProcess, key: &str, method: Method, path: &str) -> reqwest::RequestBuilder {
+    reqwest::Client::new()
+        .request(method, server.url(path))
+        .bearer_auth(key)
+}
+
+async fn json_of(request: reqwest::RequestBuilder) -> Value {
+    request
+        .send()
+        .await
+        .expect("API request")
+        .json()
+        .await
+        .expect("JSON answer")
+}
+
+fn signal(process: &ServeProcess, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &process.pid().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_worker_that_lost_its_lease_writes_nothing_when_it_wakes() {
+    let database = TestDatabase::create("sluice_fencing").await;
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite_root = dir.path().join("sqlite");
+    let first = sluice(&dir.path().join("a"), &database.url, &sqlite_root);
+    let second = sluice(&dir.path().join("b"), &database.url, &sqlite_root);
+    let tenant = first.provision("Fencing", "owner@fencing.example", "correct horse battery");
+    let tenant_id = tenant.sqlite_dir.file_name().unwrap().to_owned();
+    let source = sqlite_root.join(&tenant_id).join("items.db");
+    std::fs::create_dir_all(source.parent().unwrap()).unwrap();
+    sqlite_source(
+        &source,
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, h TEXT);
+         INSERT INTO items VALUES (1, 'a'), (2, 'b'), (3, 'c');",
+    )
+    .await;
+
+    let mut a = first.serve(&free_address()).await;
+    let key = tenant.key.as_str();
+    let receiver = Receiver::start().await;
+    receiver.respond_after(Duration::from_secs(2));
+    let connector = json_of(api(&a, key, Method::POST, "/api/v1/connections").json(
+        &json!({"name": "items", "kind": "sqlite", "auth": {"params": {"path": "items.db"}}}),
+    ))
+    .await;
+    let command = json_of(api(&a, key, Method::POST, "/api/v1/commands").json(&json!({
+        "connection_id": connector["id"], "name": "incremental", "kind": "static",
+        "sql": "SELECT id, h FROM items WHERE id > @last_value@ ORDER BY id",
+        "callback": {"url": receiver.url}, "last_field": "id", "last_value": "0",
+        "batch_size": 1, "schedule": "0 0 0 1 1 *",
+    })))
+    .await;
+    let id = command["id"].as_str().expect("command id").to_string();
+    let started = api(&a, key, Method::POST, &format!("/api/v1/commands/{id}/run"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 202);
+
+    // The first worker is waiting for the receiver's answer to its first batch.
+    assert_eq!(receiver.wait_for(1, Duration::from_secs(20)).await.len(), 1);
+    signal(&a, "STOP");
+    receiver.respond_after(Duration::ZERO);
+    sqlite_source(&source, "INSERT INTO items VALUES (4, 'd');").await;
+
+    // The second process releases the stalled run once its lease ran out, and
+    // runs the command again from its unmoved cursor.
+    let b = second.serve(&free_address()).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let runs = loop {
+        let runs = json_of(api(
+            &b,
+            key,
+            Method::GET,
+            &format!("/api/v1/commands/{id}/runs"),
+        ))
+        .await;
+        if runs
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["status"] == "succeeded")
+        {
+            break runs;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never taken over: {runs}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let stalled = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["status"] == "failed")
+        .cloned()
+        .expect("the stalled run, released");
+    let taken_over = json_of(api(&b, key, Method::GET, &format!("/api/v1/commands/{id}"))).await;
+    assert_eq!(taken_over["last_value"], "4", "{taken_over}");
+
+    // Wake the first worker: its answer arrives, and everything it tries to
+    // write (the batch, the completion with cursor 3) must be refused.
+    signal(&a, "CONT");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let after = json_of(api(&b, key, Method::GET, &format!("/api/v1/commands/{id}"))).await;
+    assert_eq!(
+        after["last_value"], "4",
+        "the stalled worker moved the cursor: {after}"
+    );
+    assert_eq!(after["status"], "READY", "{after}");
+    let runs_after = json_of(api(
+        &b,
+        key,
+        Method::GET,
+        &format!("/api/v1/commands/{id}/runs"),
+    ))
+    .await;
+    let stalled_after = runs_after
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == stalled["id"])
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        stalled_after, stalled,
+        "the stalled run was not written to after it woke"
+    );
+    assert_eq!(
+        runs_after
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["status"] == "succeeded")
+            .count(),
+        1,
+        "{runs_after}"
+    );
+    let log = a.log();
+    assert!(
+        log.contains("lease was lost"),
+        "the first worker says why it stopped: {log}"
+    );
+    a.kill();
+}
