@@ -110,6 +110,16 @@ impl Attempt {
                 .is_some_and(|status| (200..300).contains(&status))
     }
 
+    /// The receiver is overloaded (429) or too slow to answer: wait longer.
+    pub fn slows_down(&self) -> bool {
+        self.status == Some(429)
+            || (self.status.is_none()
+                && self
+                    .error
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with(TIMED_OUT)))
+    }
+
     fn failed_before_sending(message: String, permanent: bool, started: Instant) -> Self {
         Self {
             number: 1,
@@ -340,11 +350,14 @@ fn status_text(status: StatusCode) -> String {
     }
 }
 
+/// How a timed-out attempt's error begins.
+const TIMED_OUT: &str = "timed out";
+
 /// Turns a reqwest error into user-facing words and whether retrying is pointless.
 fn describe_send_error(err: reqwest::Error, timeout: Duration) -> (String, bool) {
     if err.is_timeout() {
         return (
-            format!("timed out after {}", human_duration(timeout)),
+            format!("{TIMED_OUT} after {}", human_duration(timeout)),
             false,
         );
     }
@@ -368,7 +381,7 @@ fn describe_send_error(err: reqwest::Error, timeout: Duration) -> (String, bool)
                 }
                 io::ErrorKind::TimedOut => {
                     return (
-                        format!("timed out after {}", human_duration(timeout)),
+                        format!("{TIMED_OUT} after {}", human_duration(timeout)),
                         false,
                     );
                 }

@@ -67,6 +67,23 @@ impl RetryPolicy {
         self.delays.len().saturating_add(1)
     }
 
+    /// After a failed `attempt`: how long to wait before the next one, or `None`
+    /// when retrying cannot help (refused by the address guard) or this was the
+    /// last attempt. A receiver that is overloaded (429) or too slow to answer
+    /// (timeout) gets twice the scheduled wait; `Retry-After` is honoured, clamped.
+    pub fn retry_after_attempt(&self, attempt: &Attempt) -> Option<Duration> {
+        let retry_index = (attempt.number.max(1) - 1) as usize;
+        if attempt.succeeded() || attempt.permanent || retry_index >= self.delays.len() {
+            return None;
+        }
+        let wait = self.wait_before_retry(retry_index, attempt.retry_after);
+        Some(if attempt.slows_down() && attempt.retry_after.is_none() {
+            wait.saturating_mul(2)
+        } else {
+            wait
+        })
+    }
+
     /// The wait before retry number `retry_index` (0-based): the scheduled delay with
     /// jitter, or the receiver's `Retry-After` (clamped) when that is longer.
     fn wait_before_retry(&self, retry_index: usize, retry_after: Option<Duration>) -> Duration {
@@ -134,14 +151,12 @@ impl Outbound {
             if attempt.succeeded() {
                 return Ok(attempt);
             }
-            let retry_index = (number - 1) as usize;
-            if attempt.permanent || retry_index >= policy.delays.len() {
+            let Some(wait) = policy.retry_after_attempt(&attempt) else {
                 return Err(DeliveryFailed {
                     attempts: number,
                     last: attempt,
                 });
-            }
-            let wait = policy.wait_before_retry(retry_index, attempt.retry_after);
+            };
             tracing::info!(
                 attempt = number,
                 status = attempt.status,
@@ -182,6 +197,36 @@ mod tests {
             RetryPolicy::quick(2).delays,
             vec![Duration::from_millis(50); 2]
         );
+    }
+
+    #[test]
+    fn the_wait_after_an_attempt_follows_the_schedule_and_slows_down_for_429() {
+        let policy = RetryPolicy {
+            delays: vec![Duration::from_secs(1), Duration::from_secs(5)],
+            jitter: 0.0,
+            max_retry_after: Duration::from_secs(60),
+        };
+        let failed = |number: u32, status: Option<u16>, error: &str| Attempt {
+            number,
+            status,
+            duration: Duration::ZERO,
+            response_excerpt: String::new(),
+            error: Some(error.into()),
+            retry_after: None,
+            permanent: false,
+        };
+        let wait = |attempt: &Attempt| policy.retry_after_attempt(attempt);
+        assert_eq!(wait(&failed(1, Some(500), "HTTP 500")), Some(Duration::from_secs(1)));
+        assert_eq!(wait(&failed(2, Some(500), "HTTP 500")), Some(Duration::from_secs(5)));
+        assert_eq!(wait(&failed(3, Some(500), "HTTP 500")), None, "the last attempt");
+        assert_eq!(wait(&failed(1, Some(429), "HTTP 429")), Some(Duration::from_secs(2)));
+        assert_eq!(wait(&failed(1, None, "timed out after 30 s")), Some(Duration::from_secs(2)));
+        let mut asked = failed(1, Some(503), "HTTP 503");
+        asked.retry_after = Some(Duration::from_secs(600));
+        assert_eq!(wait(&asked), Some(Duration::from_secs(60)), "Retry-After, clamped");
+        let mut refused = failed(1, None, "refused");
+        refused.permanent = true;
+        assert_eq!(wait(&refused), None);
     }
 
     #[test]
