@@ -20,6 +20,7 @@ pub mod history;
 pub mod ids;
 pub mod inboxes;
 pub mod invitations;
+pub mod outbox;
 pub mod password;
 pub mod quotas;
 pub mod runs;
@@ -43,6 +44,7 @@ pub struct Store {
     run_lease: chrono::Duration,
     inbox_limits: inboxes::InboxLimits,
     quotas: quotas::TenantQuotas,
+    outbox_signals: outbox::OutboxSignals,
 }
 
 impl Store {
@@ -68,6 +70,7 @@ impl Store {
             run_lease: commands::DEFAULT_RUN_LEASE,
             inbox_limits: inboxes::InboxLimits::default(),
             quotas: quotas::TenantQuotas::default(),
+            outbox_signals: Default::default(),
         };
         let sealed = store.reseal_secrets().await?;
         if sealed.resealed > 0 {
