@@ -455,11 +455,14 @@ on_both_backends!(
         running.stop().await;
 
         let entries = recorder.entries();
-        assert_eq!(
-            entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
-            seqs(1..=TASKS * EACH),
-            "every entry exactly once, in seq order"
+        let read: Vec<i64> = entries.iter().map(|e| e.seq).collect();
+        let missing: Vec<i64> = (1..=TASKS * EACH).filter(|s| !read.contains(s)).collect();
+        assert!(missing.is_empty(), "skipped entries: {missing:?}");
+        assert!(
+            read.windows(2).all(|w| w[0] < w[1]),
+            "read once each, in seq order"
         );
+        assert_eq!(read.len() as i64, TASKS * EACH);
         assert!(
             recorder.batches().len() > 1,
             "the consumer read while appends went on"
