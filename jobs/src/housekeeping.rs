@@ -63,6 +63,22 @@ impl Job for ApplyHistoryRetention {
     }
 }
 
+/// Outbox retention: removes entries every consumer of their stream has applied.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApplyOutboxRetention;
+
+impl Job for ApplyOutboxRetention {
+    const QUEUE: &'static str = "housekeeping.outbox_retention";
+
+    async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
+        let removed = ctx.store.apply_outbox_retention().await?;
+        if removed > 0 {
+            tracing::info!(removed, "removed outbox entries every consumer had applied");
+        }
+        Ok(())
+    }
+}
+
 pub(crate) fn register_tick(
     monitor: Monitor,
     schedule: cron::Schedule,
@@ -79,5 +95,6 @@ pub(crate) fn register_tick(
 async fn enqueue_housekeeping(_tick: Tick, queue: Data<JobQueue>) -> Result<(), BoxDynError> {
     queue.push(CleanupExpiredSessions).await?;
     queue.push(ApplyInboxRetention).await?;
-    queue.push(ApplyHistoryRetention).await.map_err(Into::into)
+    queue.push(ApplyHistoryRetention).await?;
+    queue.push(ApplyOutboxRetention).await.map_err(Into::into)
 }

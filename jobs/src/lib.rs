@@ -6,13 +6,14 @@
 pub mod databases;
 mod housekeeping;
 mod metrics;
+pub mod outbox;
 pub mod pull;
 mod queue;
 pub mod sqlite_dirs;
 mod wake;
 
 pub use housekeeping::{
-    ApplyHistoryRetention, ApplyInboxRetention, CleanupExpiredSessions,
+    ApplyHistoryRetention, ApplyInboxRetention, ApplyOutboxRetention, CleanupExpiredSessions,
     HOUSEKEEPING_DEFAULT_SCHEDULE,
 };
 pub use metrics::JobMetrics;
@@ -186,6 +187,9 @@ pub fn register_all(ctx: JobContext) -> Result<Monitor, String> {
     let monitor = ctx
         .queue
         .register_worker::<ApplyHistoryRetention>(monitor, ctx.clone());
+    let monitor = ctx
+        .queue
+        .register_worker::<ApplyOutboxRetention>(monitor, ctx.clone());
     let monitor = ctx
         .queue
         .register_worker::<pull::RunCommand>(monitor, ctx.clone());

@@ -21,6 +21,7 @@ pub mod ids;
 pub mod inboxes;
 pub mod invitations;
 pub mod leases;
+pub mod outbox;
 pub mod password;
 pub mod quotas;
 pub mod runs;
@@ -44,6 +45,7 @@ pub struct Store {
     run_lease: chrono::Duration,
     inbox_limits: inboxes::InboxLimits,
     quotas: quotas::TenantQuotas,
+    outbox_signals: outbox::OutboxSignals,
 }
 
 impl Store {
@@ -69,6 +71,7 @@ impl Store {
             run_lease: commands::DEFAULT_RUN_LEASE,
             inbox_limits: inboxes::InboxLimits::default(),
             quotas: quotas::TenantQuotas::default(),
+            outbox_signals: Default::default(),
         };
         let sealed = store.reseal_secrets().await?;
         if sealed.resealed > 0 {

@@ -224,3 +224,34 @@ diesel::table! {
         expires_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    outbox_streams (tenant_id, stream) {
+        tenant_id -> Text,
+        stream -> Text,
+        next_seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    outbox_entries (tenant_id, stream, seq) {
+        tenant_id -> Text,
+        stream -> Text,
+        seq -> BigInt,
+        payload -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    outbox_consumers (tenant_id, consumer, stream) {
+        tenant_id -> Text,
+        consumer -> Text,
+        stream -> Text,
+        position -> BigInt,
+        paused -> Bool,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(outbox_streams, outbox_entries, outbox_consumers);

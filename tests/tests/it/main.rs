@@ -14,6 +14,7 @@ mod inboxes;
 mod jobs;
 mod load;
 mod ops;
+mod outbox;
 mod quotas;
 mod request_log;
 mod roles;

@@ -1,0 +1,3 @@
+DROP TABLE outbox_consumers;
+DROP TABLE outbox_entries;
+DROP TABLE outbox_streams;
