@@ -216,14 +216,34 @@ mod tests {
             permanent: false,
         };
         let wait = |attempt: &Attempt| policy.retry_after_attempt(attempt);
-        assert_eq!(wait(&failed(1, Some(500), "HTTP 500")), Some(Duration::from_secs(1)));
-        assert_eq!(wait(&failed(2, Some(500), "HTTP 500")), Some(Duration::from_secs(5)));
-        assert_eq!(wait(&failed(3, Some(500), "HTTP 500")), None, "the last attempt");
-        assert_eq!(wait(&failed(1, Some(429), "HTTP 429")), Some(Duration::from_secs(2)));
-        assert_eq!(wait(&failed(1, None, "timed out after 30 s")), Some(Duration::from_secs(2)));
+        assert_eq!(
+            wait(&failed(1, Some(500), "HTTP 500")),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(
+            wait(&failed(2, Some(500), "HTTP 500")),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            wait(&failed(3, Some(500), "HTTP 500")),
+            None,
+            "the last attempt"
+        );
+        assert_eq!(
+            wait(&failed(1, Some(429), "HTTP 429")),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            wait(&failed(1, None, "timed out after 30 s")),
+            Some(Duration::from_secs(2))
+        );
         let mut asked = failed(1, Some(503), "HTTP 503");
         asked.retry_after = Some(Duration::from_secs(600));
-        assert_eq!(wait(&asked), Some(Duration::from_secs(60)), "Retry-After, clamped");
+        assert_eq!(
+            wait(&asked),
+            Some(Duration::from_secs(60)),
+            "Retry-After, clamped"
+        );
         let mut refused = failed(1, None, "refused");
         refused.permanent = true;
         assert_eq!(wait(&refused), None);

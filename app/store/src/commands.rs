@@ -202,6 +202,9 @@ type ReadyAgain = (
     diesel::dsl::Eq<commands::updated_at, NaiveDateTime>,
 );
 
+/// Run statuses that still hold their command (PROCESSING).
+const LIVE_RUN: [&str; 3] = ["queued", "running", "retrying"];
+
 /// Statuses a run may start from.
 const RUNNABLE: [&str; 2] = ["READY", "ERROR"];
 
@@ -687,7 +690,7 @@ impl Store {
         let mut conn = self.write().await?;
         let runs = in_transaction!(&mut conn, c => {
             let expired: Vec<String> = command_runs::table
-                .filter(command_runs::status.eq_any(["queued", "running"]))
+                .filter(command_runs::status.eq_any(LIVE_RUN))
                 .filter(command_runs::lease_until.lt(at))
                 .select(command_runs::id)
                 .load(c)
@@ -704,7 +707,7 @@ impl Store {
             Ok(diesel::update(
                 command_runs::table
                     .filter(command_runs::id.eq_any(&expired))
-                    .filter(command_runs::status.eq_any(["queued", "running"])),
+                    .filter(command_runs::status.eq_any(LIVE_RUN)),
             )
             .set((
                 command_runs::status.eq("failed"),
@@ -718,7 +721,7 @@ impl Store {
         // is released only after that run, so it never runs twice at once.
         let live_run = command_runs::table
             .filter(command_runs::command_id.eq(commands::id))
-            .filter(command_runs::status.eq_any(["queued", "running"]))
+            .filter(command_runs::status.eq_any(LIVE_RUN))
             .filter(command_runs::lease_until.ge(at));
         let commands = with_conn!(&mut conn, c => diesel::update(
                 commands::table

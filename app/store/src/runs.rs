@@ -24,6 +24,9 @@ pub fn run_resource(id: &RunId) -> String {
 pub enum RunStatus {
     Queued,
     Running,
+    /// A batch's delivery failed; the run waits for its next attempt (a row
+    /// becoming due, see [`Store::schedule_run_retry`]), holding no worker.
+    Retrying,
     Succeeded,
     Failed,
 }
@@ -33,6 +36,7 @@ impl RunStatus {
         match self {
             Self::Queued => "queued",
             Self::Running => "running",
+            Self::Retrying => "retrying",
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
         }
@@ -42,6 +46,7 @@ impl RunStatus {
         match raw {
             "queued" => Some(Self::Queued),
             "running" => Some(Self::Running),
+            "retrying" => Some(Self::Retrying),
             "succeeded" => Some(Self::Succeeded),
             "failed" => Some(Self::Failed),
             _ => None,
@@ -74,6 +79,8 @@ struct RunRow {
     started_at: Option<NaiveDateTime>,
     finished_at: Option<NaiveDateTime>,
     lease_until: Option<NaiveDateTime>,
+    attempts: i64,
+    next_attempt_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone)]
@@ -98,6 +105,10 @@ pub struct Run {
     pub started_at: Option<NaiveDateTime>,
     pub finished_at: Option<NaiveDateTime>,
     pub lease_until: Option<NaiveDateTime>,
+    /// Failed delivery attempts of the batch being delivered (0 once it went out).
+    pub attempts: i64,
+    /// When a retrying run's next attempt is due.
+    pub next_attempt_at: Option<NaiveDateTime>,
 }
 
 impl Run {
@@ -133,6 +144,8 @@ impl TryFrom<RunRow> for Run {
             started_at: r.started_at,
             finished_at: r.finished_at,
             lease_until: r.lease_until,
+            attempts: r.attempts,
+            next_attempt_at: r.next_attempt_at,
         })
     }
 }
@@ -342,6 +355,9 @@ impl Store {
                 command_runs::bytes_delivered.eq(command_runs::bytes_delivered + bytes),
                 command_runs::batches_delivered.eq(command_runs::batches_delivered + 1i64),
                 command_runs::lease_until.eq(until),
+                command_runs::attempts.eq(0i64),
+                command_runs::next_attempt_at.eq(None::<NaiveDateTime>),
+                command_runs::error.eq(None::<String>),
             ))
             .execute(c)
             .await?;
@@ -439,6 +455,82 @@ impl Store {
             }
             Ok(())
         })
+    }
+
+    /// A batch's delivery failed and another attempt is due at `next_at`: the
+    /// run gives its lease up and waits as `retrying` (holding no worker) with
+    /// its attempts and the last error; [`Store::requeue_due_retries`] queues it
+    /// again when due, and it resumes from that batch. Its `lease_until` (and its
+    /// command's) cover the wait, so it is released as interrupted only if no
+    /// worker takes it up in time after that.
+    pub async fn schedule_run_retry(
+        &self,
+        run: &Run,
+        lease: &Lease,
+        attempts: i64,
+        next_at: NaiveDateTime,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let until = next_at + self.run_lease();
+        let mut conn = self.write().await?;
+        in_transaction!(&mut conn, c => {
+            hold_lease!(c, lease);
+            release_lease_in!(c, lease);
+            diesel::update(
+                command_runs::table
+                    .find(run.id.as_str())
+                    .filter(command_runs::status.eq(RunStatus::Running.as_str())),
+            )
+            .set((
+                command_runs::status.eq(RunStatus::Retrying.as_str()),
+                command_runs::attempts.eq(attempts),
+                command_runs::next_attempt_at.eq(next_at),
+                command_runs::error.eq(error),
+                command_runs::lease_until.eq(until),
+            ))
+            .execute(c)
+            .await?;
+            diesel::update(
+                commands::table
+                    .find(run.command_id.as_str())
+                    .filter(commands::status.eq(CommandStatus::Processing.as_str())),
+            )
+            .set(commands::lease_until.eq(until))
+            .execute(c)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// Queues again, at most `limit`, the retrying runs whose next attempt is
+    /// due; returns their ids for the caller to hand to workers.
+    pub async fn requeue_due_retries(&self, limit: i64) -> Result<Vec<RunId>, StoreError> {
+        let at = now();
+        let until = at + self.run_lease();
+        let mut conn = self.write().await?;
+        let ids: Vec<String> = in_transaction!(&mut conn, c => {
+            let due: Vec<String> = command_runs::table
+                .filter(command_runs::status.eq(RunStatus::Retrying.as_str()))
+                .filter(command_runs::next_attempt_at.le(at))
+                .order(command_runs::next_attempt_at.asc())
+                .limit(limit)
+                .select(command_runs::id)
+                .load(c)
+                .await?;
+            Ok(diesel::update(
+                command_runs::table
+                    .filter(command_runs::id.eq_any(&due))
+                    .filter(command_runs::status.eq(RunStatus::Retrying.as_str())),
+            )
+            .set((
+                command_runs::status.eq(RunStatus::Queued.as_str()),
+                command_runs::lease_until.eq(until),
+            ))
+            .returning(command_runs::id)
+            .get_results(c)
+            .await?)
+        })?;
+        Ok(ids.into_iter().map(RunId::from_stored).collect())
     }
 
     /// A run that could not be handed to a worker (the job queue refused it):

@@ -197,6 +197,8 @@ diesel::table! {
         started_at -> Nullable<Timestamp>,
         finished_at -> Nullable<Timestamp>,
         lease_until -> Nullable<Timestamp>,
+        attempts -> BigInt,
+        next_attempt_at -> Nullable<Timestamp>,
     }
 }
 

@@ -77,6 +77,19 @@ impl Job for RunCommand {
                     .await;
                 failed.map(|()| ctx.metrics.run_finished(false))
             }
+            Err(Failure::Retry {
+                attempts,
+                wait,
+                error,
+            }) => {
+                let next_at = (Utc::now()
+                    + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX))
+                .naive_utc();
+                tracing::info!(run = %run.id, attempts, wait_ms = wait.as_millis() as u64, error = %error, "callback attempt failed; the next is scheduled");
+                ctx.store
+                    .schedule_run_retry(&run, &lease, attempts, next_at, &error)
+                    .await
+            }
             Err(Failure::LeaseLost) => Err(StoreError::LeaseLost {
                 resource: lease.resource.clone(),
             }),
@@ -96,6 +109,13 @@ impl Job for RunCommand {
 enum Failure {
     /// The run failed: the command goes to ERROR with this message.
     Failed(String),
+    /// A batch's delivery failed and may succeed later: the run waits, durably,
+    /// for its next attempt (`attempts` so far, the wait, the error).
+    Retry {
+        attempts: i64,
+        wait: Duration,
+        error: String,
+    },
     /// The run's lease was lost: it stops and writes nothing more.
     LeaseLost,
 }
@@ -195,10 +215,16 @@ async fn execute(
     let max_bytes = ctx.settings.max_batch_bytes;
     let mut batches = prefetch_batches(db, rendered, batch_size, max_bytes);
     let mut number = 0u64;
+    // A run resumed after a failed attempt re-reads its result and skips the
+    // batches it already delivered (same numbers, same idempotency keys).
+    let delivered = u64::try_from(run.batches).unwrap_or(0);
     while let Some(batch) = batches.recv().await {
         let PreparedBatch { rows, body } = batch?;
         number += 1;
         cursor.observe(&rows);
+        if number <= delivered {
+            continue;
+        }
         let bytes = body.len() as i64;
         deliver(ctx, command, run, &lease.current(), number, body).await?;
         ctx.store
@@ -311,15 +337,26 @@ async fn deliver(
                     secret: ctx.store.callback_signing_key(&run.tenant_id),
                 }),
             };
-            ctx.outbound
-                .send_with_retries(&delivery, &ctx.settings.delivery_policy, |attempt| {
-                    if !attempt.succeeded() {
-                        tracing::info!(run = %run.id, batch = number, attempt = attempt.number, error = ?attempt.error, "callback attempt failed");
-                    }
-                })
-                .await
-                .map(|_| ())
-                .map_err(|failed| Failure::Failed(format!("callback batch {number}: {failed}")))
+            // One attempt per job: a failure becomes a retry that is due later
+            // (a row, not a sleep), so it survives restarts and shows on the run.
+            let mut attempt = ctx.outbound.send_once(&delivery).await;
+            attempt.number = u32::try_from(run.attempts + 1).unwrap_or(u32::MAX);
+            if attempt.succeeded() {
+                return Ok(());
+            }
+            let error = format!(
+                "callback batch {number}, attempt {}: {}",
+                attempt.number,
+                attempt.error.as_deref().unwrap_or("failed")
+            );
+            match ctx.settings.delivery_policy.retry_after_attempt(&attempt) {
+                Some(wait) => Err(Failure::Retry {
+                    attempts: i64::from(attempt.number),
+                    wait,
+                    error,
+                }),
+                None => Err(Failure::Failed(format!("{error}; giving up"))),
+            }
         }
     }
 }

@@ -6,7 +6,7 @@ use apalis::prelude::*;
 use apalis_cron::{CronScheduler, Tick};
 use std::str::FromStr;
 
-use crate::pull::start_run;
+use crate::pull::{RunCommand, start_run};
 use crate::{JobContext, JobError};
 use sluice_store::StoreError;
 
@@ -31,6 +31,21 @@ async fn claim_and_start(_tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDy
     let released = ctx.store.release_expired_leases().await?;
     if released > 0 {
         tracing::warn!(released, "released commands and runs whose worker stopped");
+    }
+    // Runs whose next delivery attempt is due go back to the workers; they resume
+    // from the batch that failed.
+    for run_id in ctx.store.requeue_due_retries(CLAIMS_PER_TICK).await? {
+        if let Err(e) = ctx
+            .queue
+            .push(RunCommand {
+                run_id: run_id.clone(),
+            })
+            .await
+        {
+            // The run's lease ran from now; if no worker takes it, the sweeper
+            // releases it as interrupted and the command runs again.
+            tracing::error!(run = %run_id, error = %e, "could not queue a run's next attempt");
+        }
     }
     for command in ctx.store.claim_due_commands(CLAIMS_PER_TICK).await? {
         let trigger = match command.settings.kind {

@@ -189,3 +189,73 @@ async fn a_killed_process_loses_no_rows_and_the_cursor_ends_right() {
     assert_all_delivered_and_ready(&second, &key, &id, &receiver, ROWS).await;
     second.kill();
 }
+
+/// A callback retry is a row that becomes due, not a sleep: while a failed batch
+/// waits for its next attempt the run shows `retrying` (attempts, next attempt),
+/// a SIGKILL then loses nothing, and after the restart the same run resumes from
+/// the failed batch — the batches before it are not sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_during_a_callback_retry_resumes_the_run_from_the_failed_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let sluice = sluice(&dir.path().join("data")).env("SLUICE_DELIVERY_RETRY_DELAYS", "3,3");
+    let tenant = sluice.provision("Retry Co", "retry@retry.test", "retry test password");
+    sluice_tests::sqlite_source(
+        &tenant.sqlite_dir.join("items.db"),
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, h TEXT);
+         INSERT INTO items VALUES (1, 'a'), (2, 'b'), (3, 'c');",
+    )
+    .await;
+    let bind = free_address();
+    let mut first = sluice.serve(&bind).await;
+    let receiver = Receiver::start().await;
+    // Batch 1 arrives; batch 2's first attempt fails.
+    receiver.respond_with(&[200, 500]);
+    let connection =
+        json!({"name": "items", "kind": "sqlite", "auth": {"params": {"path": "items.db"}}});
+    let id = start_incremental_run(&first, &tenant.key, connection, &receiver, 1).await;
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let retrying = loop {
+        let runs: Vec<Value> = api(
+            &first,
+            &tenant.key,
+            Method::GET,
+            &format!("/api/v1/commands/{id}/runs"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        if let Some(run) = runs.iter().find(|r| r["status"] == "retrying") {
+            break run.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never retrying: {runs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(retrying["attempts"], 1, "{retrying}");
+    assert_eq!(retrying["batches"], 1, "{retrying}");
+    assert!(retrying["next_attempt_at"].is_string(), "{retrying}");
+    assert!(
+        retrying["error"].as_str().unwrap().contains("HTTP 500"),
+        "{retrying}"
+    );
+    first.kill();
+
+    let second = sluice.serve(&bind).await;
+    let runs = wait_until_completed(&second, &tenant.key, &id).await;
+    assert_eq!(runs.len(), 1, "the same run resumed, no new one: {runs:?}");
+    assert_eq!(runs[0]["id"], retrying["id"]);
+    assert_eq!(runs[0]["status"], "succeeded");
+    let batches: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|r| r.header("sluice-batch").unwrap_or("?").to_string())
+        .collect();
+    assert_eq!(batches, ["1", "2", "2", "3"], "batch 1 was not sent again");
+    assert_all_delivered_and_ready(&second, &tenant.key, &id, &receiver, 3).await;
+}

@@ -112,7 +112,8 @@ impl CommandBody {
 #[derive(Serialize, ToSchema)]
 pub struct RunBody {
     pub id: String,
-    /// queued, running, succeeded or failed.
+    /// queued, running, retrying (a batch's delivery failed; see `attempts` and
+    /// `next_attempt_at`), succeeded or failed.
     pub status: String,
     pub trigger: String,
     pub rows: i64,
@@ -123,6 +124,10 @@ pub struct RunBody {
     pub window_end: Option<String>,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
+    /// Failed delivery attempts of the batch being delivered.
+    pub attempts: i64,
+    /// When a retrying run's next attempt is due.
+    pub next_attempt_at: Option<String>,
 }
 
 impl From<&Run> for RunBody {
@@ -139,6 +144,8 @@ impl From<&Run> for RunBody {
             window_end: r.window_end.as_ref().map(iso),
             started_at: r.started_at.as_ref().map(iso),
             finished_at: r.finished_at.as_ref().map(iso),
+            attempts: r.attempts,
+            next_attempt_at: r.next_attempt_at.as_ref().map(iso),
         }
     }
 }

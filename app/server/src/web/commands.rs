@@ -370,7 +370,16 @@ impl From<&Run> for RunView {
             rows: r.rows,
             bytes: r.bytes,
             batches: r.batches,
-            error: r.error.clone().unwrap_or_default(),
+            error: match (&r.error, r.next_attempt_at) {
+                (Some(error), Some(next)) if r.status == RunStatus::Retrying => {
+                    format!(
+                        "{error} — attempt {} failed; next attempt {}",
+                        r.attempts,
+                        when(&next)
+                    )
+                }
+                (error, _) => error.clone().unwrap_or_default(),
+            },
             started: r
                 .started_at
                 .as_ref()
