@@ -43,7 +43,7 @@ impl Job for ApplyInboxRetention {
 }
 
 /// History retention: archived dynamic commands and old runs past the
-/// operator's retention (the store's `TenantQuotas`).
+/// operator's retention (the store's `TenantQuotas`), and stale lease rows.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ApplyHistoryRetention;
 
@@ -52,6 +52,14 @@ impl Job for ApplyHistoryRetention {
 
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
         let removed = ctx.store.apply_history_retention().await?;
+        // Nobody can write under an expired lease; after an hour its row only takes room.
+        let leases = ctx
+            .store
+            .remove_stale_leases(chrono::Duration::hours(1))
+            .await?;
+        if leases > 0 {
+            tracing::info!(leases, "removed leases expired for over an hour");
+        }
         if removed != Default::default() {
             tracing::info!(
                 archived_commands = removed.archived_commands,

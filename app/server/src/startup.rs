@@ -104,6 +104,18 @@ impl Application {
                 "moving SQLite connectors into tenant directories failed: {error:#}"
             ),
         }
+        // Schedules saved while weekdays were read the cron crate's way keep their days.
+        match store
+            .convert_schedules_once(
+                "standard-cron-weekdays",
+                sluice_jobs::pull::legacy_to_standard,
+            )
+            .await
+        {
+            Ok(0) => {}
+            Ok(changed) => tracing::info!(changed, "schedules rewritten to standard cron weekdays"),
+            Err(error) => tracing::error!("rewriting stored schedules failed: {error:#}"),
+        }
         let outbound = Arc::new(Outbound::new(AddressGuard::new(
             config.allow_private_targets,
         )));

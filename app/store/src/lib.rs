@@ -21,6 +21,7 @@ pub mod ids;
 pub mod inboxes;
 pub mod invitations;
 pub mod leases;
+mod maintenance;
 pub mod outbox;
 pub mod password;
 pub mod quotas;

@@ -101,6 +101,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     command_runs,
     direct_urls,
     leases,
+    maintenance_done,
 );
 
 diesel::table! {
@@ -257,3 +258,10 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(outbox_streams, outbox_entries, outbox_consumers);
+
+diesel::table! {
+    maintenance_done (name) {
+        name -> Text,
+        done_at -> Timestamp,
+    }
+}

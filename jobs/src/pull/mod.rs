@@ -10,7 +10,7 @@ mod scheduler;
 mod weekdays;
 
 pub use run::RunCommand;
-pub use schedule::{Schedule, ScheduleError};
+pub use schedule::{Schedule, ScheduleError, legacy_to_standard};
 pub use scheduler::register_scheduler;
 
 use chrono::{DateTime, NaiveDateTime, Utc};

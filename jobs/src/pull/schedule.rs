@@ -23,6 +23,10 @@ impl Schedule {
             ))
         })?;
         let trimmed = expression.split_whitespace().collect::<Vec<_>>().join(" ");
+        let trimmed = match alias(&trimmed) {
+            Some(expanded) => expanded.to_string(),
+            None => trimmed,
+        };
         let fields = trimmed.split(' ').filter(|f| !f.is_empty()).count();
         let normalised = match fields {
             5 => format!("0 {trimmed}"),
@@ -73,6 +77,33 @@ impl Schedule {
         let local = after.with_timezone(&self.zone);
         self.cron.after(&local).take(count).collect()
     }
+}
+
+/// A schedule stored before Sluice read weekdays as standard cron, rewritten so
+/// that it fires on the days its owner saw in the preview then; `None` when
+/// nothing changes (no numbered weekdays).
+pub fn legacy_to_standard(expression: &str) -> Option<String> {
+    let mut fields: Vec<&str> = expression.split_whitespace().collect();
+    let weekday = match fields.len() {
+        5 => 4,
+        6 | 7 => 5,
+        _ => return None,
+    };
+    let converted = super::weekdays::legacy_to_standard(fields[weekday])?;
+    fields[weekday] = &converted;
+    Some(fields.join(" "))
+}
+
+/// The standard shorthands, as the 5-field expressions they stand for.
+fn alias(expression: &str) -> Option<&'static str> {
+    Some(match expression.to_ascii_lowercase().as_str() {
+        "@yearly" | "@annually" => "0 0 1 1 *",
+        "@monthly" => "0 0 1 * *",
+        "@weekly" => "0 0 * * 0",
+        "@daily" | "@midnight" => "0 0 * * *",
+        "@hourly" => "0 * * * *",
+        _ => return None,
+    })
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -159,6 +190,19 @@ mod weekday_tests {
         assert_eq!(days("0 0 9 * * SAT,SUN")[..2], [Sat, Sun]);
         let parsed = Schedule::parse("0 9 * * 1-5", "UTC").unwrap();
         assert_eq!(parsed.expression, "0 0 9 * * 1-5", "stored as written");
+        assert_eq!(days("@weekly")[0], Sun);
+        let hourly = Schedule::parse("@hourly", "UTC").unwrap();
+        assert_eq!(hourly.expression, "0 0 * * * *");
+        assert_eq!(
+            hourly.shortest_interval(sunday).unwrap().num_seconds(),
+            3600
+        );
+        assert_eq!(
+            legacy_to_standard("0 0 9 * * 1-5").as_deref(),
+            Some("0 0 9 * * SUN,MON,TUE,WED,THU")
+        );
+        assert_eq!(legacy_to_standard("0 0 9 * * MON-FRI"), None);
+        assert_eq!(legacy_to_standard("*/5 * * * * *"), None);
         let refused = Schedule::parse("0 9 * * 9", "UTC").unwrap_err();
         assert!(refused.to_string().contains("0-7"), "{refused}");
     }

@@ -922,3 +922,49 @@ async fn an_unknown_stored_status_is_an_error_not_ready() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(receiver.received().len(), before, "it never ran");
 }
+
+/// Schedules stored while weekdays were read the cron crate's way (1 = Sunday)
+/// are rewritten once, keeping their days: `2` (Monday then) becomes `MON`, and a
+/// second pass changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_schedules_keep_their_weekdays_under_standard_cron() {
+    use sqlx::Connection;
+    let app = TestApp::spawn(sluice_tests::Backend::Postgres).await;
+    let user = app.signup("Weekdays").await;
+    let key = app.api_key_for(&user).await;
+    sluice_tests::sqlite_source(
+        &app.sqlite_dir_for(&user).await.join("items.db"),
+        sluice_tests::THREE_ITEMS,
+    )
+    .await;
+    let connection = connector(
+        &app,
+        &key,
+        json!({"name": "items", "kind": "sqlite", "auth": {"params": {"path": "items.db"}}}),
+    )
+    .await;
+    let created = create_command(&app, &key, json!({"connection_id": connection, "name": "weekly", "kind": "static", "sql": "SELECT id FROM items", "callback": {"url": "http://127.0.0.1:9/"}, "schedule": "0 0 9 * * MON"})).await;
+    let id = created["id"].as_str().unwrap();
+    let mut db = sqlx::PgConnection::connect(&app.database_url().unwrap())
+        .await
+        .unwrap();
+    // As an older version stored it, and before the one-time rewrite ran.
+    sqlx::query("UPDATE commands SET schedule = '0 0 9 * * 2' WHERE id = $1")
+        .bind(id)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM maintenance_done")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let rewrite = || {
+        app.store().convert_schedules_once(
+            "standard-cron-weekdays",
+            sluice_jobs::pull::legacy_to_standard,
+        )
+    };
+    assert_eq!(rewrite().await.unwrap(), 1);
+    assert_eq!(command(&app, &key, id).await["schedule"], "0 0 9 * * MON");
+    assert_eq!(rewrite().await.unwrap(), 0, "it runs once");
+}
