@@ -19,8 +19,10 @@ pub struct AuditEntryBody {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
-    /// At most this many entries, newest first (1–1000, default 100).
+    /// At most this many entries, newest first (1–1000, default 100; larger
+    /// values are read as 1000, smaller as 1).
     limit: Option<i64>,
 }
 

@@ -1,7 +1,7 @@
 //! `/api/v1/commands…`: create (a dynamic command starts at once), read, run,
 //! pause/resume, delete, and the run history.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sluice_store::commands::{Callback, Command, CommandKind};
@@ -10,12 +10,12 @@ use sluice_store::ids::{CommandId, ConnectorId, RunId};
 use sluice_store::runs::Run;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::{iso, page};
+use crate::api::{fields, iso, page};
 use crate::auth::ApiCaller;
 use crate::commands::{
     CommandFields, first_run_at, next_run, parse_window, room_for_a_command, run_dynamic, run_now,
 };
-use crate::error::{ApiError, AppError};
+use crate::error::{ApiError, AppError, api_payload_error};
 use crate::hooks::urls::without_hook_token;
 use crate::state::AppState;
 
@@ -175,7 +175,14 @@ pub async fn create(
                 "is not one of your connections",
             ))
         })?;
-    let fields = CommandFields {
+    if body.callback.url.is_some() && body.callback.inbox_id.is_some() {
+        return Err(AppError::Invalid(Invalid::new(
+            "callback",
+            "give either url or inbox_id, not both",
+        ))
+        .into());
+    }
+    let form = CommandFields {
         name: body.name.unwrap_or_default(),
         sql: body.sql,
         callback_kind: if body.callback.inbox_id.is_some() {
@@ -192,10 +199,10 @@ pub async fn create(
         batch_size: body.batch_size.map(|n| n.to_string()).unwrap_or_default(),
         params: body.params.map(|p| p.to_string()).unwrap_or_default(),
     };
-    let valid = fields
+    let valid = form
         .validate(&state, &connector, kind)
         .await
-        .map_err(ApiError::from)?;
+        .map_err(|e| fields::renamed(e, fields::command))?;
     let next = if kind == CommandKind::Static {
         first_run_at(&valid)
     } else {
@@ -238,7 +245,8 @@ pub struct ListQuery {
     /// Only this connection's commands.
     connection_id: Option<String>,
     /// Page size, 1 to 500 (default 100).
-    limit: Option<i64>,
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
+    limit: Option<String>,
     /// Cursor: commands created before this command id (the `Link: rel="next"`
     /// header of the previous page carries it).
     before: Option<String>,
@@ -252,7 +260,7 @@ pub async fn list(
     caller: ApiCaller,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = page::limit(query.limit)?;
+    let limit = page::limit(query.limit.as_deref())?;
     let connector = match query.connection_id.as_deref() {
         Some(raw) => {
             let id = ConnectorId::parse(raw).ok_or(AppError::NotFound)?;
@@ -294,6 +302,7 @@ pub async fn show(
 }
 
 #[derive(Deserialize, Default, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RunRequest {
     /// ISO 8601; default: the end of the last successful window.
     #[serde(rename = "startTime")]
@@ -301,6 +310,58 @@ pub struct RunRequest {
     /// ISO 8601; default: now.
     #[serde(rename = "endTime")]
     pub end_time: Option<String>,
+}
+
+impl RunRequest {
+    /// An empty body means "no window"; anything else must be a JSON object with
+    /// nothing but `startTime` and `endTime`, each a string or null. Errors name
+    /// the field, or serde's line and column when the JSON itself is broken.
+    fn read(req: &HttpRequest, body: &[u8]) -> Result<Self, ApiError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self::default());
+        }
+        let is_json = req.mime_type().ok().flatten().is_some_and(|m| {
+            m.subtype().as_str() == "json" || m.suffix().is_some_and(|s| s.as_str() == "json")
+        });
+        if !is_json {
+            return Err(AppError::UnsupportedMediaType.into());
+        }
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| AppError::BadRequest(format!("request body: {e}")))?;
+        let Value::Object(object) = value else {
+            return Err(AppError::BadRequest(format!(
+                "request body: expected a JSON object such as {{\"startTime\": …, \"endTime\": …}}, found {}",
+                json_kind(&value)
+            ))
+            .into());
+        };
+        for field in ["startTime", "endTime"] {
+            match object.get(field) {
+                None | Some(Value::Null | Value::String(_)) => {}
+                Some(other) => {
+                    return Err(AppError::Invalid(Invalid::new(
+                        field,
+                        format!("must be an ISO 8601 time string, not {}", json_kind(other)),
+                    ))
+                    .into());
+                }
+            }
+        }
+        // What is left to refuse is a field it does not know.
+        serde_json::from_value(Value::Object(object))
+            .map_err(|e| AppError::BadRequest(format!("request body: {e}")).into())
+    }
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -316,11 +377,12 @@ pub async fn run(
     state: web::Data<AppState>,
     caller: ApiCaller,
     id: web::Path<String>,
-    body: Option<web::Json<RunRequest>>,
+    body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_write()?;
+    let body = body.map_err(|e| api_payload_error(&e))?;
+    let body = RunRequest::read(&req, &body)?;
     let command = load(&state, &caller, &id).await?;
-    let body = body.map(|b| b.into_inner()).unwrap_or_default();
     let window = parse_window(
         &command,
         body.start_time.as_deref(),
@@ -413,9 +475,11 @@ pub async fn delete(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RunsQuery {
     /// Page size, 1 to 500 (default 100).
-    limit: Option<i64>,
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
+    limit: Option<String>,
     /// Cursor: runs started before this run id (the `Link: rel="next"` header of
     /// the previous page carries it).
     before: Option<String>,
@@ -432,7 +496,7 @@ pub async fn runs(
     query: web::Query<RunsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let command = load(&state, &caller, &id).await?;
-    let limit = page::limit(query.limit)?;
+    let limit = page::limit(query.limit.as_deref())?;
     let before = page::cursor(query.before.as_deref(), RunId::parse, "a run id")?;
     let runs = state
         .store

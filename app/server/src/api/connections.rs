@@ -3,15 +3,15 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sluice_connect::{TableKind, TableRef, connection_specs};
+use sluice_connect::{ConnectError, TableKind, TableRef, connection_specs};
 use sluice_store::connectors::Connector;
 use sluice_store::domain::Invalid;
 use sluice_store::ids::ConnectorId;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::iso;
+use crate::api::{fields, iso, page};
 use crate::auth::ApiCaller;
-use crate::connectors::{ConnectorFields, open_database};
+use crate::connectors::{ConnectorFields, Validated, open_database};
 use crate::error::{ApiError, AppError};
 use crate::state::AppState;
 use crate::web::no_store;
@@ -166,7 +166,22 @@ fn port_text(port: &Value) -> Result<String, Invalid> {
     }
 }
 
-/// Applies a request onto `fields` (empty for a create, the stored values for a patch).
+/// Applies a request onto `fields` (empty for a create, the stored values for a
+/// patch) and validates the result; errors name the request's JSON paths.
+fn apply_and_validate(
+    state: &AppState,
+    caller: &ApiCaller,
+    request: ConnectionRequest,
+    mut form: ConnectorFields,
+) -> Result<Validated, ApiError> {
+    let from_connection_string = request.connection_string.is_some() && request.auth.is_none();
+    let rename = |field| fields::connection(field, from_connection_string);
+    apply(request, &mut form).map_err(|e| fields::renamed(vec![e], rename))?;
+    form.validate(&state.tenant_sqlite_dir(caller.tenant()))
+        .map_err(|e| fields::renamed(e, rename))
+}
+
+/// Applies a request onto `fields`.
 fn apply(request: ConnectionRequest, fields: &mut ConnectorFields) -> Result<(), Invalid> {
     if let Some(v) = request.name {
         fields.name = v;
@@ -228,11 +243,12 @@ pub async fn create(
     body: web::Json<ConnectionRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_write()?;
-    let mut fields = ConnectorFields::default();
-    apply(body.into_inner(), &mut fields)?;
-    let validated = fields
-        .validate(&state.tenant_sqlite_dir(caller.tenant()))
-        .map_err(ApiError::from)?;
+    let validated = apply_and_validate(
+        &state,
+        &caller,
+        body.into_inner(),
+        ConnectorFields::default(),
+    )?;
     let (connector, gateway_key) = state
         .store
         .create_connector(
@@ -325,11 +341,12 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_write()?;
     let connector = load(&state, &caller, &id).await?;
-    let mut fields = stored_fields(&connector);
-    apply(body.into_inner(), &mut fields)?;
-    let validated = fields
-        .validate(&state.tenant_sqlite_dir(caller.tenant()))
-        .map_err(ApiError::from)?;
+    let validated = apply_and_validate(
+        &state,
+        &caller,
+        body.into_inner(),
+        stored_fields(&connector),
+    )?;
     let secrets = validated.edited_secrets(&state, &connector)?;
     let (updated, _) = state
         .store
@@ -435,6 +452,15 @@ pub async fn test(
     Ok(HttpResponse::Ok().json(body))
 }
 
+/// A failure while exploring: a table that is not there is 404, anything else
+/// (the database could not be reached or answered with an error) 502.
+fn explore_error(e: ConnectError) -> AppError {
+    match e {
+        ConnectError::NoSuchTable(message) => AppError::NoSuch(message),
+        other => AppError::Upstream(other.to_string()),
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct TableBody {
     pub schema: Option<String>,
@@ -455,10 +481,7 @@ pub async fn tables(
     let db = open_database(&state, &connector)
         .await
         .map_err(AppError::from)?;
-    let tables = db
-        .tables()
-        .await
-        .map_err(|e| AppError::Upstream(e.to_string()))?;
+    let tables = db.tables().await.map_err(explore_error)?;
     let body: Vec<TableBody> = tables
         .into_iter()
         .map(|t| TableBody {
@@ -478,13 +501,21 @@ pub async fn tables(
 pub struct TableQuery {
     /// The table's schema, when the database has several.
     schema: Option<String>,
-    /// Preview only: rows to return (1–1000, default 50).
-    limit: Option<u32>,
 }
 
-fn table_ref(name: String, query: &TableQuery) -> TableRef {
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PreviewQuery {
+    /// The table's schema, when the database has several.
+    schema: Option<String>,
+    /// Rows to return, 1 to 1000 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
+    limit: Option<String>,
+}
+
+fn table_ref(name: String, schema: Option<&str>) -> TableRef {
     TableRef {
-        schema: query.schema.clone().filter(|s| !s.is_empty()),
+        schema: schema.filter(|s| !s.is_empty()).map(str::to_string),
         name,
         kind: TableKind::Table,
     }
@@ -514,9 +545,9 @@ pub async fn columns(
         .await
         .map_err(AppError::from)?;
     let columns = db
-        .columns(&table_ref(name, &query))
+        .columns(&table_ref(name, query.schema.as_deref()))
         .await
-        .map_err(|e| AppError::Upstream(e.to_string()))?;
+        .map_err(explore_error)?;
     let body: Vec<ColumnBody> = columns
         .into_iter()
         .map(|c| ColumnBody {
@@ -544,18 +575,19 @@ pub async fn preview(
     state: web::Data<AppState>,
     caller: ApiCaller,
     path: web::Path<(String, String)>,
-    query: web::Query<TableQuery>,
+    query: web::Query<PreviewQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, name) = path.into_inner();
+    let limit = page::bounded("limit", query.limit.as_deref(), 50, 1000)?;
     let connector = load(&state, &caller, &id).await?;
     let db = open_database(&state, &connector)
         .await
         .map_err(AppError::from)?;
-    let limit = query.limit.unwrap_or(50).clamp(1, 1000);
+    let limit = u32::try_from(limit).unwrap_or(50);
     let rows = db
-        .preview(&table_ref(name, &query), limit)
+        .preview(&table_ref(name, query.schema.as_deref()), limit)
         .await
-        .map_err(|e| AppError::Upstream(e.to_string()))?
+        .map_err(explore_error)?
         .cap_cells(state.tenant_limits.preview_cell_bytes);
     Ok(HttpResponse::Ok().json(PreviewBody {
         columns: rows.columns,

@@ -72,9 +72,11 @@ pub async fn create(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Page size, 1 to 500 (default 100).
-    limit: Option<i64>,
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
+    limit: Option<String>,
     /// Cursor: inboxes whose name sorts after this one (the `Link: rel="next"`
     /// header of the previous page carries it).
     after: Option<String>,
@@ -88,7 +90,7 @@ pub async fn list(
     caller: ApiCaller,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = page::limit(query.limit)?;
+    let limit = page::limit(query.limit.as_deref())?;
     let inboxes = state
         .store
         .inboxes(caller.tenant(), query.after.as_deref(), limit)
@@ -109,6 +111,54 @@ pub async fn list(
     ))
 }
 
+async fn load(state: &AppState, caller: &ApiCaller, raw: &str) -> Result<Inbox, ApiError> {
+    let id = InboxId::parse(raw).ok_or(AppError::NotFound)?;
+    Ok(state.store.inbox(caller.tenant(), &id).await?)
+}
+
+/// One inbox; another tenant's id answers 404. A viewer's key gets no `url`.
+#[utoipa::path(get, path = "/api/v1/inboxes/{id}", tag = "inboxes", operation_id = "getInbox", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Inbox id")),
+    responses((status = 200, body = InboxBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn show(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let inbox = load(&state, &caller, &id).await?;
+    Ok(HttpResponse::Ok().json(body(&state, &caller, &inbox)))
+}
+
+/// Deletes an inbox with all its messages.
+#[utoipa::path(delete, path = "/api/v1/inboxes/{id}", tag = "inboxes", operation_id = "deleteInbox", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Inbox id")),
+    responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_write()?;
+    let inbox = load(&state, &caller, &id).await?;
+    state.store.delete_inbox(caller.tenant(), &inbox.id).await?;
+    let ip = client_ip(&req);
+    state
+        .store
+        .audit(
+            caller.tenant(),
+            AuditEvent {
+                actor: &caller.actor(),
+                action: "inbox.delete",
+                target: &inbox.name,
+                detail: "via API",
+                ip: ip.as_deref(),
+            },
+        )
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct MessageBody {
     pub id: String,
@@ -122,9 +172,11 @@ pub struct MessageBody {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MessagesQuery {
     /// Page size, 1 to 500 (default 100).
-    limit: Option<i64>,
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
+    limit: Option<String>,
     /// Cursor: messages received before this message id (the `Link: rel="next"`
     /// header of the previous page carries it).
     before: Option<String>,
@@ -143,10 +195,9 @@ pub async fn messages(
     id: web::Path<String>,
     query: web::Query<MessagesQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = InboxId::parse(&id).ok_or(AppError::NotFound)?;
-    let limit = page::limit(query.limit)?;
+    let limit = page::limit(query.limit.as_deref())?;
     let before = page::cursor(query.before.as_deref(), MessageId::parse, "a message id")?;
-    let inbox = state.store.inbox(caller.tenant(), &id).await?;
+    let inbox = load(&state, &caller, &id).await?;
     let messages = state
         .store
         .inbox_messages(caller.tenant(), &inbox.id, before.as_ref(), limit)
