@@ -5,6 +5,7 @@ use reqwest::header::{ALLOW, CONTENT_TYPE};
 use serde_json::{Value, json};
 use sluice_store::api_keys::KeyCreator;
 use sluice_tests::{THREE_ITEMS, TestApp, TestUser, on_both_backends, sqlite_source};
+use std::collections::HashSet;
 
 on_both_backends!(
     api_keys_authenticate_and_revocation_sticks,
@@ -663,6 +664,78 @@ on_both_backends!(
                     && e["target"] == "doomed"
                     && e["actor"].as_str().unwrap().starts_with("key:")),
             "{audit}"
+        );
+    }
+);
+
+on_both_backends!(
+    the_openapi_document_matches_the_routes,
+    |backend| async move {
+        let app = TestApp::spawn(backend).await;
+        let doc: Value = reqwest::get(app.url("/api/v1/openapi.json"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut operation_ids = HashSet::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            let in_path: HashSet<&str> = path
+                .split('{')
+                .skip(1)
+                .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
+                .collect();
+            for (method, operation) in item.as_object().unwrap() {
+                let id = operation["operationId"].as_str().unwrap_or_default();
+                assert!(!id.is_empty(), "{method} {path} has an operationId");
+                assert!(operation_ids.insert(id.to_string()), "{id} is unique");
+                let params = operation["parameters"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                let declared: HashSet<&str> = params
+                    .iter()
+                    .filter(|p| p["in"] == "path")
+                    .map(|p| p["name"].as_str().unwrap())
+                    .collect();
+                assert_eq!(declared, in_path, "{method} {path}: path parameters");
+                let responses = &operation["responses"];
+                assert!(responses["401"].is_object(), "{method} {path}: 401");
+                if !in_path.is_empty() {
+                    assert!(responses["404"].is_object(), "{method} {path}: 404");
+                }
+                if operation.get("requestBody").is_some() {
+                    assert!(responses["413"].is_object(), "{method} {path}: 413");
+                    assert!(responses["400"].is_object(), "{method} {path}: 400");
+                }
+            }
+        }
+        assert!(operation_ids.contains("getInbox") && operation_ids.contains("deleteInbox"));
+
+        let list = &doc["paths"]["/api/v1/commands"]["get"]["parameters"];
+        let limit = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "limit")
+            .expect("limit documented");
+        assert_eq!(limit["in"], "query");
+        assert_eq!(limit["schema"]["minimum"], 1);
+        assert_eq!(limit["schema"]["maximum"], 500);
+        assert!(doc["paths"]["/api/v1/connections"]["post"]["responses"]["409"].is_object());
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(
+            schemas["CommandBody"]["properties"]["status"]["enum"],
+            json!(["READY", "PROCESSING", "FINISHED", "ERROR", "PAUSED"])
+        );
+        assert_eq!(
+            schemas["RunRequest"]["properties"]["startTime"]["format"],
+            "date-time"
+        );
+        let body = &schemas["MessageBody"]["properties"]["body"];
+        assert!(
+            body.get("type").is_none(),
+            "any JSON, not only objects: {body}"
         );
     }
 );

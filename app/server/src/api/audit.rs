@@ -10,6 +10,7 @@ use crate::state::AppState;
 #[derive(Serialize, ToSchema)]
 pub struct AuditEntryBody {
     pub id: String,
+    #[schema(format = DateTime)]
     pub at: String,
     pub actor: String,
     pub action: String,
@@ -27,7 +28,7 @@ pub struct AuditQuery {
 }
 
 /// The tenant's audit log, newest first.
-#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", security(("bearer" = [])), params(AuditQuery),
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", operation_id = "listAuditEntries", security(("bearer" = [])), params(AuditQuery),
     responses((status = 200, body = [AuditEntryBody]), (status = 401, body = crate::error::ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,

@@ -69,6 +69,7 @@ pub struct CommandBody {
     pub last_value: Option<String>,
     pub schedule: Option<String>,
     pub timezone: String,
+    #[schema(format = DateTime)]
     pub next_run_at: Option<String>,
     pub batch_size: i64,
     #[schema(value_type = Option<Object>)]
@@ -119,9 +120,13 @@ pub struct RunBody {
     pub bytes: i64,
     pub batches: i64,
     pub error: Option<String>,
+    #[schema(format = DateTime)]
     pub window_start: Option<String>,
+    #[schema(format = DateTime)]
     pub window_end: Option<String>,
+    #[schema(format = DateTime)]
     pub started_at: Option<String>,
+    #[schema(format = DateTime)]
     pub finished_at: Option<String>,
 }
 
@@ -144,8 +149,10 @@ impl From<&Run> for RunBody {
 }
 
 /// Creates a command; a dynamic one is queued at once.
-#[utoipa::path(post, path = "/api/v1/commands", tag = "commands", security(("bearer" = [])), request_body = CommandRequest,
-    responses((status = 201, body = CreatedCommand), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/commands", tag = "commands", operation_id = "createCommand", security(("bearer" = [])), request_body = CommandRequest,
+    responses((status = 201, body = CreatedCommand), (status = 400, body = crate::error::ErrorBody),
+        (status = 409, description = "The tenant has as many commands as this instance allows", body = crate::error::ErrorBody),
+        (status = 429, description = "A dynamic command could not start: too many runs in progress", body = crate::error::ErrorBody)))]
 pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -241,6 +248,7 @@ async fn load(state: &AppState, caller: &ApiCaller, raw: &str) -> Result<Command
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only this connection's commands.
     connection_id: Option<String>,
@@ -254,7 +262,7 @@ pub struct ListQuery {
 
 /// The tenant's commands, or one connection's, newest first, a page at a time:
 /// a full page carries `Link: <…?before=…>; rel="next"`.
-#[utoipa::path(get, path = "/api/v1/commands", tag = "commands", security(("bearer" = [])), params(ListQuery), responses((status = 200, body = [CommandBody])))]
+#[utoipa::path(get, path = "/api/v1/commands", tag = "commands", operation_id = "listCommands", security(("bearer" = [])), params(ListQuery), responses((status = 200, body = [CommandBody])))]
 pub async fn list(
     state: web::Data<AppState>,
     caller: ApiCaller,
@@ -290,7 +298,7 @@ pub async fn list(
 }
 
 /// One command; another tenant's id answers 404.
-#[utoipa::path(get, path = "/api/v1/commands/{id}", tag = "commands", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/commands/{id}", tag = "commands", operation_id = "getCommand", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = CommandBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn show(
     state: web::Data<AppState>,
@@ -306,9 +314,11 @@ pub async fn show(
 pub struct RunRequest {
     /// ISO 8601; default: the end of the last successful window.
     #[serde(rename = "startTime")]
+    #[schema(format = DateTime)]
     pub start_time: Option<String>,
     /// ISO 8601; default: now.
     #[serde(rename = "endTime")]
+    #[schema(format = DateTime)]
     pub end_time: Option<String>,
 }
 
@@ -370,8 +380,9 @@ pub struct RunStarted {
 }
 
 /// Runs the command now, with an optional window.
-#[utoipa::path(post, path = "/api/v1/commands/{id}/run", tag = "commands", security(("bearer" = [])), params(("id" = String, Path)), request_body = RunRequest,
-    responses((status = 202, body = RunStarted), (status = 409, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/commands/{id}/run", tag = "commands", operation_id = "runCommand", security(("bearer" = [])), params(("id" = String, Path)), request_body(content = Option<RunRequest>, description = "Optional: an empty body runs with the default window"),
+    responses((status = 202, body = RunStarted), (status = 409, description = "The command cannot run now (paused, finished or already running)", body = crate::error::ErrorBody),
+        (status = 429, description = "Too many runs in progress for this tenant", body = crate::error::ErrorBody)))]
 pub async fn run(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -398,7 +409,7 @@ pub async fn run(
 }
 
 /// Pauses a static command.
-#[utoipa::path(post, path = "/api/v1/commands/{id}/pause", tag = "commands", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/commands/{id}/pause", tag = "commands", operation_id = "pauseCommand", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = CommandBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn pause(
     req: HttpRequest,
@@ -426,7 +437,7 @@ pub async fn pause(
 }
 
 /// Resumes a paused command.
-#[utoipa::path(post, path = "/api/v1/commands/{id}/resume", tag = "commands", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/commands/{id}/resume", tag = "commands", operation_id = "resumeCommand", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = CommandBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn resume(
     req: HttpRequest,
@@ -454,7 +465,7 @@ pub async fn resume(
 }
 
 /// Deletes a command and its runs.
-#[utoipa::path(delete, path = "/api/v1/commands/{id}", tag = "commands", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/api/v1/commands/{id}", tag = "commands", operation_id = "deleteCommand", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn delete(
     req: HttpRequest,
@@ -487,7 +498,7 @@ pub struct RunsQuery {
 
 /// The command's runs, newest first, a page at a time: a full page carries
 /// `Link: <…?before=…>; rel="next"`.
-#[utoipa::path(get, path = "/api/v1/commands/{id}/runs", tag = "commands", security(("bearer" = [])), params(("id" = String, Path), RunsQuery),
+#[utoipa::path(get, path = "/api/v1/commands/{id}/runs", tag = "commands", operation_id = "listRuns", security(("bearer" = [])), params(("id" = String, Path), RunsQuery),
     responses((status = 200, body = [RunBody]), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn runs(
     state: web::Data<AppState>,

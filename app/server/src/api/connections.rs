@@ -33,7 +33,7 @@ pub struct ConnectionSpecBody {
 }
 
 /// The connector kinds and the parameters each takes.
-#[utoipa::path(get, path = "/api/v1/connectionSpecs", tag = "connections", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/connectionSpecs", tag = "connections", operation_id = "listConnectionSpecs", security(("bearer" = [])),
     responses((status = 200, body = [ConnectionSpecBody])))]
 pub async fn specs(_caller: ApiCaller) -> HttpResponse {
     let specs: Vec<ConnectionSpecBody> = connection_specs()
@@ -117,7 +117,9 @@ pub struct ConnectionBody {
     pub params: ConnectionParamsBody,
     /// Whether a password is stored (it is never returned).
     pub has_password: bool,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
 }
 
@@ -234,7 +236,7 @@ fn apply(request: ConnectionRequest, fields: &mut ConnectorFields) -> Result<(),
 }
 
 /// Creates a connection from parameters or a connection string.
-#[utoipa::path(post, path = "/api/v1/connections", tag = "connections", security(("bearer" = [])), request_body = ConnectionRequest,
+#[utoipa::path(post, path = "/api/v1/connections", tag = "connections", operation_id = "createConnection", security(("bearer" = [])), request_body = ConnectionRequest,
     responses((status = 201, body = CreatedConnection), (status = 400, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn create(
     req: HttpRequest,
@@ -277,7 +279,7 @@ pub async fn create(
 }
 
 /// The tenant's connections (never their passwords).
-#[utoipa::path(get, path = "/api/v1/connections", tag = "connections", security(("bearer" = [])), responses((status = 200, body = [ConnectionBody])))]
+#[utoipa::path(get, path = "/api/v1/connections", tag = "connections", operation_id = "listConnections", security(("bearer" = [])), responses((status = 200, body = [ConnectionBody])))]
 pub async fn list(state: web::Data<AppState>, caller: ApiCaller) -> Result<HttpResponse, ApiError> {
     let body: Vec<ConnectionBody> = state
         .store
@@ -295,7 +297,7 @@ async fn load(state: &AppState, caller: &ApiCaller, raw: &str) -> Result<Connect
 }
 
 /// One connection; another tenant's id answers 404.
-#[utoipa::path(get, path = "/api/v1/connections/{id}", tag = "connections", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/connections/{id}", tag = "connections", operation_id = "getConnection", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = ConnectionBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn show(
     state: web::Data<AppState>,
@@ -330,8 +332,9 @@ fn stored_fields(c: &Connector) -> ConnectorFields {
 }
 
 /// Partial update: only the given fields change; a missing password keeps the stored one.
-#[utoipa::path(patch, path = "/api/v1/connections/{id}", tag = "connections", security(("bearer" = [])), params(("id" = String, Path)), request_body = ConnectionRequest,
-    responses((status = 200, body = ConnectionBody), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(patch, path = "/api/v1/connections/{id}", tag = "connections", operation_id = "updateConnection", security(("bearer" = [])), params(("id" = String, Path)), request_body = ConnectionRequest,
+    responses((status = 200, body = ConnectionBody), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, description = "Another connection has this name", body = crate::error::ErrorBody)))]
 pub async fn update(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -370,7 +373,7 @@ pub struct DeleteRequest {
 }
 
 /// Deletes a connection with its commands and logs; `confirm` must repeat its name.
-#[utoipa::path(delete, path = "/api/v1/connections/{id}", tag = "connections", security(("bearer" = [])), params(("id" = String, Path)), request_body = DeleteRequest,
+#[utoipa::path(delete, path = "/api/v1/connections/{id}", tag = "connections", operation_id = "deleteConnection", security(("bearer" = [])), params(("id" = String, Path)), request_body(content = Option<DeleteRequest>, description = "`confirm` must repeat the connection's name"),
     responses((status = 204), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn delete(
     req: HttpRequest,
@@ -421,7 +424,7 @@ pub struct TestBody {
 }
 
 /// Connects and reports the server version and latency, or a clear error.
-#[utoipa::path(post, path = "/api/v1/connections/{id}/test", tag = "connections", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/connections/{id}/test", tag = "connections", operation_id = "testConnection", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = TestBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn test(
     state: web::Data<AppState>,
@@ -470,8 +473,10 @@ pub struct TableBody {
 }
 
 /// Tables and views the connection's user can see.
-#[utoipa::path(get, path = "/api/v1/connections/{id}/tables", tag = "connections", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = [TableBody]), (status = 502, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/connections/{id}/tables", tag = "connections", operation_id = "listTables", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = [TableBody]), (status = 404, description = "No such connection, or no such table", body = crate::error::ErrorBody),
+        (status = 409, description = "A gateway connection: the server cannot explore it", body = crate::error::ErrorBody),
+        (status = 502, description = "The database could not be reached or answered with an error", body = crate::error::ErrorBody)))]
 pub async fn tables(
     state: web::Data<AppState>,
     caller: ApiCaller,
@@ -498,6 +503,7 @@ pub async fn tables(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TableQuery {
     /// The table's schema, when the database has several.
     schema: Option<String>,
@@ -530,9 +536,11 @@ pub struct ColumnBody {
 }
 
 /// A table's columns with their types.
-#[utoipa::path(get, path = "/api/v1/connections/{id}/tables/{name}/columns", tag = "connections", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/connections/{id}/tables/{name}/columns", tag = "connections", operation_id = "listColumns", security(("bearer" = [])),
     params(("id" = String, Path), ("name" = String, Path), TableQuery),
-    responses((status = 200, body = [ColumnBody]), (status = 502, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = [ColumnBody]), (status = 404, description = "No such connection, or no such table", body = crate::error::ErrorBody),
+        (status = 409, description = "A gateway connection: the server cannot explore it", body = crate::error::ErrorBody),
+        (status = 502, description = "The database could not be reached or answered with an error", body = crate::error::ErrorBody)))]
 pub async fn columns(
     state: web::Data<AppState>,
     caller: ApiCaller,
@@ -568,9 +576,11 @@ pub struct PreviewBody {
 }
 
 /// The first rows of a table, converted to JSON.
-#[utoipa::path(get, path = "/api/v1/connections/{id}/tables/{name}/preview", tag = "connections", security(("bearer" = [])),
-    params(("id" = String, Path), ("name" = String, Path), TableQuery),
-    responses((status = 200, body = PreviewBody), (status = 502, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/connections/{id}/tables/{name}/preview", tag = "connections", operation_id = "previewTable", security(("bearer" = [])),
+    params(("id" = String, Path), ("name" = String, Path), PreviewQuery),
+    responses((status = 200, body = PreviewBody), (status = 404, description = "No such connection, or no such table", body = crate::error::ErrorBody),
+        (status = 409, description = "A gateway connection: the server cannot explore it", body = crate::error::ErrorBody),
+        (status = 502, description = "The database could not be reached or answered with an error", body = crate::error::ErrorBody)))]
 pub async fn preview(
     state: web::Data<AppState>,
     caller: ApiCaller,

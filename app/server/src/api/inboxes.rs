@@ -28,6 +28,7 @@ pub struct InboxBody {
     /// viewer, since anyone holding it can post.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
@@ -43,8 +44,9 @@ fn body(state: &AppState, caller: &ApiCaller, inbox: &Inbox) -> InboxBody {
 }
 
 /// Creates an inbox and returns its public URL.
-#[utoipa::path(post, path = "/api/v1/inboxes", tag = "inboxes", security(("bearer" = [])), request_body = InboxRequest,
-    responses((status = 201, body = InboxBody), (status = 400, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/inboxes", tag = "inboxes", operation_id = "createInbox", security(("bearer" = [])), request_body = InboxRequest,
+    responses((status = 201, body = InboxBody), (status = 400, body = crate::error::ErrorBody),
+        (status = 409, description = "Another inbox has this name, or the tenant has as many inboxes as allowed", body = crate::error::ErrorBody)))]
 pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -84,7 +86,7 @@ pub struct ListQuery {
 
 /// The tenant's inboxes by name, a page at a time: a full page carries
 /// `Link: <…?after=…>; rel="next"`.
-#[utoipa::path(get, path = "/api/v1/inboxes", tag = "inboxes", security(("bearer" = [])), params(ListQuery), responses((status = 200, body = [InboxBody])))]
+#[utoipa::path(get, path = "/api/v1/inboxes", tag = "inboxes", operation_id = "listInboxes", security(("bearer" = [])), params(ListQuery), responses((status = 200, body = [InboxBody])))]
 pub async fn list(
     state: web::Data<AppState>,
     caller: ApiCaller,
@@ -162,12 +164,13 @@ pub async fn delete(
 #[derive(Serialize, ToSchema)]
 pub struct MessageBody {
     pub id: String,
+    #[schema(format = DateTime)]
     pub received_at: String,
     /// `http` or `command:<id>`.
     pub source: String,
     /// The stored JSON as is: never parsed into a tree, so a large nested body
     /// costs its size and no more.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub body: Box<RawValue>,
 }
 
@@ -187,7 +190,7 @@ const PAGE_BYTES: usize = 8 * 1024 * 1024;
 
 /// Messages received, newest first, a page at a time: a page that is full (by
 /// count, or by [`PAGE_BYTES`] of bodies) carries `Link: <…?before=…>; rel="next"`.
-#[utoipa::path(get, path = "/api/v1/inboxes/{id}/messages", tag = "inboxes", security(("bearer" = [])), params(("id" = String, Path), MessagesQuery),
+#[utoipa::path(get, path = "/api/v1/inboxes/{id}/messages", tag = "inboxes", operation_id = "listMessages", security(("bearer" = [])), params(("id" = String, Path), MessagesQuery),
     responses((status = 200, body = [MessageBody]), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn messages(
     state: web::Data<AppState>,
