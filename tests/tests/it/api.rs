@@ -255,13 +255,17 @@ on_both_backends!(
                 "{body}: {error}"
             );
         }
-        let error = json_error(
-            post("{\"startTime\": 5}").send().await.unwrap(),
-            400,
-            "invalid",
-        )
-        .await;
-        assert_eq!(error["field"], "startTime");
+        for (body, field) in [
+            ("{\"startTime\": 5}", "startTime"),
+            (
+                "{\"startTime\": \"\", \"endTime\": \"2000-01-01T00:00:00Z\"}",
+                "startTime",
+            ),
+            ("{\"endTime\": \" \"}", "endTime"),
+        ] {
+            let error = json_error(post(body).send().await.unwrap(), 400, "invalid").await;
+            assert_eq!(error["field"], field, "{body}: {error}");
+        }
         let error = json_error(
             post("{\"endTime\": [\"2026\"]}").send().await.unwrap(),
             400,
@@ -337,6 +341,7 @@ on_both_backends!(
             "/api/v1/commands?limit=abc".to_string(),
             format!("/api/v1/commands/{}/runs?limit=abc", f.command),
             "/api/v1/inboxes?limit=1.5".to_string(),
+            "/api/v1/inboxes?limit=".to_string(),
             format!("/api/v1/inboxes/{}/messages?limit=-", f.inbox),
             format!(
                 "/api/v1/connections/{}/tables/items/preview?limit=lots",
@@ -350,6 +355,15 @@ on_both_backends!(
             let error = json_error(app.api_get(&f.key, &path).await, 400, "invalid").await;
             assert_eq!(error["field"], "limit", "{path}");
         }
+        // A text parameter left empty is absent, as in a form.
+        let all = app
+            .api_get(&f.key, "/api/v1/commands?before=&connection_id=")
+            .await;
+        assert_eq!(all.status(), 200);
+        assert_eq!(
+            all.json::<Value>().await.unwrap().as_array().unwrap().len(),
+            1
+        );
         // A query actix itself cannot read (a number that is not one; a repeated key).
         for path in [
             "/api/v1/audit?limit=abc",

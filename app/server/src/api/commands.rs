@@ -30,7 +30,9 @@ pub struct CommandRequest {
     pub connection_id: String,
     /// `static` (default) or `dynamic`.
     pub kind: Option<String>,
+    #[schema(max_length = 100)]
     pub name: Option<String>,
+    #[schema(min_length = 1, max_length = 100000)]
     pub sql: String,
     pub callback: CallbackRequest,
     pub last_field: Option<String>,
@@ -43,6 +45,7 @@ pub struct CommandRequest {
     #[schema(value_type = Option<Object>)]
     pub params: Option<Value>,
     /// Rows per POST (default 1000).
+    #[schema(minimum = 1, maximum = 100000)]
     pub batch_size: Option<i64>,
 }
 
@@ -262,14 +265,15 @@ pub struct ListQuery {
 
 /// The tenant's commands, or one connection's, newest first, a page at a time:
 /// a full page carries `Link: <…?before=…>; rel="next"`.
-#[utoipa::path(get, path = "/api/v1/commands", tag = "commands", operation_id = "listCommands", security(("bearer" = [])), params(ListQuery), responses((status = 200, body = [CommandBody])))]
+#[utoipa::path(get, path = "/api/v1/commands", tag = "commands", operation_id = "listCommands", security(("bearer" = [])), params(ListQuery), responses((status = 200, body = [CommandBody]),
+    (status = 404, description = "`connection_id` is not one of your connections", body = crate::error::ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,
     caller: ApiCaller,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = page::limit(query.limit.as_deref())?;
-    let connector = match query.connection_id.as_deref() {
+    let connector = match page::given(query.connection_id.as_deref()) {
         Some(raw) => {
             let id = ConnectorId::parse(raw).ok_or(AppError::NotFound)?;
             state.store.connector(caller.tenant(), &id).await?;
@@ -347,7 +351,17 @@ impl RunRequest {
         };
         for field in ["startTime", "endTime"] {
             match object.get(field) {
-                None | Some(Value::Null | Value::String(_)) => {}
+                None | Some(Value::Null) => {}
+                // Blank means "the default" in the page's form, but a JSON
+                // client leaves the field out (or sends null) for that.
+                Some(Value::String(text)) if text.trim().is_empty() => {
+                    return Err(AppError::Invalid(Invalid::new(
+                        field,
+                        "must be an ISO 8601 time; leave it out (or null) for the default",
+                    ))
+                    .into());
+                }
+                Some(Value::String(_)) => {}
                 Some(other) => {
                     return Err(AppError::Invalid(Invalid::new(
                         field,
@@ -380,7 +394,7 @@ pub struct RunStarted {
 }
 
 /// Runs the command now, with an optional window.
-#[utoipa::path(post, path = "/api/v1/commands/{id}/run", tag = "commands", operation_id = "runCommand", security(("bearer" = [])), params(("id" = String, Path)), request_body(content = Option<RunRequest>, description = "Optional: an empty body runs with the default window"),
+#[utoipa::path(post, path = "/api/v1/commands/{id}/run", tag = "commands", operation_id = "runCommand", security(("bearer" = [])), params(("id" = String, Path)), request_body(content = RunRequest, description = "Optional: an empty body runs with the default window"),
     responses((status = 202, body = RunStarted), (status = 409, description = "The command cannot run now (paused, finished or already running)", body = crate::error::ErrorBody),
         (status = 429, description = "Too many runs in progress for this tenant", body = crate::error::ErrorBody)))]
 pub async fn run(

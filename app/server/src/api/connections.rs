@@ -60,7 +60,7 @@ pub async fn specs(_caller: ApiCaller) -> HttpResponse {
 pub struct AuthParams {
     pub server: Option<String>,
     /// A number or a numeric string.
-    #[schema(value_type = Option<u16>)]
+    #[schema(value_type = Option<u16>, minimum = 1, maximum = 65535)]
     pub port: Option<Value>,
     pub database: Option<String>,
     pub username: Option<String>,
@@ -82,6 +82,8 @@ pub struct Auth {
 
 #[derive(Deserialize, ToSchema)]
 pub struct ConnectionRequest {
+    /// Lower-case letters, digits and `_`; unique in the tenant.
+    #[schema(pattern = "^[a-z0-9_]{1,63}$")]
     pub name: Option<String>,
     pub description: Option<String>,
     /// `postgres`, `mysql`, `mariadb`, `sqlserver`, `oracle`, `sqlite`.
@@ -91,6 +93,7 @@ pub struct ConnectionRequest {
     pub auth: Option<Auth>,
     /// Alternative to `kind` + `auth`: JDBC, ODBC/ADO or URL.
     #[serde(rename = "connectionString")]
+    #[schema(min_length = 1)]
     pub connection_string: Option<String>,
 }
 
@@ -373,7 +376,7 @@ pub struct DeleteRequest {
 }
 
 /// Deletes a connection with its commands and logs; `confirm` must repeat its name.
-#[utoipa::path(delete, path = "/api/v1/connections/{id}", tag = "connections", operation_id = "deleteConnection", security(("bearer" = [])), params(("id" = String, Path)), request_body(content = Option<DeleteRequest>, description = "`confirm` must repeat the connection's name"),
+#[utoipa::path(delete, path = "/api/v1/connections/{id}", tag = "connections", operation_id = "deleteConnection", security(("bearer" = [])), params(("id" = String, Path)), request_body(content = DeleteRequest, description = "`confirm` must repeat the connection's name"),
     responses((status = 204), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn delete(
     req: HttpRequest,

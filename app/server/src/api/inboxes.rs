@@ -17,6 +17,8 @@ use crate::web::inboxes::inbox_name;
 
 #[derive(Deserialize, ToSchema)]
 pub struct InboxRequest {
+    /// 1 to 80 printable characters.
+    #[schema(min_length = 1, max_length = 80)]
     pub name: String,
 }
 

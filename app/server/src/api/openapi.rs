@@ -9,7 +9,7 @@ use sluice_connect::{DbKind, TlsMode};
 use utoipa::openapi::path::{HttpMethod, Operation, ParameterIn};
 use utoipa::openapi::schema::{Schema, SchemaType, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::api::{audit, commands, connections, inboxes, tenant, users};
@@ -34,7 +34,7 @@ use crate::error::{ErrorBody, ErrorDetail};
         commands::CommandRequest, commands::CallbackRequest, commands::CreatedCommand, commands::CommandBody, commands::RunBody,
         commands::RunRequest, commands::RunStarted, inboxes::InboxRequest, inboxes::InboxBody, inboxes::MessageBody,
     )),
-    modifiers(&BearerAuth, &ErrorAnswers, &Enums)
+    modifiers(&BearerAuth, &OptionalBodies, &ErrorAnswers, &Enums)
 )]
 pub struct ApiDoc;
 
@@ -47,6 +47,26 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// Bodies a call may leave out: an empty run body means the default window, and a
+/// delete without `confirm` is refused with a 400 naming it, not a parse error.
+struct OptionalBodies;
+
+const OPTIONAL_BODIES: &[&str] = &["runCommand", "deleteConnection"];
+
+impl Modify for OptionalBodies {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [&mut item.post, &mut item.delete].into_iter().flatten() {
+                let optional = OPTIONAL_BODIES
+                    .contains(&operation.operation_id.as_deref().unwrap_or_default());
+                if let Some(body) = operation.request_body.as_mut().filter(|_| optional) {
+                    body.required = Some(Required::False);
+                }
+            }
+        }
     }
 }
 

@@ -22,6 +22,7 @@ pub fn bounded(
     default: i64,
     max: i64,
 ) -> Result<i64, Invalid> {
+    // `?limit=` is not a number, so it is refused like `?limit=abc`.
     let Some(raw) = asked else {
         return Ok(default);
     };
@@ -32,14 +33,21 @@ pub fn bounded(
         .ok_or_else(|| Invalid::new(name, format!("must be a whole number from 1 to {max}")))
 }
 
-/// The `before` cursor, parsed as an id of the listed kind (`what` names it).
+/// The `before` cursor, parsed as an id of the listed kind (`what` names it);
+/// `?before=` with nothing after it is no cursor, as a blank form field would be.
 pub fn cursor<T>(
     raw: Option<&str>,
     parse: impl FnOnce(&str) -> Option<T>,
     what: &str,
 ) -> Result<Option<T>, Invalid> {
-    raw.map(|raw| parse(raw).ok_or_else(|| Invalid::new("before", format!("is not {what}"))))
+    given(raw)
+        .map(|raw| parse(raw).ok_or_else(|| Invalid::new("before", format!("is not {what}"))))
         .transpose()
+}
+
+/// A query parameter that was given a value (`?name=` alone counts as absent).
+pub fn given(raw: Option<&str>) -> Option<&str> {
+    raw.filter(|s| !s.is_empty())
 }
 
 /// Points at the next page: `next` is the path and query of its first request.
