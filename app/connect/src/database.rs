@@ -347,7 +347,7 @@ impl Database {
                     Some(schema) => format!("{schema}.{}", wanted.name),
                     None => wanted.name.clone(),
                 };
-                ConnectError::Query(format!(
+                ConnectError::NoSuchTable(format!(
                     "no table or view named {} is visible to this connector",
                     crate::connstr::quoted(&name)
                 ))

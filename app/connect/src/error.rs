@@ -17,6 +17,9 @@ pub enum ConnectError {
     Timeout(String),
     #[error("query failed: {0}")]
     Query(String),
+    /// The table or view asked for is not one the connector's user can see.
+    #[error("{0}")]
+    NoSuchTable(String),
     #[error("not supported: {0}")]
     Unsupported(String),
     #[error("{field}: {message}")]
@@ -38,6 +41,7 @@ impl ConnectError {
             ConnectError::Tls(_) => "tls",
             ConnectError::Timeout(_) => "timeout",
             ConnectError::Query(_) => "query",
+            ConnectError::NoSuchTable(_) => "no_such_table",
             ConnectError::Unsupported(_) => "unsupported",
             ConnectError::Config { .. } => "config",
             ConnectError::Forbidden(_) => "forbidden",
@@ -73,6 +77,7 @@ impl ConnectError {
             ConnectError::Tls(m) => ConnectError::Tls(scrub(m)),
             ConnectError::Timeout(m) => ConnectError::Timeout(scrub(m)),
             ConnectError::Query(m) => ConnectError::Query(scrub(m)),
+            ConnectError::NoSuchTable(m) => ConnectError::NoSuchTable(scrub(m)),
             ConnectError::Unsupported(m) => ConnectError::Unsupported(scrub(m)),
             ConnectError::Config { field, message } => ConnectError::Config {
                 field,
@@ -123,6 +128,7 @@ mod tests {
             (ConnectError::Tls(String::new()), "tls"),
             (ConnectError::Timeout(String::new()), "timeout"),
             (ConnectError::Query(String::new()), "query"),
+            (ConnectError::NoSuchTable(String::new()), "no_such_table"),
             (ConnectError::Unsupported(String::new()), "unsupported"),
             (ConnectError::config("path", "x"), "config"),
             (ConnectError::Driver(String::new()), "driver"),

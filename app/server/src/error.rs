@@ -20,6 +20,14 @@ const UNAVAILABLE_RETRY_AFTER_SECS: i64 = 1;
 pub enum AppError {
     #[error("not found")]
     NotFound,
+    /// Not found, saying what was looked for (e.g. a table in a tenant's database).
+    #[error("{0}")]
+    NoSuch(String),
+    /// The path exists but not with this method; `allow` lists the methods it has.
+    #[error("this URL answers {allow} only")]
+    MethodNotAllowed { allow: String },
+    #[error("the request body must be JSON (Content-Type: application/json)")]
+    UnsupportedMediaType,
     #[error("sign in required")]
     Unauthenticated,
     #[error("{0}")]
@@ -83,7 +91,9 @@ impl AppError {
 
     fn status(&self) -> StatusCode {
         match self {
-            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::NoSuch(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) | Self::Csrf => StatusCode::FORBIDDEN,
             Self::Invalid(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -103,7 +113,9 @@ impl AppError {
 
     fn code(&self) -> &'static str {
         match self {
-            Self::NotFound => "not_found",
+            Self::NotFound | Self::NoSuch(_) => "not_found",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Unauthenticated => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::Csrf => "csrf",
@@ -157,6 +169,17 @@ impl AppError {
     fn log(&self) {
         if let Self::Internal(err) = self {
             tracing::error!(error = ?err, "request failed");
+        }
+    }
+
+    /// Headers the status calls for: `Retry-After` on the errors worth retrying,
+    /// `Allow` on a 405.
+    fn headers(&self, response: &mut actix_web::HttpResponseBuilder) {
+        if let Some(seconds) = self.retry_after() {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        if let Self::MethodNotAllowed { allow } = self {
+            response.insert_header((header::ALLOW, allow.as_str()));
         }
     }
 
@@ -228,9 +251,7 @@ impl ResponseError for AppError {
             message: self.public_message(),
         };
         let mut response = HttpResponse::build(status);
-        if let Some(seconds) = self.retry_after() {
-            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
-        }
+        self.headers(&mut response);
         match page.render() {
             Ok(html) => response.content_type("text/html; charset=utf-8").body(html),
             Err(_) => response
@@ -267,6 +288,33 @@ impl From<Invalid> for ApiError {
     }
 }
 
+/// A JSON body the API could not read: too large (413), not JSON by its
+/// Content-Type (415), or not the expected shape (400, with serde's position).
+pub fn api_json_error(err: actix_web::error::JsonPayloadError) -> ApiError {
+    use actix_web::error::{JsonPayloadError, PayloadError};
+    ApiError(match err {
+        JsonPayloadError::OverflowKnownLength { .. }
+        | JsonPayloadError::Overflow { .. }
+        | JsonPayloadError::Payload(PayloadError::Overflow) => AppError::PayloadTooLarge,
+        JsonPayloadError::ContentType => AppError::UnsupportedMediaType,
+        other => AppError::BadRequest(format!("request body: {other}")),
+    })
+}
+
+/// A body read as bytes that failed: too large (413) or cut short (400).
+pub fn api_payload_error(err: &actix_web::Error) -> ApiError {
+    use actix_web::error::PayloadError;
+    ApiError(match err.as_error::<PayloadError>() {
+        Some(PayloadError::Overflow) => AppError::PayloadTooLarge,
+        _ => AppError::BadRequest(format!("request body: {err}")),
+    })
+}
+
+/// A query string the API could not read (a bad `?limit=` and the like).
+pub fn api_query_error(err: actix_web::error::QueryPayloadError) -> ApiError {
+    ApiError(AppError::BadRequest(format!("query string: {err}")))
+}
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
@@ -293,9 +341,7 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         self.0.log();
         let mut response = HttpResponse::build(self.0.status());
-        if let Some(seconds) = self.0.retry_after() {
-            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
-        }
+        self.0.headers(&mut response);
         if matches!(self.0, AppError::Unauthenticated) {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }

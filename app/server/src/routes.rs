@@ -2,11 +2,12 @@
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::http::header;
 use actix_web::middleware::{DefaultHeaders, Next, from_fn};
-use actix_web::{HttpResponse, web};
+use actix_web::{FromRequest, Handler, HttpResponse, Responder, web};
 
-use crate::error::{ApiError, AppError};
+use crate::error::{ApiError, AppError, api_json_error, api_query_error};
 use crate::{api, metrics, ops, web as pages};
 
 /// Largest form or JSON body accepted by the UI and API.
@@ -18,9 +19,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(
             web::JsonConfig::default()
                 .limit(BODY_LIMIT)
-                .error_handler(|err, _| {
-                    ApiError(AppError::BadRequest(format!("request body: {err}"))).into()
-                }),
+                .error_handler(|err, _| api_json_error(err).into()),
         )
         .app_data(web::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()))
         .service(
@@ -37,60 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/metrics", web::get().to(ops::metrics))
                 .route("/static/{file:.*}", web::get().to(ops::static_asset))
                 // JSON API
-                .service(
-                    web::scope("/api/v1")
-                        .route("/openapi.json", web::get().to(api::openapi::document))
-                        .route("/tenant", web::get().to(api::tenant::show))
-                        .route("/users", web::get().to(api::users::list))
-                        .route("/users/{id}", web::get().to(api::users::show))
-                        .route("/audit", web::get().to(api::audit::list))
-                        .route("/commands", web::post().to(api::commands::create))
-                        .route("/commands", web::get().to(api::commands::list))
-                        .route("/commands/{id}", web::get().to(api::commands::show))
-                        .route("/commands/{id}", web::delete().to(api::commands::delete))
-                        .route("/commands/{id}/run", web::post().to(api::commands::run))
-                        .route("/commands/{id}/pause", web::post().to(api::commands::pause))
-                        .route(
-                            "/commands/{id}/resume",
-                            web::post().to(api::commands::resume),
-                        )
-                        .route("/commands/{id}/runs", web::get().to(api::commands::runs))
-                        .route("/inboxes", web::post().to(api::inboxes::create))
-                        .route("/inboxes", web::get().to(api::inboxes::list))
-                        .route(
-                            "/inboxes/{id}/messages",
-                            web::get().to(api::inboxes::messages),
-                        )
-                        .route("/connectionSpecs", web::get().to(api::connections::specs))
-                        .route("/connections", web::post().to(api::connections::create))
-                        .route("/connections", web::get().to(api::connections::list))
-                        .route("/connections/{id}", web::get().to(api::connections::show))
-                        .route(
-                            "/connections/{id}",
-                            web::patch().to(api::connections::update),
-                        )
-                        .route(
-                            "/connections/{id}",
-                            web::delete().to(api::connections::delete),
-                        )
-                        .route(
-                            "/connections/{id}/test",
-                            web::post().to(api::connections::test),
-                        )
-                        .route(
-                            "/connections/{id}/tables",
-                            web::get().to(api::connections::tables),
-                        )
-                        .route(
-                            "/connections/{id}/tables/{name}/columns",
-                            web::get().to(api::connections::columns),
-                        )
-                        .route(
-                            "/connections/{id}/tables/{name}/preview",
-                            web::get().to(api::connections::preview),
-                        )
-                        .default_service(web::to(api_not_found)),
-                )
+                .service(api_scope())
                 // Public URLs
                 .route("/hooks/{token}", web::post().to(crate::hooks::receive))
                 // Accounts
@@ -246,6 +192,195 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/{area}", web::get().to(pages::areas::show))
                 .default_service(web::to(page_not_found)),
         );
+}
+
+/// `/api/v1`: every resource answers 405 with `Allow` for a method it does not
+/// have, an unknown path 404, and every extractor failure SPEC's JSON error shape.
+fn api_scope() -> actix_web::Scope {
+    use api::{audit, commands, connections, inboxes, openapi, tenant, users};
+    web::scope("/api/v1")
+        .app_data(
+            web::JsonConfig::default()
+                .limit(BODY_LIMIT)
+                .error_handler(|err, _| api_json_error(err).into()),
+        )
+        .app_data(web::QueryConfig::default().error_handler(|err, _| api_query_error(err).into()))
+        .app_data(
+            web::PathConfig::default().error_handler(|_, _| ApiError(AppError::NotFound).into()),
+        )
+        .service(
+            ApiResource::new("/openapi.json")
+                .get(openapi::document)
+                .finish(),
+        )
+        .service(ApiResource::new("/tenant").get(tenant::show).finish())
+        .service(ApiResource::new("/users").get(users::list).finish())
+        .service(ApiResource::new("/users/{id}").get(users::show).finish())
+        .service(ApiResource::new("/audit").get(audit::list).finish())
+        .service(
+            ApiResource::new("/commands")
+                .post(commands::create)
+                .get(commands::list)
+                .finish(),
+        )
+        .service(
+            ApiResource::new("/commands/{id}")
+                .get(commands::show)
+                .delete(commands::delete)
+                .finish(),
+        )
+        .service(
+            ApiResource::new("/commands/{id}/run")
+                .post(commands::run)
+                .finish(),
+        )
+        .service(
+            ApiResource::new("/commands/{id}/pause")
+                .post(commands::pause)
+                .finish(),
+        )
+        .service(
+            ApiResource::new("/commands/{id}/resume")
+                .post(commands::resume)
+                .finish(),
+        )
+        .service(
+            ApiResource::new("/commands/{id}/runs")
+                .get(commands::runs)
+                .finish(),
+        )
+        .service(
+            ApiResource::new("/inboxes")
+                .post(inboxes::create)
+                .get(inboxes::list)
+                .finish(),
+        )
+        .service(
+            ApiResource::new("/inboxes/{id}")
+                .get(inboxes::show)
+                .delete(inboxes::delete)
+                .finish(),
+        )
+        .service(
+            ApiResource::new("/inboxes/{id}/messages")
+                .get(inboxes::messages)
+                .finish(),
+        )
+        .service(
+            ApiResource::new("/connectionSpecs")
+                .get(connections::specs)
+                .finish(),
+        )
+        .service(
+            ApiResource::new("/connections")
+                .post(connections::create)
+                .get(connections::list)
+                .finish(),
+        )
+        .service(
+            ApiResource::new("/connections/{id}")
+                .get(connections::show)
+                .patch(connections::update)
+                .delete(connections::delete)
+                .finish(),
+        )
+        .service(
+            ApiResource::new("/connections/{id}/test")
+                .post(connections::test)
+                .finish(),
+        )
+        .service(
+            ApiResource::new("/connections/{id}/tables")
+                .get(connections::tables)
+                .finish(),
+        )
+        .service(
+            ApiResource::new("/connections/{id}/tables/{name}/columns")
+                .get(connections::columns)
+                .finish(),
+        )
+        .service(
+            ApiResource::new("/connections/{id}/tables/{name}/preview")
+                .get(connections::preview)
+                .finish(),
+        )
+        .default_service(web::to(api_not_found))
+}
+
+/// One API path with its methods; [`ApiResource::finish`] answers any other
+/// method with 405 and the `Allow` header listing these.
+struct ApiResource {
+    resource: actix_web::Resource,
+    allow: Vec<Method>,
+}
+
+impl ApiResource {
+    fn new(path: &str) -> Self {
+        Self {
+            resource: web::resource(path),
+            allow: Vec::new(),
+        }
+    }
+
+    fn on<F, Args>(mut self, method: Method, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.resource = self.resource.route(web::method(method.clone()).to(handler));
+        self.allow.push(method);
+        self
+    }
+
+    fn get<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.on(Method::GET, handler)
+    }
+
+    fn post<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.on(Method::POST, handler)
+    }
+
+    fn patch<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.on(Method::PATCH, handler)
+    }
+
+    fn delete<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.on(Method::DELETE, handler)
+    }
+
+    fn finish(self) -> actix_web::Resource {
+        let allow = self
+            .allow
+            .iter()
+            .map(Method::as_str)
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.resource.default_service(web::to(move || {
+            let allow = allow.clone();
+            async move { Err::<HttpResponse, _>(ApiError(AppError::MethodNotAllowed { allow })) }
+        }))
+    }
 }
 
 fn security_headers() -> DefaultHeaders {

@@ -533,11 +533,11 @@ async fn commands_validate_input_and_stay_tenant_scoped() {
         (json!({"sql": "SELECT '${startTime"}), "sql"),
         (
             json!({"callback": {"url": "ftp://example.com/x"}}),
-            "callback_url",
+            "callback.url",
         ),
         (
             json!({"callback": {"inbox_id": "inb_00000000000000000000000000000000"}}),
-            "callback_inbox_id",
+            "callback.inbox_id",
         ),
         (json!({"schedule": "61 * * * *"}), "schedule"),
         (
@@ -614,7 +614,7 @@ async fn callbacks_to_private_addresses_are_refused_in_production_mode() {
         assert_eq!(response.status(), 400, "{literal}");
         assert_eq!(
             response.json::<Value>().await.unwrap()["error"]["field"],
-            "callback_url",
+            "callback.url",
             "{literal}"
         );
     }

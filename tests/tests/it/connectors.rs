@@ -298,23 +298,23 @@ on_both_backends!(
             ),
             (
                 json!({"name": "ok", "kind": "postgres", "auth": {"params": {"server": "h", "username": "u", "port": 70000}}}),
-                "port",
+                "auth.params.port",
             ),
             (
                 json!({"name": "ok", "kind": "postgres", "auth": {"params": {"username": "u"}}}),
-                "server",
+                "auth.params.server",
             ),
             (
                 json!({"name": "ok", "kind": "sqlite", "auth": {"params": {"path": "../sluice.db"}}}),
-                "path",
+                "auth.params.path",
             ),
             (
                 json!({"name": "ok", "kind": "sqlite", "auth": {"params": {"path": "/etc/passwd"}}}),
-                "path",
+                "auth.params.path",
             ),
             (
                 json!({"name": "ok", "connectionString": "jdbc:mysql://h:99999/db"}),
-                "connection_string",
+                "connectionString",
             ),
         ];
         for (body, field) in cases {
@@ -855,7 +855,7 @@ async fn connectors_cannot_reach_the_servers_own_network_unless_the_operator_all
     ] {
         let (status, refused) = try_create_mariadb(&shared, &key, name, server).await;
         assert_eq!(status, 400, "{name}: {refused}");
-        assert_eq!(refused["error"]["field"], "server", "{refused}");
+        assert_eq!(refused["error"]["field"], "auth.params.server", "{refused}");
     }
     shared.stop().await;
 

@@ -281,7 +281,7 @@ async fn another_tenants_file_is_unreachable() {
         let status = response.status();
         let body: Value = response.json().await.unwrap();
         assert_eq!(status, 400, "{path}: {body}");
-        assert_eq!(body["error"]["field"], "path", "{path}: {body}");
+        assert_eq!(body["error"]["field"], "auth.params.path", "{path}: {body}");
         assert_no_server_path(&app, &body.to_string());
     }
     // Nor by editing an existing connector.

@@ -10,6 +10,7 @@ use crate::state::AppState;
 #[derive(Serialize, ToSchema)]
 pub struct AuditEntryBody {
     pub id: String,
+    #[schema(format = DateTime)]
     pub at: String,
     pub actor: String,
     pub action: String,
@@ -19,13 +20,15 @@ pub struct AuditEntryBody {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
-    /// At most this many entries, newest first (1–1000, default 100).
+    /// At most this many entries, newest first (1–1000, default 100; larger
+    /// values are read as 1000, smaller as 1).
     limit: Option<i64>,
 }
 
 /// The tenant's audit log, newest first.
-#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", security(("bearer" = [])), params(AuditQuery),
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", operation_id = "listAuditEntries", security(("bearer" = [])), params(AuditQuery),
     responses((status = 200, body = [AuditEntryBody]), (status = 401, body = crate::error::ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,

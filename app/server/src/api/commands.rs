@@ -1,7 +1,7 @@
 //! `/api/v1/commands…`: create (a dynamic command starts at once), read, run,
 //! pause/resume, delete, and the run history.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sluice_store::commands::{Callback, Command, CommandKind};
@@ -10,12 +10,12 @@ use sluice_store::ids::{CommandId, ConnectorId, RunId};
 use sluice_store::runs::Run;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::{iso, page};
+use crate::api::{fields, iso, page};
 use crate::auth::ApiCaller;
 use crate::commands::{
     CommandFields, first_run_at, next_run, parse_window, room_for_a_command, run_dynamic, run_now,
 };
-use crate::error::{ApiError, AppError};
+use crate::error::{ApiError, AppError, api_payload_error};
 use crate::hooks::urls::without_hook_token;
 use crate::state::AppState;
 
@@ -30,7 +30,9 @@ pub struct CommandRequest {
     pub connection_id: String,
     /// `static` (default) or `dynamic`.
     pub kind: Option<String>,
+    #[schema(max_length = 100)]
     pub name: Option<String>,
+    #[schema(min_length = 1, max_length = 100000)]
     pub sql: String,
     pub callback: CallbackRequest,
     pub last_field: Option<String>,
@@ -43,6 +45,7 @@ pub struct CommandRequest {
     #[schema(value_type = Option<Object>)]
     pub params: Option<Value>,
     /// Rows per POST (default 1000).
+    #[schema(minimum = 1, maximum = 100000)]
     pub batch_size: Option<i64>,
 }
 
@@ -69,6 +72,7 @@ pub struct CommandBody {
     pub last_value: Option<String>,
     pub schedule: Option<String>,
     pub timezone: String,
+    #[schema(format = DateTime)]
     pub next_run_at: Option<String>,
     pub batch_size: i64,
     #[schema(value_type = Option<Object>)]
@@ -120,9 +124,13 @@ pub struct RunBody {
     pub bytes: i64,
     pub batches: i64,
     pub error: Option<String>,
+    #[schema(format = DateTime)]
     pub window_start: Option<String>,
+    #[schema(format = DateTime)]
     pub window_end: Option<String>,
+    #[schema(format = DateTime)]
     pub started_at: Option<String>,
+    #[schema(format = DateTime)]
     pub finished_at: Option<String>,
     /// Failed delivery attempts of the batch being delivered.
     pub attempts: i64,
@@ -151,8 +159,10 @@ impl From<&Run> for RunBody {
 }
 
 /// Creates a command; a dynamic one is queued at once.
-#[utoipa::path(post, path = "/api/v1/commands", tag = "commands", security(("bearer" = [])), request_body = CommandRequest,
-    responses((status = 201, body = CreatedCommand), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/commands", tag = "commands", operation_id = "createCommand", security(("bearer" = [])), request_body = CommandRequest,
+    responses((status = 201, body = CreatedCommand), (status = 400, body = crate::error::ErrorBody),
+        (status = 409, description = "The tenant has as many commands as this instance allows", body = crate::error::ErrorBody),
+        (status = 429, description = "A dynamic command could not start: too many runs in progress", body = crate::error::ErrorBody)))]
 pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -182,7 +192,14 @@ pub async fn create(
                 "is not one of your connections",
             ))
         })?;
-    let fields = CommandFields {
+    if body.callback.url.is_some() && body.callback.inbox_id.is_some() {
+        return Err(AppError::Invalid(Invalid::new(
+            "callback",
+            "give either url or inbox_id, not both",
+        ))
+        .into());
+    }
+    let form = CommandFields {
         name: body.name.unwrap_or_default(),
         sql: body.sql,
         callback_kind: if body.callback.inbox_id.is_some() {
@@ -199,10 +216,10 @@ pub async fn create(
         batch_size: body.batch_size.map(|n| n.to_string()).unwrap_or_default(),
         params: body.params.map(|p| p.to_string()).unwrap_or_default(),
     };
-    let valid = fields
+    let valid = form
         .validate(&state, &connector, kind)
         .await
-        .map_err(ApiError::from)?;
+        .map_err(|e| fields::renamed(e, fields::command))?;
     let next = if kind == CommandKind::Static {
         first_run_at(&valid)
     } else {
@@ -241,11 +258,13 @@ async fn load(state: &AppState, caller: &ApiCaller, raw: &str) -> Result<Command
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only this connection's commands.
     connection_id: Option<String>,
     /// Page size, 1 to 500 (default 100).
-    limit: Option<i64>,
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
+    limit: Option<String>,
     /// Cursor: commands created before this command id (the `Link: rel="next"`
     /// header of the previous page carries it).
     before: Option<String>,
@@ -253,14 +272,15 @@ pub struct ListQuery {
 
 /// The tenant's commands, or one connection's, newest first, a page at a time:
 /// a full page carries `Link: <…?before=…>; rel="next"`.
-#[utoipa::path(get, path = "/api/v1/commands", tag = "commands", security(("bearer" = [])), params(ListQuery), responses((status = 200, body = [CommandBody])))]
+#[utoipa::path(get, path = "/api/v1/commands", tag = "commands", operation_id = "listCommands", security(("bearer" = [])), params(ListQuery), responses((status = 200, body = [CommandBody]),
+    (status = 404, description = "`connection_id` is not one of your connections", body = crate::error::ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,
     caller: ApiCaller,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = page::limit(query.limit)?;
-    let connector = match query.connection_id.as_deref() {
+    let limit = page::limit(query.limit.as_deref())?;
+    let connector = match page::given(query.connection_id.as_deref()) {
         Some(raw) => {
             let id = ConnectorId::parse(raw).ok_or(AppError::NotFound)?;
             state.store.connector(caller.tenant(), &id).await?;
@@ -289,7 +309,7 @@ pub async fn list(
 }
 
 /// One command; another tenant's id answers 404.
-#[utoipa::path(get, path = "/api/v1/commands/{id}", tag = "commands", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/commands/{id}", tag = "commands", operation_id = "getCommand", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = CommandBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn show(
     state: web::Data<AppState>,
@@ -301,13 +321,78 @@ pub async fn show(
 }
 
 #[derive(Deserialize, Default, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RunRequest {
     /// ISO 8601; default: the end of the last successful window.
     #[serde(rename = "startTime")]
+    #[schema(format = DateTime)]
     pub start_time: Option<String>,
     /// ISO 8601; default: now.
     #[serde(rename = "endTime")]
+    #[schema(format = DateTime)]
     pub end_time: Option<String>,
+}
+
+impl RunRequest {
+    /// An empty body means "no window"; anything else must be a JSON object with
+    /// nothing but `startTime` and `endTime`, each a string or null. Errors name
+    /// the field, or serde's line and column when the JSON itself is broken.
+    fn read(req: &HttpRequest, body: &[u8]) -> Result<Self, ApiError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self::default());
+        }
+        let is_json = req.mime_type().ok().flatten().is_some_and(|m| {
+            m.subtype().as_str() == "json" || m.suffix().is_some_and(|s| s.as_str() == "json")
+        });
+        if !is_json {
+            return Err(AppError::UnsupportedMediaType.into());
+        }
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| AppError::BadRequest(format!("request body: {e}")))?;
+        let Value::Object(object) = value else {
+            return Err(AppError::BadRequest(format!(
+                "request body: expected a JSON object such as {{\"startTime\": …, \"endTime\": …}}, found {}",
+                json_kind(&value)
+            ))
+            .into());
+        };
+        for field in ["startTime", "endTime"] {
+            match object.get(field) {
+                None | Some(Value::Null) => {}
+                // Blank means "the default" in the page's form, but a JSON
+                // client leaves the field out (or sends null) for that.
+                Some(Value::String(text)) if text.trim().is_empty() => {
+                    return Err(AppError::Invalid(Invalid::new(
+                        field,
+                        "must be an ISO 8601 time; leave it out (or null) for the default",
+                    ))
+                    .into());
+                }
+                Some(Value::String(_)) => {}
+                Some(other) => {
+                    return Err(AppError::Invalid(Invalid::new(
+                        field,
+                        format!("must be an ISO 8601 time string, not {}", json_kind(other)),
+                    ))
+                    .into());
+                }
+            }
+        }
+        // What is left to refuse is a field it does not know.
+        serde_json::from_value(Value::Object(object))
+            .map_err(|e| AppError::BadRequest(format!("request body: {e}")).into())
+    }
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -316,18 +401,20 @@ pub struct RunStarted {
 }
 
 /// Runs the command now, with an optional window.
-#[utoipa::path(post, path = "/api/v1/commands/{id}/run", tag = "commands", security(("bearer" = [])), params(("id" = String, Path)), request_body = RunRequest,
-    responses((status = 202, body = RunStarted), (status = 409, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/commands/{id}/run", tag = "commands", operation_id = "runCommand", security(("bearer" = [])), params(("id" = String, Path)), request_body(content = RunRequest, description = "Optional: an empty body runs with the default window"),
+    responses((status = 202, body = RunStarted), (status = 409, description = "The command cannot run now (paused, finished or already running)", body = crate::error::ErrorBody),
+        (status = 429, description = "Too many runs in progress for this tenant", body = crate::error::ErrorBody)))]
 pub async fn run(
     req: HttpRequest,
     state: web::Data<AppState>,
     caller: ApiCaller,
     id: web::Path<String>,
-    body: Option<web::Json<RunRequest>>,
+    body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_write()?;
+    let body = body.map_err(|e| api_payload_error(&e))?;
+    let body = RunRequest::read(&req, &body)?;
     let command = load(&state, &caller, &id).await?;
-    let body = body.map(|b| b.into_inner()).unwrap_or_default();
     let window = parse_window(
         &command,
         body.start_time.as_deref(),
@@ -343,7 +430,7 @@ pub async fn run(
 }
 
 /// Pauses a static command.
-#[utoipa::path(post, path = "/api/v1/commands/{id}/pause", tag = "commands", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/commands/{id}/pause", tag = "commands", operation_id = "pauseCommand", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = CommandBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn pause(
     req: HttpRequest,
@@ -371,7 +458,7 @@ pub async fn pause(
 }
 
 /// Resumes a paused command.
-#[utoipa::path(post, path = "/api/v1/commands/{id}/resume", tag = "commands", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/commands/{id}/resume", tag = "commands", operation_id = "resumeCommand", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = CommandBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn resume(
     req: HttpRequest,
@@ -399,7 +486,7 @@ pub async fn resume(
 }
 
 /// Deletes a command and its runs.
-#[utoipa::path(delete, path = "/api/v1/commands/{id}", tag = "commands", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/api/v1/commands/{id}", tag = "commands", operation_id = "deleteCommand", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn delete(
     req: HttpRequest,
@@ -420,9 +507,11 @@ pub async fn delete(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RunsQuery {
     /// Page size, 1 to 500 (default 100).
-    limit: Option<i64>,
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
+    limit: Option<String>,
     /// Cursor: runs started before this run id (the `Link: rel="next"` header of
     /// the previous page carries it).
     before: Option<String>,
@@ -430,7 +519,7 @@ pub struct RunsQuery {
 
 /// The command's runs, newest first, a page at a time: a full page carries
 /// `Link: <…?before=…>; rel="next"`.
-#[utoipa::path(get, path = "/api/v1/commands/{id}/runs", tag = "commands", security(("bearer" = [])), params(("id" = String, Path), RunsQuery),
+#[utoipa::path(get, path = "/api/v1/commands/{id}/runs", tag = "commands", operation_id = "listRuns", security(("bearer" = [])), params(("id" = String, Path), RunsQuery),
     responses((status = 200, body = [RunBody]), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn runs(
     state: web::Data<AppState>,
@@ -439,7 +528,7 @@ pub async fn runs(
     query: web::Query<RunsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let command = load(&state, &caller, &id).await?;
-    let limit = page::limit(query.limit)?;
+    let limit = page::limit(query.limit.as_deref())?;
     let before = page::cursor(query.before.as_deref(), RunId::parse, "a run id")?;
     let runs = state
         .store

@@ -3,15 +3,15 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sluice_connect::{TableKind, TableRef, connection_specs};
+use sluice_connect::{ConnectError, TableKind, TableRef, connection_specs};
 use sluice_store::connectors::Connector;
 use sluice_store::domain::Invalid;
 use sluice_store::ids::ConnectorId;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::iso;
+use crate::api::{fields, iso, page};
 use crate::auth::ApiCaller;
-use crate::connectors::{ConnectorFields, open_database};
+use crate::connectors::{ConnectorFields, Validated, open_database};
 use crate::error::{ApiError, AppError};
 use crate::state::AppState;
 use crate::web::no_store;
@@ -33,7 +33,7 @@ pub struct ConnectionSpecBody {
 }
 
 /// The connector kinds and the parameters each takes.
-#[utoipa::path(get, path = "/api/v1/connectionSpecs", tag = "connections", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/connectionSpecs", tag = "connections", operation_id = "listConnectionSpecs", security(("bearer" = [])),
     responses((status = 200, body = [ConnectionSpecBody])))]
 pub async fn specs(_caller: ApiCaller) -> HttpResponse {
     let specs: Vec<ConnectionSpecBody> = connection_specs()
@@ -60,7 +60,7 @@ pub async fn specs(_caller: ApiCaller) -> HttpResponse {
 pub struct AuthParams {
     pub server: Option<String>,
     /// A number or a numeric string.
-    #[schema(value_type = Option<u16>)]
+    #[schema(value_type = Option<u16>, minimum = 1, maximum = 65535)]
     pub port: Option<Value>,
     pub database: Option<String>,
     pub username: Option<String>,
@@ -82,6 +82,8 @@ pub struct Auth {
 
 #[derive(Deserialize, ToSchema)]
 pub struct ConnectionRequest {
+    /// Lower-case letters, digits and `_`; unique in the tenant.
+    #[schema(pattern = "^[a-z0-9_]{1,63}$")]
     pub name: Option<String>,
     pub description: Option<String>,
     /// `postgres`, `mysql`, `mariadb`, `sqlserver`, `oracle`, `sqlite`.
@@ -91,6 +93,7 @@ pub struct ConnectionRequest {
     pub auth: Option<Auth>,
     /// Alternative to `kind` + `auth`: JDBC, ODBC/ADO or URL.
     #[serde(rename = "connectionString")]
+    #[schema(min_length = 1)]
     pub connection_string: Option<String>,
 }
 
@@ -117,7 +120,9 @@ pub struct ConnectionBody {
     pub params: ConnectionParamsBody,
     /// Whether a password is stored (it is never returned).
     pub has_password: bool,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
 }
 
@@ -166,7 +171,22 @@ fn port_text(port: &Value) -> Result<String, Invalid> {
     }
 }
 
-/// Applies a request onto `fields` (empty for a create, the stored values for a patch).
+/// Applies a request onto `fields` (empty for a create, the stored values for a
+/// patch) and validates the result; errors name the request's JSON paths.
+fn apply_and_validate(
+    state: &AppState,
+    caller: &ApiCaller,
+    request: ConnectionRequest,
+    mut form: ConnectorFields,
+) -> Result<Validated, ApiError> {
+    let from_connection_string = request.connection_string.is_some() && request.auth.is_none();
+    let rename = |field| fields::connection(field, from_connection_string);
+    apply(request, &mut form).map_err(|e| fields::renamed(vec![e], rename))?;
+    form.validate(&state.tenant_sqlite_dir(caller.tenant()))
+        .map_err(|e| fields::renamed(e, rename))
+}
+
+/// Applies a request onto `fields`.
 fn apply(request: ConnectionRequest, fields: &mut ConnectorFields) -> Result<(), Invalid> {
     if let Some(v) = request.name {
         fields.name = v;
@@ -219,7 +239,7 @@ fn apply(request: ConnectionRequest, fields: &mut ConnectorFields) -> Result<(),
 }
 
 /// Creates a connection from parameters or a connection string.
-#[utoipa::path(post, path = "/api/v1/connections", tag = "connections", security(("bearer" = [])), request_body = ConnectionRequest,
+#[utoipa::path(post, path = "/api/v1/connections", tag = "connections", operation_id = "createConnection", security(("bearer" = [])), request_body = ConnectionRequest,
     responses((status = 201, body = CreatedConnection), (status = 400, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn create(
     req: HttpRequest,
@@ -228,11 +248,12 @@ pub async fn create(
     body: web::Json<ConnectionRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_write()?;
-    let mut fields = ConnectorFields::default();
-    apply(body.into_inner(), &mut fields)?;
-    let validated = fields
-        .validate(&state.tenant_sqlite_dir(caller.tenant()))
-        .map_err(ApiError::from)?;
+    let validated = apply_and_validate(
+        &state,
+        &caller,
+        body.into_inner(),
+        ConnectorFields::default(),
+    )?;
     let (connector, gateway_key) = state
         .store
         .create_connector(
@@ -261,7 +282,7 @@ pub async fn create(
 }
 
 /// The tenant's connections (never their passwords).
-#[utoipa::path(get, path = "/api/v1/connections", tag = "connections", security(("bearer" = [])), responses((status = 200, body = [ConnectionBody])))]
+#[utoipa::path(get, path = "/api/v1/connections", tag = "connections", operation_id = "listConnections", security(("bearer" = [])), responses((status = 200, body = [ConnectionBody])))]
 pub async fn list(state: web::Data<AppState>, caller: ApiCaller) -> Result<HttpResponse, ApiError> {
     let body: Vec<ConnectionBody> = state
         .store
@@ -279,7 +300,7 @@ async fn load(state: &AppState, caller: &ApiCaller, raw: &str) -> Result<Connect
 }
 
 /// One connection; another tenant's id answers 404.
-#[utoipa::path(get, path = "/api/v1/connections/{id}", tag = "connections", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/connections/{id}", tag = "connections", operation_id = "getConnection", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = ConnectionBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn show(
     state: web::Data<AppState>,
@@ -314,8 +335,9 @@ fn stored_fields(c: &Connector) -> ConnectorFields {
 }
 
 /// Partial update: only the given fields change; a missing password keeps the stored one.
-#[utoipa::path(patch, path = "/api/v1/connections/{id}", tag = "connections", security(("bearer" = [])), params(("id" = String, Path)), request_body = ConnectionRequest,
-    responses((status = 200, body = ConnectionBody), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(patch, path = "/api/v1/connections/{id}", tag = "connections", operation_id = "updateConnection", security(("bearer" = [])), params(("id" = String, Path)), request_body = ConnectionRequest,
+    responses((status = 200, body = ConnectionBody), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, description = "Another connection has this name", body = crate::error::ErrorBody)))]
 pub async fn update(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -325,11 +347,12 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_write()?;
     let connector = load(&state, &caller, &id).await?;
-    let mut fields = stored_fields(&connector);
-    apply(body.into_inner(), &mut fields)?;
-    let validated = fields
-        .validate(&state.tenant_sqlite_dir(caller.tenant()))
-        .map_err(ApiError::from)?;
+    let validated = apply_and_validate(
+        &state,
+        &caller,
+        body.into_inner(),
+        stored_fields(&connector),
+    )?;
     let secrets = validated.edited_secrets(&state, &connector)?;
     let (updated, _) = state
         .store
@@ -353,7 +376,7 @@ pub struct DeleteRequest {
 }
 
 /// Deletes a connection with its commands and logs; `confirm` must repeat its name.
-#[utoipa::path(delete, path = "/api/v1/connections/{id}", tag = "connections", security(("bearer" = [])), params(("id" = String, Path)), request_body = DeleteRequest,
+#[utoipa::path(delete, path = "/api/v1/connections/{id}", tag = "connections", operation_id = "deleteConnection", security(("bearer" = [])), params(("id" = String, Path)), request_body(content = DeleteRequest, description = "`confirm` must repeat the connection's name"),
     responses((status = 204), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn delete(
     req: HttpRequest,
@@ -404,7 +427,7 @@ pub struct TestBody {
 }
 
 /// Connects and reports the server version and latency, or a clear error.
-#[utoipa::path(post, path = "/api/v1/connections/{id}/test", tag = "connections", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/connections/{id}/test", tag = "connections", operation_id = "testConnection", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = TestBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn test(
     state: web::Data<AppState>,
@@ -435,6 +458,15 @@ pub async fn test(
     Ok(HttpResponse::Ok().json(body))
 }
 
+/// A failure while exploring: a table that is not there is 404, anything else
+/// (the database could not be reached or answered with an error) 502.
+fn explore_error(e: ConnectError) -> AppError {
+    match e {
+        ConnectError::NoSuchTable(message) => AppError::NoSuch(message),
+        other => AppError::Upstream(other.to_string()),
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct TableBody {
     pub schema: Option<String>,
@@ -444,8 +476,10 @@ pub struct TableBody {
 }
 
 /// Tables and views the connection's user can see.
-#[utoipa::path(get, path = "/api/v1/connections/{id}/tables", tag = "connections", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = [TableBody]), (status = 502, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/connections/{id}/tables", tag = "connections", operation_id = "listTables", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = [TableBody]), (status = 404, description = "No such connection, or no such table", body = crate::error::ErrorBody),
+        (status = 409, description = "A gateway connection: the server cannot explore it", body = crate::error::ErrorBody),
+        (status = 502, description = "The database could not be reached or answered with an error", body = crate::error::ErrorBody)))]
 pub async fn tables(
     state: web::Data<AppState>,
     caller: ApiCaller,
@@ -455,10 +489,7 @@ pub async fn tables(
     let db = open_database(&state, &connector)
         .await
         .map_err(AppError::from)?;
-    let tables = db
-        .tables()
-        .await
-        .map_err(|e| AppError::Upstream(e.to_string()))?;
+    let tables = db.tables().await.map_err(explore_error)?;
     let body: Vec<TableBody> = tables
         .into_iter()
         .map(|t| TableBody {
@@ -475,16 +506,25 @@ pub async fn tables(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TableQuery {
     /// The table's schema, when the database has several.
     schema: Option<String>,
-    /// Preview only: rows to return (1–1000, default 50).
-    limit: Option<u32>,
 }
 
-fn table_ref(name: String, query: &TableQuery) -> TableRef {
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PreviewQuery {
+    /// The table's schema, when the database has several.
+    schema: Option<String>,
+    /// Rows to return, 1 to 1000 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
+    limit: Option<String>,
+}
+
+fn table_ref(name: String, schema: Option<&str>) -> TableRef {
     TableRef {
-        schema: query.schema.clone().filter(|s| !s.is_empty()),
+        schema: schema.filter(|s| !s.is_empty()).map(str::to_string),
         name,
         kind: TableKind::Table,
     }
@@ -499,9 +539,11 @@ pub struct ColumnBody {
 }
 
 /// A table's columns with their types.
-#[utoipa::path(get, path = "/api/v1/connections/{id}/tables/{name}/columns", tag = "connections", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/connections/{id}/tables/{name}/columns", tag = "connections", operation_id = "listColumns", security(("bearer" = [])),
     params(("id" = String, Path), ("name" = String, Path), TableQuery),
-    responses((status = 200, body = [ColumnBody]), (status = 502, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = [ColumnBody]), (status = 404, description = "No such connection, or no such table", body = crate::error::ErrorBody),
+        (status = 409, description = "A gateway connection: the server cannot explore it", body = crate::error::ErrorBody),
+        (status = 502, description = "The database could not be reached or answered with an error", body = crate::error::ErrorBody)))]
 pub async fn columns(
     state: web::Data<AppState>,
     caller: ApiCaller,
@@ -514,9 +556,9 @@ pub async fn columns(
         .await
         .map_err(AppError::from)?;
     let columns = db
-        .columns(&table_ref(name, &query))
+        .columns(&table_ref(name, query.schema.as_deref()))
         .await
-        .map_err(|e| AppError::Upstream(e.to_string()))?;
+        .map_err(explore_error)?;
     let body: Vec<ColumnBody> = columns
         .into_iter()
         .map(|c| ColumnBody {
@@ -537,25 +579,28 @@ pub struct PreviewBody {
 }
 
 /// The first rows of a table, converted to JSON.
-#[utoipa::path(get, path = "/api/v1/connections/{id}/tables/{name}/preview", tag = "connections", security(("bearer" = [])),
-    params(("id" = String, Path), ("name" = String, Path), TableQuery),
-    responses((status = 200, body = PreviewBody), (status = 502, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/connections/{id}/tables/{name}/preview", tag = "connections", operation_id = "previewTable", security(("bearer" = [])),
+    params(("id" = String, Path), ("name" = String, Path), PreviewQuery),
+    responses((status = 200, body = PreviewBody), (status = 404, description = "No such connection, or no such table", body = crate::error::ErrorBody),
+        (status = 409, description = "A gateway connection: the server cannot explore it", body = crate::error::ErrorBody),
+        (status = 502, description = "The database could not be reached or answered with an error", body = crate::error::ErrorBody)))]
 pub async fn preview(
     state: web::Data<AppState>,
     caller: ApiCaller,
     path: web::Path<(String, String)>,
-    query: web::Query<TableQuery>,
+    query: web::Query<PreviewQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, name) = path.into_inner();
+    let limit = page::bounded("limit", query.limit.as_deref(), 50, 1000)?;
     let connector = load(&state, &caller, &id).await?;
     let db = open_database(&state, &connector)
         .await
         .map_err(AppError::from)?;
-    let limit = query.limit.unwrap_or(50).clamp(1, 1000);
+    let limit = u32::try_from(limit).unwrap_or(50);
     let rows = db
-        .preview(&table_ref(name, &query), limit)
+        .preview(&table_ref(name, query.schema.as_deref()), limit)
         .await
-        .map_err(|e| AppError::Upstream(e.to_string()))?
+        .map_err(explore_error)?
         .cap_cells(state.tenant_limits.preview_cell_bytes);
     Ok(HttpResponse::Ok().json(PreviewBody {
         columns: rows.columns,

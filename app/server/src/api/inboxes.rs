@@ -17,6 +17,8 @@ use crate::web::inboxes::inbox_name;
 
 #[derive(Deserialize, ToSchema)]
 pub struct InboxRequest {
+    /// 1 to 80 printable characters.
+    #[schema(min_length = 1, max_length = 80)]
     pub name: String,
 }
 
@@ -28,6 +30,7 @@ pub struct InboxBody {
     /// viewer, since anyone holding it can post.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
@@ -43,8 +46,9 @@ fn body(state: &AppState, caller: &ApiCaller, inbox: &Inbox) -> InboxBody {
 }
 
 /// Creates an inbox and returns its public URL.
-#[utoipa::path(post, path = "/api/v1/inboxes", tag = "inboxes", security(("bearer" = [])), request_body = InboxRequest,
-    responses((status = 201, body = InboxBody), (status = 400, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/inboxes", tag = "inboxes", operation_id = "createInbox", security(("bearer" = [])), request_body = InboxRequest,
+    responses((status = 201, body = InboxBody), (status = 400, body = crate::error::ErrorBody),
+        (status = 409, description = "Another inbox has this name, or the tenant has as many inboxes as allowed", body = crate::error::ErrorBody)))]
 pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -72,9 +76,11 @@ pub async fn create(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Page size, 1 to 500 (default 100).
-    limit: Option<i64>,
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
+    limit: Option<String>,
     /// Cursor: inboxes whose name sorts after this one (the `Link: rel="next"`
     /// header of the previous page carries it).
     after: Option<String>,
@@ -82,13 +88,13 @@ pub struct ListQuery {
 
 /// The tenant's inboxes by name, a page at a time: a full page carries
 /// `Link: <…?after=…>; rel="next"`.
-#[utoipa::path(get, path = "/api/v1/inboxes", tag = "inboxes", security(("bearer" = [])), params(ListQuery), responses((status = 200, body = [InboxBody])))]
+#[utoipa::path(get, path = "/api/v1/inboxes", tag = "inboxes", operation_id = "listInboxes", security(("bearer" = [])), params(ListQuery), responses((status = 200, body = [InboxBody])))]
 pub async fn list(
     state: web::Data<AppState>,
     caller: ApiCaller,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = page::limit(query.limit)?;
+    let limit = page::limit(query.limit.as_deref())?;
     let inboxes = state
         .store
         .inboxes(caller.tenant(), query.after.as_deref(), limit)
@@ -109,22 +115,73 @@ pub async fn list(
     ))
 }
 
+async fn load(state: &AppState, caller: &ApiCaller, raw: &str) -> Result<Inbox, ApiError> {
+    let id = InboxId::parse(raw).ok_or(AppError::NotFound)?;
+    Ok(state.store.inbox(caller.tenant(), &id).await?)
+}
+
+/// One inbox; another tenant's id answers 404. A viewer's key gets no `url`.
+#[utoipa::path(get, path = "/api/v1/inboxes/{id}", tag = "inboxes", operation_id = "getInbox", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Inbox id")),
+    responses((status = 200, body = InboxBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn show(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let inbox = load(&state, &caller, &id).await?;
+    Ok(HttpResponse::Ok().json(body(&state, &caller, &inbox)))
+}
+
+/// Deletes an inbox with all its messages.
+#[utoipa::path(delete, path = "/api/v1/inboxes/{id}", tag = "inboxes", operation_id = "deleteInbox", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Inbox id")),
+    responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_write()?;
+    let inbox = load(&state, &caller, &id).await?;
+    state.store.delete_inbox(caller.tenant(), &inbox.id).await?;
+    let ip = client_ip(&req);
+    state
+        .store
+        .audit(
+            caller.tenant(),
+            AuditEvent {
+                actor: &caller.actor(),
+                action: "inbox.delete",
+                target: &inbox.name,
+                detail: "via API",
+                ip: ip.as_deref(),
+            },
+        )
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct MessageBody {
     pub id: String,
+    #[schema(format = DateTime)]
     pub received_at: String,
     /// `http` or `command:<id>`.
     pub source: String,
     /// The stored JSON as is: never parsed into a tree, so a large nested body
     /// costs its size and no more.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub body: Box<RawValue>,
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MessagesQuery {
     /// Page size, 1 to 500 (default 100).
-    limit: Option<i64>,
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
+    limit: Option<String>,
     /// Cursor: messages received before this message id (the `Link: rel="next"`
     /// header of the previous page carries it).
     before: Option<String>,
@@ -135,7 +192,7 @@ const PAGE_BYTES: usize = 8 * 1024 * 1024;
 
 /// Messages received, newest first, a page at a time: a page that is full (by
 /// count, or by [`PAGE_BYTES`] of bodies) carries `Link: <…?before=…>; rel="next"`.
-#[utoipa::path(get, path = "/api/v1/inboxes/{id}/messages", tag = "inboxes", security(("bearer" = [])), params(("id" = String, Path), MessagesQuery),
+#[utoipa::path(get, path = "/api/v1/inboxes/{id}/messages", tag = "inboxes", operation_id = "listMessages", security(("bearer" = [])), params(("id" = String, Path), MessagesQuery),
     responses((status = 200, body = [MessageBody]), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn messages(
     state: web::Data<AppState>,
@@ -143,10 +200,9 @@ pub async fn messages(
     id: web::Path<String>,
     query: web::Query<MessagesQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = InboxId::parse(&id).ok_or(AppError::NotFound)?;
-    let limit = page::limit(query.limit)?;
+    let limit = page::limit(query.limit.as_deref())?;
     let before = page::cursor(query.before.as_deref(), MessageId::parse, "a message id")?;
-    let inbox = state.store.inbox(caller.tenant(), &id).await?;
+    let inbox = load(&state, &caller, &id).await?;
     let messages = state
         .store
         .inbox_messages(caller.tenant(), &inbox.id, before.as_ref(), limit)

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod commands;
 pub mod connections;
+pub mod fields;
 pub mod inboxes;
 pub mod openapi;
 pub mod page;

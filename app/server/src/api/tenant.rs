@@ -11,11 +11,12 @@ use crate::state::AppState;
 pub struct TenantBody {
     pub id: String,
     pub name: String,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
 /// The tenant the API key belongs to.
-#[utoipa::path(get, path = "/api/v1/tenant", tag = "tenant", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/tenant", tag = "tenant", operation_id = "getTenant", security(("bearer" = [])),
     responses((status = 200, body = TenantBody), (status = 401, body = crate::error::ErrorBody)))]
 pub async fn show(state: web::Data<AppState>, caller: ApiCaller) -> Result<HttpResponse, ApiError> {
     let tenant = state.store.tenant(caller.tenant()).await?;

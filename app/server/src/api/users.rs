@@ -16,6 +16,7 @@ pub struct UserBody {
     pub name: String,
     /// `owner`, `admin` or `viewer`.
     pub role: String,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
@@ -32,7 +33,7 @@ impl From<User> for UserBody {
 }
 
 /// The tenant's users.
-#[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", operation_id = "listUsers", security(("bearer" = [])),
     responses((status = 200, body = [UserBody]), (status = 401, body = crate::error::ErrorBody)))]
 pub async fn list(state: web::Data<AppState>, caller: ApiCaller) -> Result<HttpResponse, ApiError> {
     let users: Vec<UserBody> = state
@@ -46,7 +47,7 @@ pub async fn list(state: web::Data<AppState>, caller: ApiCaller) -> Result<HttpR
 }
 
 /// One user; another tenant's user id answers 404.
-#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", operation_id = "getUser", security(("bearer" = [])),
     params(("id" = String, Path, description = "User id")),
     responses((status = 200, body = UserBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn show(
