@@ -218,7 +218,7 @@ async fn hostile_table_names_cannot_inject_sql() {
         .preview(&unknown, 5)
         .await
         .expect_err("unknown table");
-    assert_eq!(error.category(), "query", "{error}");
+    assert_eq!(error.category(), "no_such_table", "{error}");
 
     let hostile = table(&db, "x`; DROP TABLE t; --");
     let preview = database

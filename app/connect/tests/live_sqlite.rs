@@ -142,7 +142,7 @@ async fn hostile_table_names_cannot_inject_sql() {
         .preview(&table("x\"; DROP TABLE t; -- other"), 5)
         .await
         .expect_err("unknown table");
-    assert_eq!(error.category(), "query", "{error}");
+    assert_eq!(error.category(), "no_such_table", "{error}");
     let preview = database
         .preview(&table("x\"; DROP TABLE t; --"), 5)
         .await

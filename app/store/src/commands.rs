@@ -24,6 +24,8 @@ pub enum CommandKind {
 }
 
 impl CommandKind {
+    pub const ALL: [CommandKind; 2] = [Self::Static, Self::Dynamic];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Static => "static",
@@ -51,6 +53,14 @@ pub enum CommandStatus {
 }
 
 impl CommandStatus {
+    pub const ALL: [CommandStatus; 5] = [
+        Self::Ready,
+        Self::Processing,
+        Self::Finished,
+        Self::Error,
+        Self::Paused,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Ready => "READY",

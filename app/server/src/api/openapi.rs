@@ -6,6 +6,8 @@
 use actix_web::HttpResponse;
 use serde_json::Value;
 use sluice_connect::{DbKind, TlsMode};
+use sluice_store::commands::{CommandKind, CommandStatus};
+use sluice_store::runs::RunStatus;
 use utoipa::openapi::path::{HttpMethod, Operation, ParameterIn};
 use utoipa::openapi::schema::{Schema, SchemaType, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -145,19 +147,16 @@ fn error_answer(operation: &mut Operation, status: &str, description: &str) {
 fn enums() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
     let kinds: Vec<&str> = DbKind::ALL.iter().map(|k| k.as_str()).collect();
     let tls: Vec<&str> = TlsMode::ALL.iter().map(|t| t.as_str()).collect();
-    let command_kinds = vec!["static", "dynamic"];
-    let command_statuses = vec!["READY", "PROCESSING", "FINISHED", "ERROR", "PAUSED"];
+    let command_kinds: Vec<&str> = CommandKind::ALL.iter().map(|k| k.as_str()).collect();
+    let command_statuses: Vec<&str> = CommandStatus::ALL.iter().map(|s| s.as_str()).collect();
+    let run_statuses: Vec<&str> = RunStatus::ALL.iter().map(|s| s.as_str()).collect();
     let reach = vec!["direct", "gateway"];
     vec![
         ("CommandRequest", "kind", command_kinds.clone()),
         ("CommandBody", "kind", command_kinds),
         ("CommandBody", "status", command_statuses.clone()),
         ("CreatedCommand", "status", command_statuses),
-        (
-            "RunBody",
-            "status",
-            vec!["queued", "running", "succeeded", "failed"],
-        ),
+        ("RunBody", "status", run_statuses),
         ("ConnectionRequest", "kind", kinds.clone()),
         ("ConnectionRequest", "reach", reach.clone()),
         ("ConnectionBody", "kind", kinds.clone()),
