@@ -31,6 +31,10 @@ if ! mariadb-admin -h 127.0.0.1 -u root ping >/dev/null 2>&1; then
 fi
 mariadb-admin -h 127.0.0.1 -u root ping
 
+step "schemathesis (the API's property-based test)"
+command -v schemathesis >/dev/null || python3 -m pip install --quiet 'schemathesis>=4,<5'
+schemathesis --version
+
 step "cargo-nextest"
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 
@@ -45,3 +49,6 @@ cargo build -p sluice-server --bin sluice
 
 step "tests (SQLite, PostgreSQL, MariaDB, HTTP receiver, headless Chromium)"
 cargo nextest run --workspace --no-fail-fast
+
+step "the JSON API against its OpenAPI document (schemathesis, every check)"
+bash .ci/api-schemathesis.sh "$CARGO_TARGET_DIR/debug/sluice"
