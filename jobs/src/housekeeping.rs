@@ -64,6 +64,7 @@ impl Job for ApplyHistoryRetention {
             tracing::info!(
                 archived_commands = removed.archived_commands,
                 runs = removed.runs,
+                audit_entries = removed.audit_entries,
                 "removed history past retention"
             );
         }

@@ -37,6 +37,10 @@ pub struct LimitsConfig {
     /// Days archived dynamic commands (API and direct-URL calls) and old runs are kept.
     #[arg(long, env = "SLUICE_HISTORY_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=36_500), global = true)]
     pub history_retention_days: u32,
+
+    /// Days audit entries are kept.
+    #[arg(long, env = "SLUICE_AUDIT_RETENTION_DAYS", default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=36_500), global = true)]
+    pub audit_retention_days: u32,
 }
 
 impl Default for LimitsConfig {
@@ -49,6 +53,7 @@ impl Default for LimitsConfig {
             preview_cell_bytes: 2048,
             max_batch_bytes: 16 * 1024 * 1024,
             history_retention_days: 30,
+            audit_retention_days: 365,
         }
     }
 }
@@ -60,6 +65,7 @@ impl LimitsConfig {
             max_inboxes: i64::from(self.max_inboxes_per_tenant),
             max_runs_in_flight: i64::from(self.max_runs_in_flight_per_tenant),
             history_retention: chrono::Duration::days(i64::from(self.history_retention_days)),
+            audit_retention: chrono::Duration::days(i64::from(self.audit_retention_days)),
         }
     }
 

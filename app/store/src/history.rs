@@ -1,13 +1,14 @@
 //! History retention: archived dynamic commands (each API or direct-URL call
 //! leaves one) and old runs are removed once older than
-//! [`TenantQuotas::history_retention`](crate::quotas::TenantQuotas), so neither
-//! the store nor a list page grows without bound.
+//! [`TenantQuotas::history_retention`](crate::quotas::TenantQuotas), and audit
+//! entries once older than its `audit_retention`, so neither the store nor a
+//! list page grows without bound.
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use crate::commands::CommandStatus;
-use crate::schema::{command_runs, commands};
+use crate::schema::{audit_log, command_runs, commands};
 use crate::{Store, StoreError, in_transaction, now};
 
 /// Rows removed per statement, so one housekeeping pass never holds the
@@ -19,6 +20,7 @@ const CHUNK: i64 = 5_000;
 pub struct HistoryRemoved {
     pub archived_commands: usize,
     pub runs: usize,
+    pub audit_entries: usize,
 }
 
 impl Store {
@@ -39,6 +41,14 @@ impl Store {
             let runs = self.remove_old_runs(cutoff).await?;
             removed.runs += runs;
             if runs < CHUNK as usize {
+                break;
+            }
+        }
+        let audit_cutoff = now() - self.quotas.audit_retention;
+        loop {
+            let entries = self.remove_old_audit_entries(audit_cutoff).await?;
+            removed.audit_entries += entries;
+            if entries < CHUNK as usize {
                 break;
             }
         }
@@ -70,6 +80,25 @@ impl Store {
             )
             .execute(c)
             .await?)
+        })
+    }
+
+    async fn remove_old_audit_entries(
+        &self,
+        cutoff: chrono::NaiveDateTime,
+    ) -> Result<usize, StoreError> {
+        let mut conn = self.write().await?;
+        in_transaction!(&mut conn, c => {
+            let expired: Vec<String> = audit_log::table
+                .filter(audit_log::at.lt(cutoff))
+                .order(audit_log::id.asc())
+                .limit(CHUNK)
+                .select(audit_log::id)
+                .load(c)
+                .await?;
+            Ok(diesel::delete(audit_log::table.filter(audit_log::id.eq_any(&expired)))
+                .execute(c)
+                .await?)
         })
     }
 

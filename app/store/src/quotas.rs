@@ -11,11 +11,14 @@ pub struct TenantQuotas {
     /// How long finished dynamic commands (archived direct-URL and API calls) and
     /// old runs are kept.
     pub history_retention: chrono::Duration,
+    /// How long audit entries are kept.
+    pub audit_retention: chrono::Duration,
 }
 
 pub const DEFAULT_MAX_INBOXES: i64 = 100;
 pub const DEFAULT_MAX_RUNS_IN_FLIGHT: i64 = 8;
 pub const DEFAULT_HISTORY_RETENTION_DAYS: i64 = 30;
+pub const DEFAULT_AUDIT_RETENTION_DAYS: i64 = 365;
 
 impl Default for TenantQuotas {
     fn default() -> Self {
@@ -23,6 +26,7 @@ impl Default for TenantQuotas {
             max_inboxes: DEFAULT_MAX_INBOXES,
             max_runs_in_flight: DEFAULT_MAX_RUNS_IN_FLIGHT,
             history_retention: chrono::Duration::days(DEFAULT_HISTORY_RETENTION_DAYS),
+            audit_retention: chrono::Duration::days(DEFAULT_AUDIT_RETENTION_DAYS),
         }
     }
 }

@@ -885,14 +885,17 @@ async fn the_queue_shows_each_commands_latest_run() {
     assert!(page.contains("never"), "the idle command shows no run");
 }
 
-/// A stored status the code does not know (a newer version wrote it, or a hand
-/// edit) is an error, never read as READY: the API answers 500 and the command
-/// does not run.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unknown_stored_status_is_an_error_not_ready() {
+/// A PostgreSQL-backed app with one scheduled command over a SQLite `items`
+/// table, and a connection to its control plane for editing stored rows:
+/// `(app, key, command id, connection)`.
+async fn stored_command(
+    label: &str,
+    callback: &str,
+    schedule: &str,
+) -> (TestApp, String, String, sqlx::PgConnection) {
     use sqlx::Connection;
     let app = TestApp::spawn(sluice_tests::Backend::Postgres).await;
-    let user = app.signup("Corrupt").await;
+    let user = app.signup(label).await;
     let key = app.api_key_for(&user).await;
     sluice_tests::sqlite_source(
         &app.sqlite_dir_for(&user).await.join("items.db"),
@@ -905,12 +908,22 @@ async fn an_unknown_stored_status_is_an_error_not_ready() {
         json!({"name": "items", "kind": "sqlite", "auth": {"params": {"path": "items.db"}}}),
     )
     .await;
-    let receiver = Receiver::start().await;
-    let created = create_command(&app, &key, json!({"connection_id": connection, "name": "c", "kind": "static", "sql": "SELECT id FROM items", "callback": {"url": receiver.url}, "schedule": "0 0 0 1 1 *"})).await;
-    let id = created["id"].as_str().unwrap();
-    let mut db = sqlx::PgConnection::connect(&app.database_url().unwrap())
+    let created = create_command(&app, &key, json!({"connection_id": connection, "name": label, "kind": "static", "sql": "SELECT id FROM items", "callback": {"url": callback}, "schedule": schedule})).await;
+    let id = created["id"].as_str().unwrap().to_string();
+    let db = sqlx::PgConnection::connect(&app.database_url().unwrap())
         .await
         .unwrap();
+    (app, key, id, db)
+}
+
+/// A stored status the code does not know (a newer version wrote it, or a hand
+/// edit) is an error, never read as READY: the API answers 500 and the command
+/// does not run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_stored_status_is_an_error_not_ready() {
+    let receiver = Receiver::start().await;
+    let (app, key, id, mut db) = stored_command("Corrupt", &receiver.url, "0 0 0 1 1 *").await;
+    let id = id.as_str();
     sqlx::query("UPDATE commands SET status = 'SOMEDAY', next_run_at = now() - interval '1 minute' WHERE id = $1")
         .bind(id)
         .execute(&mut db)
@@ -928,26 +941,9 @@ async fn an_unknown_stored_status_is_an_error_not_ready() {
 /// second pass changes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stored_schedules_keep_their_weekdays_under_standard_cron() {
-    use sqlx::Connection;
-    let app = TestApp::spawn(sluice_tests::Backend::Postgres).await;
-    let user = app.signup("Weekdays").await;
-    let key = app.api_key_for(&user).await;
-    sluice_tests::sqlite_source(
-        &app.sqlite_dir_for(&user).await.join("items.db"),
-        sluice_tests::THREE_ITEMS,
-    )
-    .await;
-    let connection = connector(
-        &app,
-        &key,
-        json!({"name": "items", "kind": "sqlite", "auth": {"params": {"path": "items.db"}}}),
-    )
-    .await;
-    let created = create_command(&app, &key, json!({"connection_id": connection, "name": "weekly", "kind": "static", "sql": "SELECT id FROM items", "callback": {"url": "http://127.0.0.1:9/"}, "schedule": "0 0 9 * * MON"})).await;
-    let id = created["id"].as_str().unwrap();
-    let mut db = sqlx::PgConnection::connect(&app.database_url().unwrap())
-        .await
-        .unwrap();
+    let (app, key, id, mut db) =
+        stored_command("Weekdays", "http://127.0.0.1:9/", "0 0 9 * * MON").await;
+    let id = id.as_str();
     // As an older version stored it, and before the one-time rewrite ran.
     sqlx::query("UPDATE commands SET schedule = '0 0 9 * * 2' WHERE id = $1")
         .bind(id)

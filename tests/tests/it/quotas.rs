@@ -364,8 +364,8 @@ async fn callback_posts_stay_within_the_batch_byte_limit() {
 }
 
 /// History retention on PostgreSQL: archived dynamic commands and runs older
-/// than the retention are removed, each command's latest run is kept, and
-/// nothing newer is touched.
+/// than the retention are removed, each command's latest run is kept, audit
+/// entries past their own retention go too, and nothing newer is touched.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_retention_removes_old_archived_calls_and_runs() {
     use sqlx::Connection;
@@ -409,6 +409,17 @@ async fn history_retention_removes_old_archived_calls_and_runs() {
         .execute(&mut db)
         .await
         .unwrap();
+    // Audit entries: the oldest of the tenant's aged past the 365-day default.
+    let audit_before: (i64,) = sqlx::query_as("SELECT count(*) FROM audit_log")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE audit_log SET at = now() - interval '400 days' WHERE action = 'tenant.signup'",
+    )
+    .execute(&mut db)
+    .await
+    .unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     // Housekeeping runs every second in tests.
     while app
@@ -442,4 +453,18 @@ async fn history_retention_removes_old_archived_calls_and_runs() {
         .await
         .unwrap();
     assert_eq!(status.0, "READY");
+    let audit_after: (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE at < now() - interval '365 days') FROM audit_log",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(
+        audit_after.1, 0,
+        "entries past the audit retention are gone"
+    );
+    assert!(
+        audit_after.0 >= audit_before.0 - 1 && audit_after.0 > 0,
+        "newer entries stay: {audit_before:?} -> {audit_after:?}"
+    );
 }
