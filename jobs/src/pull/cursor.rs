@@ -17,6 +17,37 @@ use std::str::FromStr;
 pub(crate) struct Cursor<'a> {
     field: Option<&'a str>,
     max: Option<Value>,
+    /// What sort of value the field holds, from the first one seen.
+    sort: Option<Sort>,
+}
+
+/// The sorts of cursor values that order among themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sort {
+    Number,
+    Instant,
+    Date,
+    Text,
+}
+
+impl Sort {
+    fn of(value: &Value) -> Sort {
+        match key(value) {
+            Some(Key::Number(_) | Key::Float(_)) => Sort::Number,
+            Some(Key::Instant(_)) => Sort::Instant,
+            Some(Key::Date(_)) => Sort::Date,
+            None => Sort::Text,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Sort::Number => "numbers",
+            Sort::Instant => "timestamps",
+            Sort::Date => "dates",
+            Sort::Text => "text",
+        }
+    }
 }
 
 impl<'a> Cursor<'a> {
@@ -24,21 +55,42 @@ impl<'a> Cursor<'a> {
         Self {
             field: field.map(str::trim).filter(|f| !f.is_empty()),
             max: None,
+            sort: None,
         }
     }
 
-    pub(crate) fn observe(&mut self, rows: &[Map<String, Value>]) {
-        let Some(field) = self.field else { return };
+    /// Takes the rows' Last Field values into account. Values of different sorts
+    /// (numbers and other text, timestamps and dates) have no order that is
+    /// surely the database's: that is an error naming the value, never a guess.
+    pub(crate) fn observe(&mut self, rows: &[Map<String, Value>]) -> Result<(), String> {
+        let Some(field) = self.field else {
+            return Ok(());
+        };
         for row in rows {
-            if let Some(value) = lookup(row, field).filter(|v| !v.is_null())
-                && self
-                    .max
-                    .as_ref()
-                    .is_none_or(|max| compare(value, max) == Ordering::Greater)
+            let Some(value) = lookup(row, field).filter(|v| !v.is_null()) else {
+                continue;
+            };
+            let sort = Sort::of(value);
+            match self.sort {
+                None => self.sort = Some(sort),
+                Some(seen) if seen != sort => {
+                    return Err(format!(
+                        "Last Field {field}: {value} cannot be ordered with the {} before it; \
+                         the Last Field must hold one sort of value (numbers, timestamps, dates or text)",
+                        seen.describe()
+                    ));
+                }
+                Some(_) => {}
+            }
+            if self
+                .max
+                .as_ref()
+                .is_none_or(|max| compare(value, max) == Ordering::Greater)
             {
                 self.max = Some(value.clone());
             }
         }
+        Ok(())
     }
 
     /// The new `@last_value@`, as the database wrote it (strings unquoted).
@@ -162,7 +214,7 @@ mod tests {
             .collect();
         let mut cursor = Cursor::new(Some(field));
         for row in rows.chunks(2) {
-            cursor.observe(row);
+            cursor.observe(row).unwrap();
         }
         cursor.into_value()
     }
@@ -235,7 +287,29 @@ mod tests {
             Some("b")
         );
         let mut none = Cursor::new(None);
-        none.observe(&[json!({"id": 1}).as_object().unwrap().clone()]);
+        none.observe(&[json!({"id": 1}).as_object().unwrap().clone()])
+            .unwrap();
         assert_eq!(none.into_value(), None);
+    }
+
+    #[test]
+    fn values_of_different_sorts_are_an_error_not_a_guess() {
+        let row = |v: Value| json!({"k": v}).as_object().unwrap().clone();
+        let mut cursor = Cursor::new(Some("k"));
+        cursor
+            .observe(&[row(json!("99")), row(json!(100))])
+            .unwrap();
+        let error = cursor.observe(&[row(json!("abc"))]).unwrap_err();
+        assert!(
+            error.contains("Last Field k") && error.contains("numbers"),
+            "{error}"
+        );
+        let mut dates = Cursor::new(Some("k"));
+        dates.observe(&[row(json!("2026-01-01"))]).unwrap();
+        assert!(
+            dates
+                .observe(&[row(json!("2026-01-01T10:00:00Z"))])
+                .is_err()
+        );
     }
 }

@@ -221,7 +221,7 @@ async fn execute(
     while let Some(batch) = batches.recv().await {
         let PreparedBatch { rows, body } = batch?;
         number += 1;
-        cursor.observe(&rows);
+        cursor.observe(&rows)?;
         if number <= delivered {
             continue;
         }

@@ -964,3 +964,75 @@ async fn stored_schedules_keep_their_weekdays_under_standard_cron() {
     assert_eq!(command(&app, &key, id).await["schedule"], "0 0 9 * * MON");
     assert_eq!(rewrite().await.unwrap(), 0, "it runs once");
 }
+
+/// `@last_value@` is the largest Last Field by the column's meaning on live
+/// databases, where text order would be wrong: decimals (99.50 < 100.25),
+/// timestamps of different precision (…:00.5 is after …:00), dates and a bigint
+/// past 2^53.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cursor_orders_decimals_timestamps_dates_and_bigints_by_value() {
+    let app = TestApp::spawn(sluice_tests::Backend::Sqlite).await;
+    let user = app.signup("Cursor").await;
+    let key = app.api_key_for(&user).await;
+    let pg = TestDatabase::create("sluice_cursor").await;
+    pg.execute(
+        "CREATE TABLE t (id int PRIMARY KEY, amount numeric(12,2), at timestamptz(3), d date, big bigint);
+         INSERT INTO t VALUES
+           (1, 99.50, '2026-01-10 09:00:00.5+00', '2026-01-10', 9007199254740993),
+           (2, 100.25, '2026-01-10 10:00:00+01', '2026-01-09', 12);",
+    )
+    .await;
+    let maria = TestMariaDb::create("sluice_cursor").await;
+    maria
+        .execute(
+            "CREATE TABLE t (id INT PRIMARY KEY, amount DECIMAL(12,2), at DATETIME(3), d DATE, big BIGINT);
+             INSERT INTO t VALUES
+               (1, 99.50, '2026-01-10 09:00:00.500', '2026-01-10', 9007199254740993),
+               (2, 100.25, '2026-01-10 09:00:00', '2026-01-09', 12);",
+        )
+        .await;
+    let url = url::Url::parse(&pg.url).unwrap();
+    let sources = [
+        json!({"name": "pg", "kind": "postgres", "auth": {"params": {"server": url.host_str().unwrap(), "port": url.port().unwrap_or(5432), "database": pg.name, "username": "postgres", "sslMode": "disabled"}}}),
+        json!({"name": "maria", "connectionString": format!("jdbc:mariadb://127.0.0.1:3306/{}?user=root&sslMode=disable", maria.name)}),
+    ];
+    let (inbox_status, inbox) = {
+        let response = app
+            .api(Method::POST, &key, "/api/v1/inboxes")
+            .json(&json!({"name": "sink"}))
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.json::<Value>().await.unwrap())
+    };
+    assert_eq!(inbox_status, 201);
+    for source in sources {
+        let connection = connector(&app, &key, source.clone()).await;
+        for (field, expected) in [
+            ("amount", "100.25"),
+            ("d", "2026-01-10"),
+            ("big", "9007199254740993"),
+        ] {
+            let created = create_command(&app, &key, json!({"connection_id": connection, "name": format!("by {field}"), "kind": "static", "sql": "SELECT * FROM t ORDER BY id", "callback": {"inbox_id": inbox["id"]}, "last_field": field, "schedule": "0 0 0 1 1 *"})).await;
+            let id = created["id"].as_str().unwrap();
+            run(&app, &key, id, json!({})).await;
+            let done = app.finished_runs(&key, id, 1).await;
+            assert_eq!(done[0]["status"], "succeeded", "{source}: {done:?}");
+            assert_eq!(
+                command(&app, &key, id).await["last_value"],
+                expected,
+                "{source} {field}"
+            );
+        }
+        // Timestamps: the row with the fraction of a second is the later one.
+        let created = create_command(&app, &key, json!({"connection_id": connection, "name": "by at", "kind": "static", "sql": "SELECT * FROM t ORDER BY id", "callback": {"inbox_id": inbox["id"]}, "last_field": "at", "schedule": "0 0 0 1 1 *"})).await;
+        let id = created["id"].as_str().unwrap();
+        run(&app, &key, id, json!({})).await;
+        app.finished_runs(&key, id, 1).await;
+        let last = command(&app, &key, id).await["last_value"].clone();
+        assert!(
+            last.as_str().unwrap().contains("09:00:00.5"),
+            "{source}: {last}"
+        );
+    }
+}
