@@ -49,6 +49,8 @@ pub struct JobContext {
     pub instance: Arc<str>,
     connector_slots: Arc<Mutex<HashMap<ConnectorId, Arc<Semaphore>>>>,
     active_runs: Arc<Mutex<HashSet<RunId>>>,
+    /// This process's lease on the scheduler, while it is the one scheduling.
+    scheduler_lease: Arc<tokio::sync::Mutex<Option<sluice_store::leases::Lease>>>,
 }
 
 impl JobContext {
@@ -72,6 +74,7 @@ impl JobContext {
             instance: Arc::from(uuid::Uuid::new_v4().simple().to_string()),
             connector_slots: Arc::default(),
             active_runs: Arc::default(),
+            scheduler_lease: Arc::default(),
         }
     }
 

@@ -9,6 +9,7 @@ use std::str::FromStr;
 use crate::pull::{RunCommand, start_run};
 use crate::{JobContext, JobError};
 use sluice_store::StoreError;
+use sluice_store::leases::owner_token;
 
 /// Commands claimed per tick, so one tick never hogs the store.
 const CLAIMS_PER_TICK: i64 = 20;
@@ -27,7 +28,36 @@ async fn tick(tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDynError> {
     sluice_store::db::connection_scope(claim_and_start(tick, ctx)).await
 }
 
+/// How long a process stays the scheduler without renewing (each tick renews).
+const SCHEDULER_LEASE: chrono::Duration = chrono::Duration::seconds(5);
+
+/// Whether this process schedules this tick: it renews its lease on
+/// `scheduler`, or takes it when free or expired. One process claims due work
+/// at a time; another takes over within [`SCHEDULER_LEASE`] if it stops. (The
+/// claims themselves stay atomic per row, so correctness never rests on this.)
+async fn is_the_scheduler(ctx: &JobContext) -> Result<bool, StoreError> {
+    let mut held = ctx.scheduler_lease.lock().await;
+    if let Some(lease) = held.as_ref() {
+        match ctx.store.renew_lease(lease, SCHEDULER_LEASE).await {
+            Ok(renewed) => {
+                *held = Some(renewed);
+                return Ok(true);
+            }
+            Err(StoreError::LeaseLost { .. }) => *held = None,
+            Err(other) => return Err(other),
+        }
+    }
+    *held = ctx
+        .store
+        .acquire_lease("scheduler", &owner_token(&ctx.instance), SCHEDULER_LEASE)
+        .await?;
+    Ok(held.is_some())
+}
+
 async fn claim_and_start(_tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDynError> {
+    if !is_the_scheduler(&ctx).await? {
+        return Ok(());
+    }
     let released = ctx.store.release_expired_leases().await?;
     if released > 0 {
         tracing::warn!(released, "released commands and runs whose worker stopped");

@@ -176,3 +176,56 @@ async fn a_stalled_worker_that_lost_its_lease_writes_nothing_when_it_wakes() {
     );
     a.kill();
 }
+
+sluice_tests::on_both_backends!(
+    a_lease_has_one_holder_and_a_takeover_fences_the_old_one,
+    |backend| async move {
+        let app = sluice_tests::TestApp::spawn(backend).await;
+        let store = app.store();
+        let ttl = chrono::Duration::milliseconds(300);
+        let first = store
+            .acquire_lease("test:resource", "first/1", ttl)
+            .await
+            .unwrap()
+            .expect("a free lease is taken");
+        assert_eq!(first.epoch, 1);
+        assert!(
+            store
+                .acquire_lease("test:resource", "second/1", ttl)
+                .await
+                .unwrap()
+                .is_none(),
+            "held by another owner"
+        );
+        let first = store
+            .renew_lease(&first, ttl)
+            .await
+            .expect("the holder renews");
+
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let second = store
+            .acquire_lease("test:resource", "second/1", ttl)
+            .await
+            .unwrap()
+            .expect("an expired lease is taken over");
+        assert_eq!(second.epoch, 2, "a takeover bumps the epoch");
+        let lost = store.renew_lease(&first, ttl).await.unwrap_err();
+        assert!(
+            matches!(lost, sluice_store::StoreError::LeaseLost { .. }),
+            "{lost}"
+        );
+        // The old holder cannot release the new holder's lease either.
+        store.release_lease(&first).await.unwrap();
+        store
+            .renew_lease(&second, ttl)
+            .await
+            .expect("still held by the second");
+        store.release_lease(&second).await.unwrap();
+        let third = store
+            .acquire_lease("test:resource", "third/1", ttl)
+            .await
+            .unwrap()
+            .expect("released, so free again");
+        assert_eq!(third.epoch, 1);
+    }
+);
