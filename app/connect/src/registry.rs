@@ -1,17 +1,28 @@
 //! One bounded connection pool per connector, shared by the web handlers and the
 //! job workers. A pool is keyed by connector id and replaced when the connector's
-//! stored version changes (an edit), so no request uses stale credentials.
+//! stored version changes (an edit), so no request uses stale credentials, and
+//! closed when nobody used it for a while ([`Registry::evict_idle`]), so a
+//! process does not keep connections open to every database it ever touched.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 use crate::address::{AddressPolicy, vet};
 use crate::{ConnectError, ConnectionParams, Database, Limits};
 
+/// A connector's open pool: the connector version it was opened for, and when
+/// it was last handed out.
+struct Cached {
+    version: i64,
+    database: Arc<Database>,
+    last_used: Instant,
+}
+
 /// A connector's slot: locked while its pool is being opened, so a slow or
 /// unreachable database delays only the callers that need it.
-type Slot = Arc<Mutex<Option<(i64, Arc<Database>)>>>;
+type Slot = Arc<Mutex<Option<Cached>>>;
 
 #[derive(Clone, Default)]
 pub struct Registry {
@@ -54,18 +65,24 @@ impl Registry {
     ) -> Result<Arc<Database>, ConnectError> {
         let slot = self.slot(connector_id);
         let mut current = slot.lock().await;
-        if let Some((cached_version, database)) = current.as_ref()
-            && *cached_version == version
+        if let Some(cached) = current.as_mut()
+            && cached.version == version
         {
-            return Ok(database.clone());
+            cached.last_used = Instant::now();
+            return Ok(cached.database.clone());
         }
         let mut params = params()?;
         if let Some(policy) = &self.addresses {
             params = vet(&params, policy).await?;
         }
         let database = Arc::new(Database::connect(&params, &self.limits).await?);
-        if let Some((_, stale)) = current.replace((version, database.clone())) {
-            stale.close().await;
+        let fresh = Cached {
+            version,
+            database: database.clone(),
+            last_used: Instant::now(),
+        };
+        if let Some(stale) = current.replace(fresh) {
+            stale.database.close().await;
         }
         Ok(database)
     }
@@ -80,9 +97,108 @@ impl Registry {
             slots.remove(connector_id)
         };
         if let Some(slot) = slot
-            && let Some((_, database)) = slot.lock().await.take()
+            && let Some(cached) = slot.lock().await.take()
         {
-            database.close().await;
+            cached.database.close().await;
         }
+    }
+
+    /// Closes the pools nobody asked for in `idle` and nobody is using now;
+    /// returns how many. A later request opens its pool again.
+    pub async fn evict_idle(&self, idle: Duration) -> usize {
+        let slots: Vec<(String, Slot)> = {
+            let slots = self
+                .slots
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            slots
+                .iter()
+                .map(|(id, slot)| (id.clone(), slot.clone()))
+                .collect()
+        };
+        let mut evicted = 0;
+        for (id, slot) in slots {
+            // A slot being opened or used right now is not idle.
+            let Ok(mut current) = slot.try_lock() else {
+                continue;
+            };
+            let unused = current.as_ref().is_some_and(|cached| {
+                cached.last_used.elapsed() >= idle && Arc::strong_count(&cached.database) == 1
+            });
+            if !unused {
+                continue;
+            }
+            if let Some(cached) = current.take() {
+                cached.database.close().await;
+                evicted += 1;
+            }
+            drop(current);
+            let mut slots = self
+                .slots
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if slots.get(&id).is_some_and(|kept| Arc::ptr_eq(kept, &slot)) {
+                slots.remove(&id);
+            }
+        }
+        evicted
+    }
+
+    /// Every `every`, closes the pools idle for `idle` (see [`Registry::evict_idle`])
+    /// until the registry is dropped. Each process evicts its own pools.
+    pub fn spawn_idle_eviction(&self, every: Duration, idle: Duration) {
+        let weak = Arc::downgrade(&self.slots);
+        let (limits, addresses) = (self.limits.clone(), self.addresses.clone());
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                let Some(slots) = weak.upgrade() else { return };
+                let registry = Registry {
+                    slots,
+                    limits: limits.clone(),
+                    addresses: addresses.clone(),
+                };
+                let evicted = registry.evict_idle(idle).await;
+                if evicted > 0 {
+                    tracing::debug!(evicted, "closed idle connector pools");
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DbKind;
+
+    #[tokio::test]
+    async fn idle_pools_are_closed_unless_in_use_and_reopen_on_demand() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::new(Limits::default());
+        std::fs::write(dir.path().join("a.db"), b"").unwrap();
+        let params = || {
+            let mut params = ConnectionParams::new(DbKind::Sqlite);
+            params.path = Some(dir.path().join("a.db").display().to_string());
+            Ok(params)
+        };
+        let held = registry.database("c1", 1, params).await.unwrap();
+        assert_eq!(registry.evict_idle(Duration::ZERO).await, 0, "in use");
+        drop(held);
+        assert_eq!(
+            registry.evict_idle(Duration::from_secs(3600)).await,
+            0,
+            "used a moment ago"
+        );
+        assert_eq!(registry.evict_idle(Duration::ZERO).await, 1);
+        assert_eq!(
+            registry.evict_idle(Duration::ZERO).await,
+            0,
+            "already closed"
+        );
+        let again = registry.database("c1", 1, params).await.unwrap();
+        assert!(again.tables().await.is_ok(), "reopened on demand");
     }
 }

@@ -33,6 +33,10 @@ pub enum Mode {
     WorkerOnly,
 }
 
+/// How often idle connector pools are looked for, and how long unused makes one idle.
+const POOL_EVICTION_EVERY: Duration = Duration::from_secs(60);
+const POOL_IDLE: Duration = Duration::from_secs(600);
+
 /// Opens the control plane (creating and migrating it as needed).
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let location = DatabaseLocation::parse(config.database_url.as_deref(), &config.data_dir)?;
@@ -95,6 +99,8 @@ impl Application {
         let databases = Registry::new(Limits::default()).with_address_policy(Arc::new(move |ip| {
             database_addresses.check_ip(ip).map_err(|e| e.to_string())
         }));
+        // Each process closes the connector pools it has not used for a while.
+        databases.spawn_idle_eviction(POOL_EVICTION_EVERY, POOL_IDLE);
         let sqlite_root = Arc::new(config.sqlite_root());
         match sluice_jobs::sqlite_dirs::move_into_tenant_dirs(&store, &sqlite_root).await {
             Ok(moved) if moved == Default::default() => {}
