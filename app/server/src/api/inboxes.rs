@@ -3,13 +3,12 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use sluice_store::audit::AuditEvent;
 use sluice_store::ids::{InboxId, MessageId};
 use sluice_store::inboxes::Inbox;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::{iso, page};
-use crate::auth::{ApiCaller, client_ip};
+use crate::auth::ApiCaller;
 use crate::error::{ApiError, AppError};
 use crate::hooks::urls::hook_url;
 use crate::state::AppState;
@@ -58,19 +57,8 @@ pub async fn create(
     caller.require_write()?;
     let name = inbox_name(&request.name)?;
     let inbox = state.store.create_inbox(caller.tenant(), &name).await?;
-    let ip = client_ip(&req);
-    state
-        .store
-        .audit(
-            caller.tenant(),
-            AuditEvent {
-                actor: &caller.actor(),
-                action: "inbox.create",
-                target: &inbox.name,
-                detail: "via API",
-                ip: ip.as_deref(),
-            },
-        )
+    caller
+        .audit(&state, &req, "inbox.create", &inbox.name)
         .await?;
     Ok(HttpResponse::Created().json(body(&state, &caller, &inbox)))
 }
@@ -146,19 +134,8 @@ pub async fn delete(
     caller.require_write()?;
     let inbox = load(&state, &caller, &id).await?;
     state.store.delete_inbox(caller.tenant(), &inbox.id).await?;
-    let ip = client_ip(&req);
-    state
-        .store
-        .audit(
-            caller.tenant(),
-            AuditEvent {
-                actor: &caller.actor(),
-                action: "inbox.delete",
-                target: &inbox.name,
-                detail: "via API",
-                ip: ip.as_deref(),
-            },
-        )
+    caller
+        .audit(&state, &req, "inbox.delete", &inbox.name)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
