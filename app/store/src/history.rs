@@ -15,6 +15,23 @@ use crate::{Store, StoreError, in_transaction, now};
 /// (SQLite) writer for long.
 const CHUNK: i64 = 5_000;
 
+/// Repeats `step` (which removes at most [`CHUNK`] rows) until a step removes
+/// fewer; returns how many rows went in all.
+async fn in_chunks<F, Fut>(mut step: F) -> Result<usize, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<usize, StoreError>>,
+{
+    let mut removed = 0;
+    loop {
+        let chunk = step().await?;
+        removed += chunk;
+        if chunk < CHUNK as usize {
+            return Ok(removed);
+        }
+    }
+}
+
 /// What one retention pass removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct HistoryRemoved {
@@ -29,29 +46,12 @@ impl Store {
     /// latest (its queue shows the last run).
     pub async fn apply_history_retention(&self) -> Result<HistoryRemoved, StoreError> {
         let cutoff = now() - self.quotas.history_retention;
-        let mut removed = HistoryRemoved::default();
-        loop {
-            let commands = self.remove_archived_commands(cutoff).await?;
-            removed.archived_commands += commands;
-            if commands < CHUNK as usize {
-                break;
-            }
-        }
-        loop {
-            let runs = self.remove_old_runs(cutoff).await?;
-            removed.runs += runs;
-            if runs < CHUNK as usize {
-                break;
-            }
-        }
         let audit_cutoff = now() - self.quotas.audit_retention;
-        loop {
-            let entries = self.remove_old_audit_entries(audit_cutoff).await?;
-            removed.audit_entries += entries;
-            if entries < CHUNK as usize {
-                break;
-            }
-        }
+        let removed = HistoryRemoved {
+            archived_commands: in_chunks(|| self.remove_archived_commands(cutoff)).await?,
+            runs: in_chunks(|| self.remove_old_runs(cutoff)).await?,
+            audit_entries: in_chunks(|| self.remove_old_audit_entries(audit_cutoff)).await?,
+        };
         Ok(removed)
     }
 

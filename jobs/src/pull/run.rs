@@ -226,9 +226,10 @@ async fn execute(
             continue;
         }
         let bytes = body.len() as i64;
-        deliver(ctx, command, run, &lease.current(), number, body).await?;
+        let held = lease.current();
+        deliver(ctx, command, run, &held, number, body).await?;
         ctx.store
-            .record_batch(run, &lease.current(), rows.len() as i64, bytes)
+            .record_batch(run, &held, rows.len() as i64, bytes)
             .await?;
         ctx.metrics.batch_delivered(rows.len() as u64, bytes as u64);
     }
