@@ -181,6 +181,7 @@ pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1
 /// Every worker and schedule of the product, registered on one monitor.
 pub fn register_all(ctx: JobContext) -> Result<Monitor, String> {
     let monitor = Monitor::new().shutdown_timeout(SHUTDOWN_GRACE);
+    ctx.queue.listen_for_jobs();
     let monitor = ctx
         .queue
         .register_worker::<CleanupExpiredSessions>(monitor, ctx.clone());

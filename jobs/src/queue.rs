@@ -7,14 +7,14 @@ use sluice_store::DatabaseLocation;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::wake::EveryInterval;
+use crate::wake::Wakeups;
 use crate::{Job, JobContext, run_job};
 
-/// Without a wake-up, an idle apalis worker only looks again at its 30 s heartbeat;
-/// jobs pushed by another process should start within a fraction of a second.
-/// (See [`EveryInterval`] for why apalis's own interval strategy is not used.)
+/// How often an idle worker looks for work when no wake-up told it to (see
+/// [`Wakeups`]): the fallback for a lost notification.
 const WORKER_POLL_INTERVAL: Duration = Duration::from_millis(250);
 
 /// How long a push (or a worker's poll) waits for a queue connection before it
@@ -34,13 +34,27 @@ pub enum JobQueueError {
     },
 }
 
+/// The job queue: its storage, and the wake-ups of this process's idle workers.
 #[derive(Clone)]
-pub enum JobQueue {
+pub struct JobQueue {
+    storage: Storage,
+    wakeups: Arc<Wakeups>,
+}
+
+#[derive(Clone)]
+enum Storage {
     Sqlite(sqlx::SqlitePool),
     Postgres(sqlx::PgPool),
 }
 
 impl JobQueue {
+    fn new(storage: Storage) -> Self {
+        Self {
+            storage,
+            wakeups: Arc::default(),
+        }
+    }
+
     /// Opens (and sets up) the queue: in the control-plane PostgreSQL, or in
     /// `jobs.db` beside an embedded store.
     pub async fn open(location: &DatabaseLocation) -> Result<Self, JobQueueError> {
@@ -54,7 +68,7 @@ impl JobQueue {
                 PostgresStorage::setup(&pool)
                     .await
                     .map_err(|e| JobQueueError::Setup(e.to_string()))?;
-                Ok(Self::Postgres(pool))
+                Ok(Self::new(Storage::Postgres(pool)))
             }
             DatabaseLocation::Sqlite(store_path) => {
                 // sqlx sets busy_timeout before any pragma. One connection is the
@@ -80,7 +94,7 @@ impl JobQueue {
                 sqlx::query("PRAGMA synchronous = NORMAL")
                     .execute(&pool)
                     .await?;
-                Ok(Self::Sqlite(pool))
+                Ok(Self::new(Storage::Sqlite(pool)))
             }
         }
     }
@@ -95,45 +109,60 @@ impl JobQueue {
             queue: J::QUEUE,
             message: e.to_string(),
         };
-        match self {
-            Self::Sqlite(pool) => {
+        match &self.storage {
+            Storage::Sqlite(pool) => {
                 let config = apalis_sqlite::Config::default().queue(self.config_queue::<J>());
                 let mut storage = SqliteStorage::<J>::new(pool).with_config(config);
-                storage.push(job).await.map_err(|e| failed(&e))
+                storage.push(job).await.map_err(|e| failed(&e))?;
             }
-            Self::Postgres(pool) => {
+            Storage::Postgres(pool) => {
                 let config = apalis_postgres::Config::default().queue(self.config_queue::<J>());
                 let mut storage = PostgresStorage::<J>::new(pool).with_config(config);
-                storage.push(job).await.map_err(|e| failed(&e))
+                storage.push(job).await.map_err(|e| failed(&e))?;
             }
+        }
+        self.wakeups.signal(J::QUEUE);
+        Ok(())
+    }
+
+    /// On PostgreSQL, starts relaying new-job notifications from every process
+    /// to this process's workers (call once, before the workers start).
+    pub(crate) fn listen_for_jobs(&self) {
+        if let Storage::Postgres(pool) = &self.storage {
+            Wakeups::relay_postgres(&self.wakeups, pool.clone());
         }
     }
 
     /// Adds a worker for `J` to the monitor.
     pub(crate) fn register_worker<J: Job>(&self, monitor: Monitor, ctx: JobContext) -> Monitor {
         let queue = self.config_queue::<J>();
-        match self {
-            Self::Sqlite(pool) => {
+        let wakeups = self.wakeups.clone();
+        match &self.storage {
+            Storage::Sqlite(pool) => {
                 let pool = pool.clone();
                 monitor.register(move |_| {
                     let config = apalis_sqlite::Config::default().queue(&queue);
                     let storage = SqliteStorage::<J>::new(&pool).with_config(config);
                     WorkerBuilder::new(worker_name::<J>(&ctx.instance))
                         .backend(
-                            storage.poll_with_strategy(EveryInterval::new(WORKER_POLL_INTERVAL)),
+                            storage.poll_with_strategy(
+                                wakeups.strategy(J::QUEUE, WORKER_POLL_INTERVAL),
+                            ),
                         )
                         .data(ctx.clone())
                         .build(run_job::<J>)
                 })
             }
-            Self::Postgres(pool) => {
+            Storage::Postgres(pool) => {
                 let pool = pool.clone();
                 monitor.register(move |_| {
                     let config = apalis_postgres::Config::default().queue(&queue);
                     let storage = PostgresStorage::<J>::new(&pool).with_config(config);
                     WorkerBuilder::new(worker_name::<J>(&ctx.instance))
                         .backend(
-                            storage.poll_with_strategy(EveryInterval::new(WORKER_POLL_INTERVAL)),
+                            storage.poll_with_strategy(
+                                wakeups.strategy(J::QUEUE, WORKER_POLL_INTERVAL),
+                            ),
                         )
                         .data(ctx.clone())
                         .build(run_job::<J>)

@@ -1,7 +1,9 @@
 //! Pull-sync benchmark (not a test): 1,000,000 rows of 10 mixed-type columns in
 //! PostgreSQL and in MariaDB, pulled by a release `sluice serve` to a local HTTP
 //! sink, beside the baseline of the database's own JSON export in the same run.
-//! Prints rows/s, the ratio to the baseline, and the server's peak RSS.
+//! Prints rows/s, the ratio to the baseline, and the server's peak RSS; then the
+//! enqueue-to-start latency of small runs with the control plane on SQLite and on
+//! PostgreSQL (from the run's `queued_at` to its `started_at`).
 //!
 //! Run with `bash tests/bench.sh` (builds the release binaries first).
 //! `SLUICE_BENCH_ROWS` changes the row count, `SLUICE_BENCH_BATCH` the batch size.
@@ -301,4 +303,121 @@ async fn main() {
     println!(
         "\nPeak RSS is the server process's VmHWM after both pulls (its high-water mark for the whole run)."
     );
+    drop(server);
+    enqueue_to_start(&sink).await;
+}
+
+/// Runs "Run now" on a one-row command [`LATENCY_RUNS`] times, one after the
+/// other, on a server with each control plane, and prints the percentiles of
+/// the wait between a run being queued and a worker starting it.
+async fn enqueue_to_start(sink: &Sink) {
+    println!(
+        "\nEnqueue-to-start latency ({LATENCY_RUNS} runs of a one-row command, one at a time):\n"
+    );
+    println!("| control plane | p50 | p90 | p99 | max |");
+    println!("|---|---|---|---|---|");
+    let control_db = format!("sluice_bench_cp_{}", uuid::Uuid::new_v4().simple());
+    run(Command::new("psql").args([
+        "-h",
+        "127.0.0.1",
+        "-U",
+        "postgres",
+        "-d",
+        "postgres",
+        "-qc",
+        &format!("CREATE DATABASE {control_db}"),
+    ]));
+    let control_url = format!("postgres://postgres@127.0.0.1:5432/{control_db}");
+    for (label, url) in [("SQLite", None), ("PostgreSQL", Some(control_url.as_str()))] {
+        let data = tempfile::tempdir().unwrap();
+        let mut sluice = Sluice::new(data.path());
+        if let Some(url) = url {
+            sluice = sluice.env("SLUICE_DATABASE_URL", url);
+        }
+        let key = sluice
+            .provision("Bench", "bench@bench.test", "bench password")
+            .key;
+        let server = sluice.serve(&free_address()).await;
+        let mut waits = latencies(&server, &key, sink).await;
+        waits.sort_by(f64::total_cmp);
+        let at = |q: f64| waits[((waits.len() - 1) as f64 * q).round() as usize];
+        println!(
+            "| {label} | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms |",
+            at(0.5),
+            at(0.9),
+            at(0.99),
+            at(1.0)
+        );
+    }
+    let _ = Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-qc",
+            &format!("DROP DATABASE {control_db} WITH (FORCE)"),
+        ])
+        .output();
+}
+
+const LATENCY_RUNS: usize = 100;
+
+async fn latencies(server: &ServeProcess, key: &str, sink: &Sink) -> Vec<f64> {
+    let client = reqwest::Client::new();
+    let api = |m: reqwest::Method, p: &str| client.request(m, server.url(p)).bearer_auth(key);
+    let connection: Value = api(reqwest::Method::POST, "/api/v1/connections")
+        .json(&json!({"name": "latency", "kind": "postgres", "auth": {"params": {"server": "127.0.0.1", "port": 5432, "database": "postgres", "username": "postgres", "sslMode": "disabled"}}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let command: Value = api(reqwest::Method::POST, "/api/v1/commands")
+        .json(&json!({"connection_id": connection["id"], "sql": "SELECT 1 AS one", "callback": {"url": sink.url}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = command["id"].as_str().expect("a command id").to_string();
+    let mut waits = Vec::with_capacity(LATENCY_RUNS);
+    for _ in 0..LATENCY_RUNS {
+        let started = api(reqwest::Method::POST, &format!("/api/v1/commands/{id}/run"))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            started.status().is_success(),
+            "run now: {}",
+            started.status()
+        );
+        let run = loop {
+            let runs: Value = api(
+                reqwest::Method::GET,
+                &format!("/api/v1/commands/{id}/runs?limit=1"),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+            let run = runs[0].clone();
+            match run["status"].as_str() {
+                Some("succeeded") => break run,
+                Some("failed") => panic!("a latency run failed: {run}"),
+                _ => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        };
+        let at = |field: &str| {
+            chrono::DateTime::parse_from_rfc3339(run[field].as_str().expect(field)).expect(field)
+        };
+        waits.push((at("started_at") - at("queued_at")).as_seconds_f64() * 1000.0);
+    }
+    waits
 }

@@ -128,6 +128,10 @@ pub struct RunBody {
     pub window_start: Option<String>,
     #[schema(format = DateTime)]
     pub window_end: Option<String>,
+    /// When the run was queued.
+    #[schema(format = DateTime)]
+    pub queued_at: String,
+    /// When a worker started it.
     #[schema(format = DateTime)]
     pub started_at: Option<String>,
     #[schema(format = DateTime)]
@@ -150,6 +154,7 @@ impl From<&Run> for RunBody {
             error: r.error.clone(),
             window_start: r.window_start.as_ref().map(iso),
             window_end: r.window_end.as_ref().map(iso),
+            queued_at: iso(&r.created_at),
             started_at: r.started_at.as_ref().map(iso),
             finished_at: r.finished_at.as_ref().map(iso),
             attempts: r.attempts,
