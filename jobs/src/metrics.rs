@@ -4,6 +4,7 @@ use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
 
 #[derive(Clone)]
 pub struct JobMetrics {
+    claims: IntCounter,
     runs: IntCounterVec,
     rows: IntCounter,
     bytes: IntCounter,
@@ -12,6 +13,11 @@ pub struct JobMetrics {
 
 impl JobMetrics {
     pub fn new(registry: &Registry) -> Self {
+        let claims = IntCounter::new(
+            "command_run_claims_total",
+            "Runs this process claimed to work on (a run retried later is claimed again)",
+        )
+        .expect("valid metric");
         let runs = IntCounterVec::new(
             Opts::new("command_runs_total", "Finished command runs by outcome"),
             &["outcome"],
@@ -33,7 +39,8 @@ impl JobMetrics {
         )
         .expect("valid metric");
         for metric in [
-            Box::new(runs.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(claims.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(runs.clone()),
             Box::new(rows.clone()),
             Box::new(bytes.clone()),
             Box::new(batches.clone()),
@@ -42,11 +49,16 @@ impl JobMetrics {
             let _ = registry.register(metric);
         }
         Self {
+            claims,
             runs,
             rows,
             bytes,
             batches,
         }
+    }
+
+    pub fn run_claimed(&self) {
+        self.claims.inc();
     }
 
     pub fn run_finished(&self, succeeded: bool) {

@@ -42,6 +42,7 @@ impl Job for RunCommand {
         let Some((run, lease)) = ctx.store.claim_run(&self.run_id, &owner).await? else {
             return Ok(());
         };
+        ctx.metrics.run_claimed();
         let _active = ctx.track_run(&run.id);
         let command = ctx.store.command(&run.tenant_id, &run.command_id).await?;
         let (lease, lost) = heartbeat(ctx, &run, lease);

@@ -229,3 +229,93 @@ sluice_tests::on_both_backends!(
         assert_eq!(third.epoch, 1);
     }
 );
+
+/// The value of an unlabelled counter on a process's `/metrics`.
+async fn counter(process: &ServeProcess, name: &str) -> u64 {
+    let text = reqwest::get(process.url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .map_or(0, |value| value.trim().parse().expect("a counter value"))
+}
+
+/// Two processes on one PostgreSQL control plane share the queued runs: each
+/// process counts the runs it claimed, both counts are above zero, they add up
+/// to the runs queued, and the callback saw every run exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_share_the_queued_runs_and_none_runs_twice() {
+    const RUNS: usize = 24;
+    let database = TestDatabase::create("sluice_two_workers").await;
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite_root = dir.path().join("sqlite");
+    let processes = [
+        sluice(&dir.path().join("a"), &database.url, &sqlite_root),
+        sluice(&dir.path().join("b"), &database.url, &sqlite_root),
+    ]
+    .map(|s| s.env("SLUICE_MAX_RUNS_IN_FLIGHT_PER_TENANT", "100"));
+    let tenant = processes[0].provision("Pair", "owner@pair.example", "correct horse battery");
+    let tenant_id = tenant.sqlite_dir.file_name().unwrap().to_owned();
+    let source = sqlite_root.join(&tenant_id).join("items.db");
+    std::fs::create_dir_all(source.parent().unwrap()).unwrap();
+    sqlite_source(
+        &source,
+        "CREATE TABLE items (id INTEGER PRIMARY KEY); INSERT INTO items VALUES (1);",
+    )
+    .await;
+    let a = processes[0].serve(&free_address()).await;
+    let b = processes[1].serve(&free_address()).await;
+    let key = tenant.key.as_str();
+    let receiver = Receiver::start().await;
+    // Each run takes a while, so neither process can drain the queue alone
+    // before the other looks (each runs two runs of a connector at a time).
+    receiver.respond_after(Duration::from_millis(150));
+    let connector = json_of(api(&a, key, Method::POST, "/api/v1/connections").json(
+        &json!({"name": "items", "kind": "sqlite", "auth": {"params": {"path": "items.db"}}}),
+    ))
+    .await;
+    for n in 0..RUNS {
+        let via = if n % 2 == 0 { &a } else { &b };
+        let created = api(via, key, Method::POST, "/api/v1/commands")
+            .json(&json!({
+                "connection_id": connector["id"], "kind": "dynamic",
+                "sql": "SELECT id FROM items", "callback": {"url": receiver.url},
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
+    }
+
+    let posts = receiver.wait_for(RUNS, Duration::from_secs(90)).await;
+    assert_eq!(posts.len(), RUNS, "every run delivered");
+    let finished = "sluice_command_runs_total{outcome=\"succeeded\"}";
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while counter(&a, finished).await + counter(&b, finished).await < RUNS as u64 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "runs never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let claims = "sluice_command_run_claims_total";
+    let (by_a, by_b) = (counter(&a, claims).await, counter(&b, claims).await);
+    assert!(
+        by_a > 0 && by_b > 0,
+        "both processes took work: {by_a} and {by_b}"
+    );
+    assert_eq!(by_a + by_b, RUNS as u64, "no run was claimed twice");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut keys: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|post| post.header("idempotency-key").expect("a key").to_owned())
+        .collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), RUNS, "each run's batch arrived once");
+    assert_eq!(receiver.received().len(), RUNS, "and nothing else arrived");
+}
