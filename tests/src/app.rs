@@ -429,8 +429,71 @@ impl TestApp {
 
     pub async fn stop(mut self) {
         if let Some(running) = self.running.take() {
+            let overdue = undone_work(&running.state.store).await;
             running.stop().await;
+            assert_no_undone_work(&overdue);
         }
+    }
+}
+
+/// How long a test's end waits for due work (queued runs, retries past their
+/// time) to be started before it calls the work undone.
+const UNDONE_WORK_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// The due runs no worker started within [`UNDONE_WORK_WAIT`], described.
+async fn undone_work(store: &Store) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + UNDONE_WORK_WAIT;
+    loop {
+        let overdue = match store.overdue_runs(chrono::Duration::zero()).await {
+            Ok(runs) => runs,
+            // The test may have taken the control plane away on purpose.
+            Err(_) => return Vec::new(),
+        };
+        if overdue.is_empty() || tokio::time::Instant::now() >= deadline {
+            return overdue
+                .iter()
+                .map(|run| {
+                    format!(
+                        "run {} of command {} ({}, {})",
+                        run.id,
+                        run.command_id,
+                        run.status.as_str(),
+                        run.trigger
+                    )
+                })
+                .collect();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+fn assert_no_undone_work(overdue: &[String]) {
+    assert!(
+        overdue.is_empty(),
+        "the test ended with due work that no worker started in {UNDONE_WORK_WAIT:?} \
+         (a stuck job system, or a run the test queued and forgot): {overdue:?}"
+    );
+}
+
+/// A test fails when it leaves due work behind that the job system does not
+/// take up (the crates.io test app's rule, for a queue that runs live).
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let Some(running) = self.running.as_ref() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if runtime.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+            return;
+        }
+        let store = running.state.store.clone();
+        let overdue = tokio::task::block_in_place(|| runtime.block_on(undone_work(&store)));
+        assert_no_undone_work(&overdue);
     }
 }
 

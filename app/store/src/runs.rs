@@ -292,6 +292,32 @@ impl Store {
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
+    /// Runs that were due more than `grace` ago and that no worker has started:
+    /// queued runs (due when queued, or at their next attempt once a retry was
+    /// queued again) and retrying runs past their next attempt. Empty unless the
+    /// job system is stopped or stuck; the test harness asserts it.
+    pub async fn overdue_runs(&self, grace: chrono::Duration) -> Result<Vec<Run>, StoreError> {
+        let cutoff = now() - grace;
+        let queued = RunStatus::Queued.as_str();
+        let retrying = RunStatus::Retrying.as_str();
+        let mut conn = self.read().await?;
+        let rows: Vec<RunRow> = with_conn!(&mut conn, c => command_runs::table
+            .filter(
+                command_runs::status
+                    .eq(queued)
+                    .or(command_runs::status.eq(retrying)),
+            )
+            .filter(
+                command_runs::next_attempt_at.le(cutoff).or(command_runs::next_attempt_at
+                    .is_null()
+                    .and(command_runs::created_at.le(cutoff))),
+            )
+            .select(RunRow::as_select())
+            .load(c)
+            .await)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
     /// Claims a queued run for this worker under a new fenced lease (`run:<id>`,
     /// owned by `owner`), and renews its command's lease. `None` when it already
     /// started, finished or was released: a run whose worker died is never
