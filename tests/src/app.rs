@@ -412,7 +412,8 @@ impl TestApp {
 
     /// The only directory `tenant`'s SQLite connectors may point into (created).
     pub fn sqlite_dir(&self, tenant: &sluice_store::ids::TenantId) -> PathBuf {
-        let dir = sluice_server::connectors::tenant_sqlite_dir(&self.sqlite_root(), tenant);
+        let dir =
+            sluice_server::service::connectors::tenant_sqlite_dir(&self.sqlite_root(), tenant);
         std::fs::create_dir_all(&dir).expect("tenant SQLite directory");
         dir
     }

@@ -63,7 +63,7 @@ pub async fn provision(store: &Store, sqlite_root: &Path) -> anyhow::Result<Demo
         }
     };
 
-    let sqlite_dir = crate::connectors::tenant_sqlite_dir(sqlite_root, &tenant.id);
+    let sqlite_dir = crate::service::connectors::tenant_sqlite_dir(sqlite_root, &tenant.id);
     let database = sqlite_dir.join(DEMO_DATABASE_FILE);
     std::fs::create_dir_all(&sqlite_dir)
         .with_context(|| format!("creating {}", sqlite_dir.display()))?;

@@ -34,6 +34,10 @@ pub enum AppError {
     Forbidden(&'static str),
     #[error("{0}")]
     Invalid(#[from] Invalid),
+    /// Invalid, about a part of the request named at run time (a key of a JSON
+    /// object, e.g. `auth.params.options.applicationName`).
+    #[error("{path}: {message}")]
+    InvalidAt { path: String, message: String },
     #[error("{field}: {message}")]
     Conflict {
         field: &'static str,
@@ -96,7 +100,9 @@ impl AppError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) | Self::Csrf => StatusCode::FORBIDDEN,
-            Self::Invalid(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Invalid(_) | Self::InvalidAt { .. } | Self::BadRequest(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -119,7 +125,7 @@ impl AppError {
             Self::Unauthenticated => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::Csrf => "csrf",
-            Self::Invalid(_) => "invalid",
+            Self::Invalid(_) | Self::InvalidAt { .. } => "invalid",
             Self::BadRequest(_) => "bad_request",
             Self::Conflict { .. } => "conflict",
             Self::Throttled { .. } => "rate_limited",
@@ -135,9 +141,10 @@ impl AppError {
         }
     }
 
-    fn field(&self) -> Option<&'static str> {
+    fn field(&self) -> Option<&str> {
         match self {
             Self::Invalid(invalid) => Some(invalid.field),
+            Self::InvalidAt { path, .. } => Some(path),
             Self::Conflict { field, .. } => Some(field),
             Self::InboxRefused(refusal) if refusal.is_about_the_body() => Some("body"),
             _ => None,
@@ -327,7 +334,7 @@ pub struct ErrorDetail {
     pub message: String,
     /// The request field the error is about, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<&'static str>,
+    pub field: Option<String>,
     /// The limit the request ran into, e.g. `max_messages`, `rate_per_minute`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<&'static str>,
@@ -349,7 +356,7 @@ impl ResponseError for ApiError {
             error: ErrorDetail {
                 code: self.0.code(),
                 message: self.0.public_message(),
-                field: self.0.field(),
+                field: self.0.field().map(str::to_string),
                 limit: self.0.limit(),
             },
         })

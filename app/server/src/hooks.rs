@@ -18,8 +18,8 @@ use sluice_store::commands::CommandKind;
 use sluice_store::domain::Invalid;
 use sluice_store::inboxes::HookTarget;
 
-use crate::commands::{room_for_a_command, run_dynamic};
 use crate::error::{ApiError, AppError};
+use crate::service::commands::{room_for_a_command, run_dynamic};
 use crate::state::AppState;
 
 /// Reads the body, refusing more than `max` bytes before reading them.

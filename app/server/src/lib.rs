@@ -3,9 +3,7 @@
 pub mod api;
 pub mod auth;
 pub mod cli;
-pub mod commands;
 pub mod config;
-pub mod connectors;
 pub mod demo;
 pub mod error;
 pub mod hooks;
@@ -15,6 +13,7 @@ pub mod limits_config;
 pub mod metrics;
 mod ops;
 pub mod routes;
+pub mod service;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -4,9 +4,9 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use crate::ids::{AuditId, TenantId};
+use crate::ids::TenantId;
 use crate::schema::audit_log;
-use crate::{Store, StoreError, now, with_conn};
+use crate::{Store, StoreError, with_conn};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = audit_log)]
@@ -32,22 +32,33 @@ pub struct AuditEvent<'a> {
     pub ip: Option<&'a str>,
 }
 
+/// Inserts `$event` (an `&AuditEvent`) into `$tenant`'s audit log on connection
+/// `$c`: inside an `in_transaction!` body, the entry commits or rolls back with the
+/// change it records.
+#[macro_export]
+macro_rules! insert_audit {
+    ($c:expr, $tenant:expr, $event:expr) => {{
+        let event: &$crate::audit::AuditEvent<'_> = $event;
+        ::diesel::insert_into($crate::schema::audit_log::table)
+            .values((
+                $crate::schema::audit_log::id.eq($crate::ids::AuditId::generate().as_str()),
+                $crate::schema::audit_log::tenant_id.eq($tenant.as_str()),
+                $crate::schema::audit_log::actor.eq(event.actor),
+                $crate::schema::audit_log::action.eq(event.action),
+                $crate::schema::audit_log::target.eq(event.target),
+                $crate::schema::audit_log::detail.eq(event.detail),
+                $crate::schema::audit_log::ip.eq(event.ip),
+                $crate::schema::audit_log::at.eq($crate::now()),
+            ))
+            .execute($c)
+            .await
+    }};
+}
+
 impl Store {
     pub async fn audit(&self, tenant: &TenantId, event: AuditEvent<'_>) -> Result<(), StoreError> {
         let mut conn = self.write().await?;
-        with_conn!(&mut conn, c => diesel::insert_into(audit_log::table)
-            .values((
-                audit_log::id.eq(AuditId::generate().as_str()),
-                audit_log::tenant_id.eq(tenant.as_str()),
-                audit_log::actor.eq(event.actor),
-                audit_log::action.eq(event.action),
-                audit_log::target.eq(event.target),
-                audit_log::detail.eq(event.detail),
-                audit_log::ip.eq(event.ip),
-                audit_log::at.eq(now()),
-            ))
-            .execute(c)
-            .await)?;
+        with_conn!(&mut conn, c => insert_audit!(c, tenant, &event))?;
         Ok(())
     }
 

@@ -11,10 +11,11 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 
+use crate::audit::AuditEvent;
 use crate::error::OptionalExt;
 use crate::ids::{CommandId, ConnectorId, InboxId, RunId, TenantId};
 use crate::schema::{command_runs, commands, leases};
-use crate::{Store, StoreError, in_transaction, now, with_conn};
+use crate::{Store, StoreError, in_transaction, insert_audit, now, with_conn};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -282,11 +283,26 @@ impl Store {
         last_value: Option<&str>,
         next_run_at: Option<NaiveDateTime>,
     ) -> Result<Command, StoreError> {
+        self.create_command_audited(tenant, settings, last_value, next_run_at, None)
+            .await
+    }
+
+    /// [`Store::create_command`], recording `audit` (when given) in the same
+    /// transaction.
+    pub async fn create_command_audited(
+        &self,
+        tenant: &TenantId,
+        settings: &CommandSettings,
+        last_value: Option<&str>,
+        next_run_at: Option<NaiveDateTime>,
+        audit: Option<&AuditEvent<'_>>,
+    ) -> Result<Command, StoreError> {
         let id = CommandId::generate();
         let (url, inbox) = callback_columns(&settings.callback);
         let at = now();
         let mut conn = self.write().await?;
-        let row: CommandRow = with_conn!(&mut conn, c => diesel::insert_into(commands::table)
+        let row: CommandRow = in_transaction!(&mut conn, c => {
+            let row = diesel::insert_into(commands::table)
             .values((
                 commands::id.eq(id.as_str()),
                 commands::tenant_id.eq(tenant.as_str()),
@@ -309,7 +325,12 @@ impl Store {
             ))
             .returning(CommandRow::as_returning())
             .get_result(c)
-            .await)?;
+            .await?;
+            if let Some(event) = audit {
+                insert_audit!(c, tenant, event)?;
+            }
+            Ok(row)
+        })?;
         row.try_into()
     }
 
@@ -465,9 +486,24 @@ impl Store {
         settings: &CommandSettings,
         next_run_at: Option<NaiveDateTime>,
     ) -> Result<Command, StoreError> {
+        self.update_command_audited(tenant, id, settings, next_run_at, None)
+            .await
+    }
+
+    /// [`Store::update_command`], recording `audit` (when given) in the same
+    /// transaction.
+    pub async fn update_command_audited(
+        &self,
+        tenant: &TenantId,
+        id: &CommandId,
+        settings: &CommandSettings,
+        next_run_at: Option<NaiveDateTime>,
+        audit: Option<&AuditEvent<'_>>,
+    ) -> Result<Command, StoreError> {
         let (url, inbox) = callback_columns(&settings.callback);
         let mut conn = self.write().await?;
-        let row: CommandRow = with_conn!(&mut conn, c => diesel::update(
+        let row: CommandRow = in_transaction!(&mut conn, c => {
+            let row = diesel::update(
                 commands::table.filter(commands::tenant_id.eq(tenant.as_str())).filter(commands::id.eq(id.as_str())),
             )
             .set((
@@ -484,8 +520,13 @@ impl Store {
             ))
             .returning(CommandRow::as_returning())
             .get_result(c)
-            .await)
-        .or_not_found("command")?;
+            .await
+            .or_not_found("command")?;
+            if let Some(event) = audit {
+                insert_audit!(c, tenant, event)?;
+            }
+            Ok(row)
+        })?;
         row.try_into()
     }
 
@@ -569,8 +610,19 @@ impl Store {
         tenant: &TenantId,
         id: &CommandId,
     ) -> Result<(), StoreError> {
+        self.delete_command_audited(tenant, id, None).await
+    }
+
+    /// [`Store::delete_command`], recording `audit` (when given) in the same
+    /// transaction.
+    pub async fn delete_command_audited(
+        &self,
+        tenant: &TenantId,
+        id: &CommandId,
+        audit: Option<&AuditEvent<'_>>,
+    ) -> Result<(), StoreError> {
         let mut conn = self.write().await?;
-        let removed = in_transaction!(&mut conn, c => {
+        in_transaction!(&mut conn, c => {
             // Runs first: the lock order every run update uses (see the crate docs).
             diesel::delete(
                 command_runs::table
@@ -579,16 +631,19 @@ impl Store {
             )
             .execute(c)
             .await?;
-            Ok(diesel::delete(
+            let removed = diesel::delete(
                 commands::table.filter(commands::tenant_id.eq(tenant.as_str())).filter(commands::id.eq(id.as_str())),
             )
             .execute(c)
-            .await?)
-        })?;
-        if removed == 0 {
-            return Err(StoreError::not_found("command"));
-        }
-        Ok(())
+            .await?;
+            if removed == 0 {
+                return Err(StoreError::not_found("command"));
+            }
+            if let Some(event) = audit {
+                insert_audit!(c, tenant, event)?;
+            }
+            Ok(())
+        })
     }
 
     /// Claims up to `limit` due commands for this process: READY or ERROR ones whose

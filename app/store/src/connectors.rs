@@ -8,12 +8,13 @@ use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+use crate::audit::AuditEvent;
 use crate::domain::{ConnectorName, Reach};
 use crate::error::OptionalExt;
 use crate::ids::{ConnectorId, TenantId};
 use crate::schema::{command_runs, commands, connectors};
 use crate::secret::{hash_token, random_token};
-use crate::{Store, StoreError, in_transaction, now, with_conn};
+use crate::{Store, StoreError, in_transaction, insert_audit, now, with_conn};
 
 /// Everything about a connector except its secrets, as edited in forms and the API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,12 +193,26 @@ impl Store {
         settings: &ConnectorSettings,
         secrets: &ConnectorSecrets,
     ) -> Result<(Connector, Option<String>), StoreError> {
+        self.create_connector_audited(tenant, settings, secrets, None)
+            .await
+    }
+
+    /// [`Store::create_connector`], recording `audit` (when given) in the same
+    /// transaction.
+    pub async fn create_connector_audited(
+        &self,
+        tenant: &TenantId,
+        settings: &ConnectorSettings,
+        secrets: &ConnectorSecrets,
+        audit: Option<&AuditEvent<'_>>,
+    ) -> Result<(Connector, Option<String>), StoreError> {
         let id = ConnectorId::generate();
         let sealed = seal(self, tenant, &id, secrets)?;
         let gateway = (settings.reach == Reach::Gateway).then(new_gateway_key);
         let at = now();
         let mut conn = self.write().await?;
-        let row: ConnectorRow = with_conn!(&mut conn, c => diesel::insert_into(connectors::table)
+        let row: ConnectorRow = in_transaction!(&mut conn, c => {
+            let row = diesel::insert_into(connectors::table)
             .values((
                 connectors::id.eq(id.as_str()),
                 connectors::tenant_id.eq(tenant.as_str()),
@@ -221,8 +236,13 @@ impl Store {
             ))
             .returning(ConnectorRow::as_returning())
             .get_result(c)
-            .await)
-        .map_err(StoreError::unique("name", NAME_TAKEN))?;
+            .await
+            .map_err(StoreError::unique("name", NAME_TAKEN))?;
+            if let Some(event) = audit {
+                insert_audit!(c, tenant, event)?;
+            }
+            Ok(row)
+        })?;
         Ok((row.try_into()?, gateway.map(|g| g.0)))
     }
 
@@ -287,6 +307,20 @@ impl Store {
         settings: &ConnectorSettings,
         secrets: SecretsChange,
     ) -> Result<(Connector, Option<String>), StoreError> {
+        self.update_connector_audited(tenant, id, settings, secrets, None)
+            .await
+    }
+
+    /// [`Store::update_connector`], recording `audit` (when given) in the same
+    /// transaction.
+    pub async fn update_connector_audited(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectorId,
+        settings: &ConnectorSettings,
+        secrets: SecretsChange,
+        audit: Option<&AuditEvent<'_>>,
+    ) -> Result<(Connector, Option<String>), StoreError> {
         let current = self.connector(tenant, id).await?;
         let sealed = match secrets {
             SecretsChange::Keep => current.secrets_enc.clone(),
@@ -296,7 +330,7 @@ impl Store {
         let gateway = issue_key.then(new_gateway_key);
         let keep_key = settings.reach == Reach::Gateway;
         let mut conn = self.write().await?;
-        let row: Option<ConnectorRow> = with_conn!(&mut conn, c => {
+        let row: ConnectorRow = in_transaction!(&mut conn, c => {
             let target = connectors::table
                 .filter(connectors::tenant_id.eq(tenant.as_str()))
                 .filter(connectors::id.eq(id.as_str()));
@@ -337,10 +371,15 @@ impl Store {
                     .get_result(c)
                     .await,
             };
-            updated.optional()
-        })
-        .map_err(StoreError::unique("name", NAME_TAKEN))?;
-        let row = row.ok_or_else(|| StoreError::not_found("connector"))?;
+            let row = updated
+                .optional()
+                .map_err(StoreError::unique("name", NAME_TAKEN))?
+                .ok_or_else(|| StoreError::not_found("connector"))?;
+            if let Some(event) = audit {
+                insert_audit!(c, tenant, event)?;
+            }
+            Ok(row)
+        })?;
         Ok((row.try_into()?, gateway.map(|g| g.0)))
     }
 
@@ -373,8 +412,19 @@ impl Store {
         tenant: &TenantId,
         id: &ConnectorId,
     ) -> Result<(), StoreError> {
+        self.delete_connector_audited(tenant, id, None).await
+    }
+
+    /// [`Store::delete_connector`], recording `audit` (when given) in the same
+    /// transaction.
+    pub async fn delete_connector_audited(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectorId,
+        audit: Option<&AuditEvent<'_>>,
+    ) -> Result<(), StoreError> {
         let mut conn = self.write().await?;
-        let removed = in_transaction!(&mut conn, c => {
+        in_transaction!(&mut conn, c => {
             // Children first, in the lock order every run update uses (see the
             // crate docs): its commands' runs, its commands, then the connector.
             let its_commands = commands::table
@@ -391,18 +441,21 @@ impl Store {
             )
             .execute(c)
             .await?;
-            Ok(diesel::delete(
+            let removed = diesel::delete(
                 connectors::table
                     .filter(connectors::tenant_id.eq(tenant.as_str()))
                     .filter(connectors::id.eq(id.as_str())),
             )
             .execute(c)
-            .await?)
-        })?;
-        if removed == 0 {
-            return Err(StoreError::not_found("connector"));
-        }
-        Ok(())
+            .await?;
+            if removed == 0 {
+                return Err(StoreError::not_found("connector"));
+            }
+            if let Some(event) = audit {
+                insert_audit!(c, tenant, event)?;
+            }
+            Ok(())
+        })
     }
 
     /// The raw stored secrets column, for tests proving nothing is stored in clear.

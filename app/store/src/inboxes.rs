@@ -11,12 +11,15 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Text};
 use diesel_async::RunQueryDsl;
 
+use crate::audit::AuditEvent;
 use crate::error::OptionalExt;
 use crate::ids::{CommandId, DirectUrlId, InboxId, MessageId, TenantId};
 use crate::leases::Lease;
 use crate::schema::{direct_urls, inbox_messages, inboxes};
 use crate::secret::random_token;
-use crate::{Store, StoreError, hold_lease, in_transaction, lock_tenant, now, with_conn};
+use crate::{
+    Store, StoreError, hold_lease, in_transaction, insert_audit, lock_tenant, now, with_conn,
+};
 
 diesel::define_sql_function! {
     /// `substr(text, start, length)`, counted in characters, on both backends.
@@ -104,6 +107,16 @@ impl Store {
     /// Creates an inbox; refuses (409 on `limit`) when the tenant already has
     /// [`TenantQuotas::max_inboxes`](crate::quotas::TenantQuotas).
     pub async fn create_inbox(&self, tenant: &TenantId, name: &str) -> Result<Inbox, StoreError> {
+        self.create_inbox_audited(tenant, name, None).await
+    }
+
+    /// [`Store::create_inbox`], recording `audit` (when given) in the same transaction.
+    pub async fn create_inbox_audited(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        audit: Option<&AuditEvent<'_>>,
+    ) -> Result<Inbox, StoreError> {
         let id = InboxId::generate();
         let max = self.quotas.max_inboxes;
         let mut conn = self.write().await?;
@@ -122,7 +135,7 @@ impl Store {
                     ),
                 });
             }
-            diesel::insert_into(inboxes::table)
+            let row = diesel::insert_into(inboxes::table)
                 .values((
                     inboxes::id.eq(id.as_str()),
                     inboxes::tenant_id.eq(tenant.as_str()),
@@ -133,7 +146,11 @@ impl Store {
                 .returning(InboxRow::as_returning())
                 .get_result(c)
                 .await
-                .map_err(StoreError::unique("name", NAME_TAKEN))
+                .map_err(StoreError::unique("name", NAME_TAKEN))?;
+            if let Some(event) = audit {
+                insert_audit!(c, tenant, event)?;
+            }
+            Ok(row)
         })?;
         Ok(row.into())
     }
@@ -171,16 +188,31 @@ impl Store {
     }
 
     pub async fn delete_inbox(&self, tenant: &TenantId, id: &InboxId) -> Result<(), StoreError> {
+        self.delete_inbox_audited(tenant, id, None).await
+    }
+
+    /// [`Store::delete_inbox`], recording `audit` (when given) in the same transaction.
+    pub async fn delete_inbox_audited(
+        &self,
+        tenant: &TenantId,
+        id: &InboxId,
+        audit: Option<&AuditEvent<'_>>,
+    ) -> Result<(), StoreError> {
         let mut conn = self.write().await?;
-        let removed = with_conn!(&mut conn, c => diesel::delete(
+        in_transaction!(&mut conn, c => {
+            let removed = diesel::delete(
                 inboxes::table.filter(inboxes::tenant_id.eq(tenant.as_str())).filter(inboxes::id.eq(id.as_str())),
             )
             .execute(c)
-            .await)?;
-        if removed == 0 {
-            return Err(StoreError::not_found("inbox"));
-        }
-        Ok(())
+            .await?;
+            if removed == 0 {
+                return Err(StoreError::not_found("inbox"));
+            }
+            if let Some(event) = audit {
+                insert_audit!(c, tenant, event)?;
+            }
+            Ok(())
+        })
     }
 
     /// Stores one message (a JSON document, already parsed by the caller) within the

@@ -18,6 +18,7 @@ mod outbox;
 mod quotas;
 mod request_log;
 mod roles;
+mod service;
 mod shutdown;
 mod sqlite_isolation;
 mod throttling;

@@ -11,12 +11,11 @@ use sluice_store::runs::Run;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::{fields, iso, page};
-use crate::auth::ApiCaller;
-use crate::commands::{
-    CommandFields, first_run_at, next_run, parse_window, room_for_a_command, run_dynamic, run_now,
-};
+use crate::auth::{ApiCaller, Writer};
 use crate::error::{ApiError, AppError, api_payload_error};
 use crate::hooks::urls::without_hook_token;
+use crate::service::commands::{self, CallbackChoice, CommandDraft, parse_window};
+use crate::service::found_or;
 use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
@@ -169,97 +168,65 @@ impl From<&Run> for RunBody {
         (status = 409, description = "The tenant has as many commands as this instance allows", body = crate::error::ErrorBody),
         (status = 429, description = "A dynamic command could not start: too many runs in progress", body = crate::error::ErrorBody)))]
 pub async fn create(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    caller: ApiCaller,
+    caller: Writer<ApiCaller>,
     body: web::Json<CommandRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_write()?;
     let body = body.into_inner();
     let kind = match body.kind.as_deref() {
         None => CommandKind::Static,
         Some(raw) => CommandKind::parse(raw)
             .ok_or_else(|| AppError::Invalid(Invalid::new("kind", "must be static or dynamic")))?,
     };
-    let connector_id = ConnectorId::parse(&body.connection_id).ok_or_else(|| {
-        AppError::Invalid(Invalid::new(
-            "connection_id",
-            "is not one of your connections",
-        ))
-    })?;
-    let connector = state
-        .store
-        .connector(caller.tenant(), &connector_id)
-        .await
-        .map_err(|_| {
-            AppError::Invalid(Invalid::new(
-                "connection_id",
-                "is not one of your connections",
+    let not_ours = || Invalid::new("connection_id", "is not one of your connections");
+    let connector_id = ConnectorId::parse(&body.connection_id).ok_or_else(not_ours)?;
+    let connector = found_or(
+        state.store.connector(caller.tenant(), &connector_id).await,
+        not_ours,
+    )??;
+    let callback = match (body.callback.url, body.callback.inbox_id) {
+        (Some(_), Some(_)) => {
+            return Err(AppError::Invalid(Invalid::new(
+                "callback",
+                "give either url or inbox_id, not both",
             ))
-        })?;
-    if body.callback.url.is_some() && body.callback.inbox_id.is_some() {
-        return Err(AppError::Invalid(Invalid::new(
-            "callback",
-            "give either url or inbox_id, not both",
-        ))
-        .into());
-    }
-    let form = CommandFields {
+            .into());
+        }
+        (_, Some(inbox)) => CallbackChoice::Inbox(inbox),
+        (url, None) => CallbackChoice::Url(url.unwrap_or_default()),
+    };
+    let params = match body.params {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(map)) => Some(map),
+        Some(_) => {
+            return Err(AppError::Invalid(Invalid::new("params", "must be a JSON object")).into());
+        }
+    };
+    let draft = CommandDraft {
         name: body.name.unwrap_or_default(),
         sql: body.sql,
-        callback_kind: if body.callback.inbox_id.is_some() {
-            "inbox".into()
-        } else {
-            "url".into()
-        },
-        callback_url: body.callback.url.unwrap_or_default(),
-        callback_inbox_id: body.callback.inbox_id.unwrap_or_default(),
+        callback,
         last_field: body.last_field.unwrap_or_default(),
         last_value: body.last_value.unwrap_or_default(),
         schedule: body.schedule.unwrap_or_default(),
         timezone: body.timezone.unwrap_or_default(),
-        batch_size: body.batch_size.map(|n| n.to_string()).unwrap_or_default(),
-        params: body.params.map(|p| p.to_string()).unwrap_or_default(),
+        batch_size: body.batch_size,
+        params,
     };
-    let valid = form
+    let valid = draft
         .validate(&state, &connector, kind)
-        .await
+        .await?
         .map_err(|e| fields::renamed(e, fields::command))?;
-    let next = if kind == CommandKind::Static {
-        first_run_at(&valid)
-    } else {
-        None
-    };
-    room_for_a_command(&state, caller.tenant()).await?;
-    let command = state
-        .store
-        .create_command(
-            caller.tenant(),
-            &valid.settings,
-            valid.last_value.as_deref(),
-            next,
-        )
-        .await?;
-    caller
-        .audit(&state, &req, "command.create", &command.settings.name)
-        .await?;
-    let run_id = match kind {
-        CommandKind::Dynamic => run_dynamic(&state, &command, "api")
-            .await?
-            .map(|run| run.id.to_string()),
-        CommandKind::Static => None,
-    };
-    let command = state.store.command(caller.tenant(), &command.id).await?;
+    let created = commands::create(&state, caller.actor(), &valid, "api").await?;
     Ok(HttpResponse::Created().json(CreatedCommand {
-        id: command.id.to_string(),
-        status: command.status.as_str().into(),
-        run_id,
+        id: created.command.id.to_string(),
+        status: created.command.status.as_str().into(),
+        run_id: created.run.map(|run| run.id.to_string()),
     }))
 }
 
 async fn load(state: &AppState, caller: &ApiCaller, raw: &str) -> Result<Command, ApiError> {
-    let id = CommandId::parse(raw).ok_or(AppError::NotFound)?;
-    Ok(state.store.command(caller.tenant(), &id).await?)
+    Ok(commands::find(state, caller.tenant(), raw).await?)
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -412,11 +379,10 @@ pub struct RunStarted {
 pub async fn run(
     req: HttpRequest,
     state: web::Data<AppState>,
-    caller: ApiCaller,
+    caller: Writer<ApiCaller>,
     id: web::Path<String>,
     body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_write()?;
     let body = body.map_err(|e| api_payload_error(&e))?;
     let body = RunRequest::read(&req, &body)?;
     let command = load(&state, &caller, &id).await?;
@@ -425,10 +391,7 @@ pub async fn run(
         body.start_time.as_deref(),
         body.end_time.as_deref(),
     )?;
-    let run = run_now(&state, &command, "api", window, None).await?;
-    caller
-        .audit(&state, &req, "command.run", &command.settings.name)
-        .await?;
+    let run = commands::run(&state, caller.actor(), &command, window, "api").await?;
     Ok(HttpResponse::Accepted().json(RunStarted {
         run_id: run.id.to_string(),
     }))
@@ -438,76 +401,48 @@ pub async fn run(
 #[utoipa::path(post, path = "/api/v1/commands/{id}/pause", tag = "commands", operation_id = "pauseCommand", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = CommandBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn pause(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    caller: ApiCaller,
+    caller: Writer<ApiCaller>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_write()?;
     let command = load(&state, &caller, &id).await?;
-    if !state
-        .store
-        .pause_command(caller.tenant(), &command.id)
-        .await?
-    {
-        return Err(AppError::Conflict {
-            field: "status",
-            message: format!("a {} command cannot be paused", command.status.as_str()),
-        }
-        .into());
-    }
-    caller
-        .audit(&state, &req, "command.pause", &command.settings.name)
-        .await?;
-    show(state, caller, web::Path::from(command.id.to_string())).await
+    commands::pause(&state, caller.actor(), &command).await?;
+    current_body(&state, &caller, &command).await
 }
 
 /// Resumes a paused command.
 #[utoipa::path(post, path = "/api/v1/commands/{id}/resume", tag = "commands", operation_id = "resumeCommand", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = CommandBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn resume(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    caller: ApiCaller,
+    caller: Writer<ApiCaller>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_write()?;
     let command = load(&state, &caller, &id).await?;
-    if !state
-        .store
-        .resume_command(caller.tenant(), &command.id, next_run(&command))
-        .await?
-    {
-        return Err(AppError::Conflict {
-            field: "status",
-            message: "only a paused command can be resumed".into(),
-        }
-        .into());
-    }
-    caller
-        .audit(&state, &req, "command.resume", &command.settings.name)
-        .await?;
-    show(state, caller, web::Path::from(command.id.to_string())).await
+    commands::resume(&state, caller.actor(), &command).await?;
+    current_body(&state, &caller, &command).await
+}
+
+/// The command as it is now, after a change.
+async fn current_body(
+    state: &AppState,
+    caller: &ApiCaller,
+    command: &Command,
+) -> Result<HttpResponse, ApiError> {
+    let command = state.store.command(caller.tenant(), &command.id).await?;
+    Ok(HttpResponse::Ok().json(CommandBody::for_caller(&command, caller)))
 }
 
 /// Deletes a command and its runs.
 #[utoipa::path(delete, path = "/api/v1/commands/{id}", tag = "commands", operation_id = "deleteCommand", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn delete(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    caller: ApiCaller,
+    caller: Writer<ApiCaller>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_write()?;
     let command = load(&state, &caller, &id).await?;
-    state
-        .store
-        .delete_command(caller.tenant(), &command.id)
-        .await?;
-    caller
-        .audit(&state, &req, "command.delete", &command.settings.name)
-        .await?;
+    commands::delete(&state, caller.actor(), &command).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

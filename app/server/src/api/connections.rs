@@ -1,18 +1,19 @@
 //! `/api/v1/connectionSpecs` and `/api/v1/connections…`.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sluice_connect::{ConnectError, TableKind, TableRef, connection_specs};
 use sluice_store::connectors::Connector;
 use sluice_store::domain::Invalid;
-use sluice_store::ids::ConnectorId;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::{fields, iso, page};
-use crate::auth::ApiCaller;
-use crate::connectors::{ConnectorFields, Validated, open_database};
+use crate::auth::{ApiCaller, Writer};
 use crate::error::{ApiError, AppError};
+use crate::service::connectors::{
+    self, ConnectorDraft, ConnectorInput, ConnectorOptions, TestOutcome, open_database,
+};
 use crate::state::AppState;
 use crate::web::no_store;
 
@@ -162,77 +163,96 @@ pub struct CreatedConnection {
     pub gateway_key: Option<String>,
 }
 
-fn port_text(port: &Value) -> Result<String, Invalid> {
-    match port {
-        Value::Number(n) => Ok(n.to_string()),
-        Value::String(s) => Ok(s.clone()),
-        Value::Null => Ok(String::new()),
+/// `auth.params.port`: a number, or (as clients long sent it) a numeric string.
+fn port(value: &Value) -> Result<Option<u16>, Invalid> {
+    let out_of_range =
+        |raw: &str| Invalid::new("port", format!("{raw:?} is not a port number (1-65535)"));
+    match value {
+        Value::Null => Ok(None),
+        Value::Number(n) => n
+            .as_u64()
+            .and_then(|n| u16::try_from(n).ok())
+            .filter(|p| *p > 0)
+            .map(Some)
+            .ok_or_else(|| out_of_range(&n.to_string())),
+        Value::String(s) if s.trim().is_empty() => Ok(None),
+        Value::String(s) => s
+            .trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .map(Some)
+            .ok_or_else(|| out_of_range(s)),
         _ => Err(Invalid::new("port", "must be a number")),
     }
 }
 
-/// Applies a request onto `fields` (empty for a create, the stored values for a
+/// Applies a request onto `draft` (empty for a create, the stored settings for a
 /// patch) and validates the result; errors name the request's JSON paths.
-fn apply_and_validate(
+fn to_input(
     state: &AppState,
     caller: &ApiCaller,
     request: ConnectionRequest,
-    mut form: ConnectorFields,
-) -> Result<Validated, ApiError> {
+    mut draft: ConnectorDraft,
+) -> Result<ConnectorInput, ApiError> {
     let from_connection_string = request.connection_string.is_some() && request.auth.is_none();
     let rename = |field| fields::connection(field, from_connection_string);
-    apply(request, &mut form).map_err(|e| fields::renamed(vec![e], rename))?;
-    form.validate(&state.tenant_sqlite_dir(caller.tenant()))
+    apply(request, &mut draft)?;
+    draft
+        .validate(&state.tenant_sqlite_dir(caller.tenant()))
         .map_err(|e| fields::renamed(e, rename))
 }
 
-/// Applies a request onto `fields`.
-fn apply(request: ConnectionRequest, fields: &mut ConnectorFields) -> Result<(), Invalid> {
+/// Applies a request onto `draft`.
+fn apply(request: ConnectionRequest, draft: &mut ConnectorDraft) -> Result<(), ApiError> {
+    let from_connection_string = request.connection_string.is_some() && request.auth.is_none();
+    let rename = |field| fields::connection(field, from_connection_string);
     if let Some(v) = request.name {
-        fields.name = v;
+        draft.name = v;
     }
     if let Some(v) = request.description {
-        fields.description = v;
+        draft.description = v;
     }
     if let Some(v) = request.kind {
-        fields.kind = v;
+        draft.kind = v;
     }
     if let Some(v) = request.reach {
-        fields.reach = v;
+        draft.reach = v;
     }
     if let Some(cs) = request.connection_string {
-        fields.connection_string = cs;
-        fields.password.clear();
-        fields.import()?;
+        draft.password = None;
+        draft
+            .import(&cs)
+            .map_err(|e| fields::renamed(vec![e], rename))?;
     }
     if let Some(Auth { params: p }) = request.auth {
         if let Some(v) = p.server {
-            fields.server = v;
+            draft.server = v;
         }
         if let Some(v) = &p.port {
-            fields.port = port_text(v)?;
+            draft.port = port(v).map_err(|e| fields::renamed(vec![e], rename))?;
         }
         if let Some(v) = p.database {
-            fields.database = v;
+            draft.database = v;
         }
         if let Some(v) = p.username {
-            fields.username = v;
+            draft.username = v;
         }
         if let Some(v) = p.password {
-            fields.password = v;
+            draft.password = Some(v);
         }
         if let Some(v) = p.ssl_mode {
-            fields.ssl_mode = v;
+            draft.ssl_mode = v;
         }
         if let Some(v) = p.path {
-            fields.path = v;
+            draft.path = v;
         }
         if let Some(options) = p.options {
-            fields.options = options
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join("\n");
+            draft.options =
+                ConnectorOptions::from_map(&options).map_err(|bad| AppError::InvalidAt {
+                    path: format!("auth.params.options.{}", bad.key),
+                    message: bad.message.to_string(),
+                })?;
         }
     }
     Ok(())
@@ -242,34 +262,17 @@ fn apply(request: ConnectionRequest, fields: &mut ConnectorFields) -> Result<(),
 #[utoipa::path(post, path = "/api/v1/connections", tag = "connections", operation_id = "createConnection", security(("bearer" = [])), request_body = ConnectionRequest,
     responses((status = 201, body = CreatedConnection), (status = 400, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn create(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    caller: ApiCaller,
+    caller: Writer<ApiCaller>,
     body: web::Json<ConnectionRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_write()?;
-    let validated = apply_and_validate(
+    let input = to_input(
         &state,
         &caller,
         body.into_inner(),
-        ConnectorFields::default(),
+        ConnectorDraft::default(),
     )?;
-    let (connector, gateway_key) = state
-        .store
-        .create_connector(
-            caller.tenant(),
-            &validated.settings,
-            &validated.new_secrets(),
-        )
-        .await?;
-    caller
-        .audit(
-            &state,
-            &req,
-            "connector.create",
-            connector.settings.name.as_str(),
-        )
-        .await?;
+    let (connector, gateway_key) = connectors::create(&state, caller.actor(), &input).await?;
     let shows_gateway_key = gateway_key.is_some();
     let mut response = HttpResponse::Created().json(CreatedConnection {
         id: connector.id.to_string(),
@@ -295,8 +298,7 @@ pub async fn list(state: web::Data<AppState>, caller: ApiCaller) -> Result<HttpR
 }
 
 async fn load(state: &AppState, caller: &ApiCaller, raw: &str) -> Result<Connector, ApiError> {
-    let id = ConnectorId::parse(raw).ok_or(AppError::NotFound)?;
-    Ok(state.store.connector(caller.tenant(), &id).await?)
+    Ok(connectors::find(state, caller.tenant(), raw).await?)
 }
 
 /// One connection; another tenant's id answers 404.
@@ -311,61 +313,24 @@ pub async fn show(
     Ok(HttpResponse::Ok().json(ConnectionBody::from(&connector)))
 }
 
-fn stored_fields(c: &Connector) -> ConnectorFields {
-    let s = &c.settings;
-    ConnectorFields {
-        name: s.name.as_str().into(),
-        description: s.description.clone(),
-        kind: s.kind.clone(),
-        reach: s.reach.as_str().into(),
-        server: s.host.clone().unwrap_or_default(),
-        port: s.port.map(|p| p.to_string()).unwrap_or_default(),
-        database: s.database.clone().unwrap_or_default(),
-        username: s.username.clone().unwrap_or_default(),
-        ssl_mode: s.tls_mode.clone(),
-        options: s
-            .options
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        path: s.path.clone().unwrap_or_default(),
-        ..Default::default()
-    }
-}
-
 /// Partial update: only the given fields change; a missing password keeps the stored one.
 #[utoipa::path(patch, path = "/api/v1/connections/{id}", tag = "connections", operation_id = "updateConnection", security(("bearer" = [])), params(("id" = String, Path)), request_body = ConnectionRequest,
     responses((status = 200, body = ConnectionBody), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
         (status = 409, description = "Another connection has this name", body = crate::error::ErrorBody)))]
 pub async fn update(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    caller: ApiCaller,
+    caller: Writer<ApiCaller>,
     id: web::Path<String>,
     body: web::Json<ConnectionRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_write()?;
     let connector = load(&state, &caller, &id).await?;
-    let validated = apply_and_validate(
+    let input = to_input(
         &state,
         &caller,
         body.into_inner(),
-        stored_fields(&connector),
+        ConnectorDraft::of(&connector),
     )?;
-    let secrets = validated.edited_secrets(&state, &connector)?;
-    let (updated, _) = state
-        .store
-        .update_connector(caller.tenant(), &connector.id, &validated.settings, secrets)
-        .await?;
-    caller
-        .audit(
-            &state,
-            &req,
-            "connector.update",
-            updated.settings.name.as_str(),
-        )
-        .await?;
+    let (updated, _) = connectors::update(&state, caller.actor(), &connector, &input).await?;
     Ok(HttpResponse::Ok().json(ConnectionBody::from(&updated)))
 }
 
@@ -379,13 +344,11 @@ pub struct DeleteRequest {
 #[utoipa::path(delete, path = "/api/v1/connections/{id}", tag = "connections", operation_id = "deleteConnection", security(("bearer" = [])), params(("id" = String, Path)), request_body(content = DeleteRequest, description = "`confirm` must repeat the connection's name"),
     responses((status = 204), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn delete(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    caller: ApiCaller,
+    caller: Writer<ApiCaller>,
     id: web::Path<String>,
     body: Option<web::Json<DeleteRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_write()?;
     let connector = load(&state, &caller, &id).await?;
     let confirm = body
         .and_then(|b| b.into_inner().confirm)
@@ -396,19 +359,7 @@ pub async fn delete(
             "must be the connection's name",
         ))));
     }
-    state
-        .store
-        .delete_connector(caller.tenant(), &connector.id)
-        .await?;
-    state.databases.forget(connector.id.as_str()).await;
-    caller
-        .audit(
-            &state,
-            &req,
-            "connector.delete",
-            connector.settings.name.as_str(),
-        )
-        .await?;
+    connectors::delete(&state, caller.actor(), &connector).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -435,24 +386,23 @@ pub async fn test(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let connector = load(&state, &caller, &id).await?;
-    let failed = |error: String, category: &str| TestBody {
-        ok: false,
-        server_version: None,
-        latency_ms: None,
-        error: Some(error),
-        category: Some(category.into()),
-    };
-    let body = match open_database(&state, &connector).await {
-        Err(u) => failed(u.message(), u.category()),
-        Ok(db) => match db.test().await {
-            Ok(r) => TestBody {
-                ok: true,
-                server_version: Some(r.server_version),
-                latency_ms: Some(r.latency_ms),
-                error: None,
-                category: None,
-            },
-            Err(e) => failed(e.to_string(), e.category()),
+    let body = match connectors::test(&state, &connector).await {
+        TestOutcome::Connected {
+            server_version,
+            latency_ms,
+        } => TestBody {
+            ok: true,
+            server_version: Some(server_version),
+            latency_ms: Some(latency_ms),
+            error: None,
+            category: None,
+        },
+        TestOutcome::Failed { message, category } => TestBody {
+            ok: false,
+            server_version: None,
+            latency_ms: None,
+            error: Some(message),
+            category: Some(category.into()),
         },
     };
     Ok(HttpResponse::Ok().json(body))

@@ -1,18 +1,18 @@
 //! `/api/v1/inboxes…`.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use sluice_store::ids::{InboxId, MessageId};
+use sluice_store::ids::MessageId;
 use sluice_store::inboxes::Inbox;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::{iso, page};
-use crate::auth::ApiCaller;
-use crate::error::{ApiError, AppError};
+use crate::auth::{ApiCaller, Writer};
+use crate::error::ApiError;
 use crate::hooks::urls::hook_url;
+use crate::service::inboxes::{self, InboxName};
 use crate::state::AppState;
-use crate::web::inboxes::inbox_name;
 
 #[derive(Deserialize, ToSchema)]
 pub struct InboxRequest {
@@ -49,17 +49,12 @@ fn body(state: &AppState, caller: &ApiCaller, inbox: &Inbox) -> InboxBody {
     responses((status = 201, body = InboxBody), (status = 400, body = crate::error::ErrorBody),
         (status = 409, description = "Another inbox has this name, or the tenant has as many inboxes as allowed", body = crate::error::ErrorBody)))]
 pub async fn create(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    caller: ApiCaller,
+    caller: Writer<ApiCaller>,
     request: web::Json<InboxRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_write()?;
-    let name = inbox_name(&request.name)?;
-    let inbox = state.store.create_inbox(caller.tenant(), &name).await?;
-    caller
-        .audit(&state, &req, "inbox.create", &inbox.name)
-        .await?;
+    let name = InboxName::parse(&request.name)?;
+    let inbox = inboxes::create(&state, caller.actor(), &name).await?;
     Ok(HttpResponse::Created().json(body(&state, &caller, &inbox)))
 }
 
@@ -104,8 +99,7 @@ pub async fn list(
 }
 
 async fn load(state: &AppState, caller: &ApiCaller, raw: &str) -> Result<Inbox, ApiError> {
-    let id = InboxId::parse(raw).ok_or(AppError::NotFound)?;
-    Ok(state.store.inbox(caller.tenant(), &id).await?)
+    Ok(inboxes::find(state, caller.tenant(), raw).await?)
 }
 
 /// One inbox; another tenant's id answers 404. A viewer's key gets no `url`.
@@ -126,17 +120,12 @@ pub async fn show(
     params(("id" = String, Path, description = "Inbox id")),
     responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn delete(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    caller: ApiCaller,
+    caller: Writer<ApiCaller>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_write()?;
     let inbox = load(&state, &caller, &id).await?;
-    state.store.delete_inbox(caller.tenant(), &inbox.id).await?;
-    caller
-        .audit(&state, &req, "inbox.delete", &inbox.name)
-        .await?;
+    inboxes::delete(&state, caller.actor(), &inbox).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

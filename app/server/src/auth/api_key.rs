@@ -26,17 +26,6 @@ impl ApiCaller {
         self.role.can_write()
     }
 
-    pub fn require_write(&self) -> Result<(), ApiError> {
-        if self.can_write() {
-            Ok(())
-        } else {
-            Err(AppError::Forbidden(
-                "this key's creator is a viewer: it can read but not change anything",
-            )
-            .into())
-        }
-    }
-
     pub fn actor(&self) -> String {
         format!("key:{}", self.key.name)
     }

@@ -3,12 +3,14 @@
 
 mod api_key;
 mod csrf;
+mod roles;
 mod session;
 mod throttle;
 pub mod workspace_choice;
 
 pub use api_key::ApiCaller;
 pub use csrf::{AnonCsrf, AnonCsrfForm, CsrfForm};
+pub use roles::{Caller, Owner, Writer};
 pub use session::{CurrentUser, expired_session_cookie, session_cookie, session_cookie_name};
 pub use throttle::{Throttle, Throttled, email_key};
 
@@ -16,7 +18,7 @@ use actix_web::{HttpRequest, web};
 use sluice_store::audit::AuditEvent;
 use sluice_store::ids::TenantId;
 
-use crate::error::{ApiError, AppError};
+use crate::error::AppError;
 use crate::state::AppState;
 
 /// The client's address: the socket peer, or what a trusted proxy forwarded
@@ -102,27 +104,5 @@ impl CurrentUser {
                 .await?;
         }
         Ok(confirmed)
-    }
-}
-
-impl ApiCaller {
-    /// Audits a change made through the API.
-    pub async fn audit(
-        &self,
-        state: &AppState,
-        req: &HttpRequest,
-        action: &str,
-        target: &str,
-    ) -> Result<(), ApiError> {
-        Ok(record(
-            state,
-            req,
-            self.tenant(),
-            &self.actor(),
-            action,
-            target,
-            "via API",
-        )
-        .await?)
     }
 }

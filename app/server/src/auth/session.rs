@@ -39,24 +39,6 @@ impl CurrentUser {
     pub fn actor(&self) -> String {
         format!("user:{}", self.session.user.email)
     }
-
-    pub fn require_write(&self) -> Result<(), AppError> {
-        if self.session.user.role.can_write() {
-            Ok(())
-        } else {
-            Err(AppError::Forbidden(
-                "viewers cannot change anything; ask an owner or admin",
-            ))
-        }
-    }
-
-    pub fn require_owner(&self) -> Result<(), AppError> {
-        if self.session.user.role.can_manage_users() {
-            Ok(())
-        } else {
-            Err(AppError::Forbidden("only an owner can manage users"))
-        }
-    }
 }
 
 impl FromRequest for CurrentUser {

@@ -2,23 +2,26 @@
 //! detail page (status, run now with an optional window, pause/resume, the stored
 //! last value, direct URLs, run history with a chart, live progress), delete.
 
+mod fields;
+
+pub use fields::CommandFields;
+
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use chrono::Utc;
 use serde::Deserialize;
 use sluice_jobs::pull::Schedule;
 use sluice_store::commands::{Callback, Command, CommandKind, CommandStatus};
 use sluice_store::connectors::Connector;
-use sluice_store::ids::{CommandId, ConnectorId, RunId};
+use sluice_store::ids::RunId;
 use sluice_store::runs::{Run, RunStatus};
 
-use crate::auth::{CsrfForm, CurrentUser};
-use crate::commands::{
-    CommandFields, first_run_at, next_run, parse_window, room_for_a_command, run_now,
-};
+use crate::auth::{CsrfForm, CurrentUser, Writer};
 use crate::error::AppError;
 use crate::hooks::urls::{hook_url, without_hook_token};
+use crate::service::commands::{self, ValidCommand, parse_window};
+use crate::service::connectors;
 use crate::state::AppState;
 use crate::web::{FormErrors, Layout, redirect, render, render_with_status, when};
 
@@ -33,13 +36,11 @@ async fn connector(
     current: &CurrentUser,
     raw: &str,
 ) -> Result<Connector, AppError> {
-    let id = ConnectorId::parse(raw).ok_or(AppError::NotFound)?;
-    Ok(state.store.connector(&current.tenant.id, &id).await?)
+    connectors::find(state, &current.tenant.id, raw).await
 }
 
 async fn command(state: &AppState, current: &CurrentUser, raw: &str) -> Result<Command, AppError> {
-    let id = CommandId::parse(raw).ok_or(AppError::NotFound)?;
-    Ok(state.store.command(&current.tenant.id, &id).await?)
+    commands::find(state, &current.tenant.id, raw).await
 }
 
 // ---------------------------------------------------------------- form
@@ -140,10 +141,9 @@ async fn form_page(
 
 pub async fn new_form(
     state: web::Data<AppState>,
-    current: CurrentUser,
+    current: Writer<CurrentUser>,
     connector_id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    current.require_write()?;
     let connector = connector(&state, &current, &connector_id).await?;
     let fields = CommandFields {
         callback_kind: "url".into(),
@@ -182,8 +182,17 @@ async fn validate_or_show_form(
     editing: Option<String>,
     submitted: SubmittedCommand,
     kind: CommandKind,
-) -> Result<Result<crate::commands::ValidCommand, HttpResponse>, AppError> {
-    match submitted.fields.validate(state, connector, kind).await {
+) -> Result<Result<ValidCommand, HttpResponse>, AppError> {
+    let (draft, mut unreadable) = submitted.fields.draft();
+    let checked = match draft.validate(state, connector, kind).await? {
+        Ok(valid) if unreadable.is_empty() => Ok(valid),
+        Ok(_) => Err(unreadable),
+        Err(invalid) => {
+            unreadable.extend(invalid);
+            Err(unreadable)
+        }
+    };
+    match checked {
         Ok(valid) if submitted.intent != "preview" => Ok(Ok(valid)),
         Ok(_) => Ok(Err(render(
             &form_page(
@@ -212,13 +221,11 @@ async fn validate_or_show_form(
 }
 
 pub async fn create(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentUser,
+    current: Writer<CurrentUser>,
     connector_id: web::Path<String>,
     CsrfForm(submitted): CsrfForm<SubmittedCommand>,
 ) -> Result<HttpResponse, AppError> {
-    current.require_write()?;
     let connector = connector(&state, &current, &connector_id).await?;
     let valid = match validate_or_show_form(
         &state,
@@ -233,49 +240,15 @@ pub async fn create(
         Ok(valid) => valid,
         Err(form) => return Ok(form),
     };
-    room_for_a_command(&state, &current.tenant.id).await?;
-    let created = state
-        .store
-        .create_command(
-            &current.tenant.id,
-            &valid.settings,
-            valid.last_value.as_deref(),
-            first_run_at(&valid),
-        )
-        .await?;
-    current
-        .audit(&state, &req, "command.create", &created.settings.name, "")
-        .await?;
-    Ok(redirect(&format!("/commands/{}", created.id)))
-}
-
-fn fields_of(command: &Command) -> CommandFields {
-    let s = &command.settings;
-    let (kind, url, inbox) = match &s.callback {
-        Callback::Url(url) => ("url", url.clone(), String::new()),
-        Callback::Inbox(inbox) => ("inbox", String::new(), inbox.to_string()),
-    };
-    CommandFields {
-        name: s.name.clone(),
-        sql: s.sql.clone(),
-        callback_kind: kind.into(),
-        callback_url: url,
-        callback_inbox_id: inbox,
-        last_field: s.last_field.clone().unwrap_or_default(),
-        last_value: command.last_value.clone().unwrap_or_default(),
-        schedule: s.schedule.clone().unwrap_or_default(),
-        timezone: s.timezone.clone(),
-        batch_size: s.batch_size.to_string(),
-        params: s.params.clone().unwrap_or_default(),
-    }
+    let created = commands::create(&state, current.actor(), &valid, "manual").await?;
+    Ok(redirect(&format!("/commands/{}", created.command.id)))
 }
 
 pub async fn edit_form(
     state: web::Data<AppState>,
-    current: CurrentUser,
+    current: Writer<CurrentUser>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    current.require_write()?;
     let command = command(&state, &current, &id).await?;
     let connector = state
         .store
@@ -287,7 +260,7 @@ pub async fn edit_form(
             &current,
             &connector,
             Some(command.id.to_string()),
-            fields_of(&command),
+            CommandFields::of(&command),
             FormErrors::default(),
         )
         .await?,
@@ -295,13 +268,11 @@ pub async fn edit_form(
 }
 
 pub async fn update(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentUser,
+    current: Writer<CurrentUser>,
     id: web::Path<String>,
     CsrfForm(submitted): CsrfForm<SubmittedCommand>,
 ) -> Result<HttpResponse, AppError> {
-    current.require_write()?;
     let command = command(&state, &current, &id).await?;
     let connector = state
         .store
@@ -312,7 +283,7 @@ pub async fn update(
         &state,
         &current,
         &connector,
-        editing.clone(),
+        editing,
         submitted,
         command.settings.kind,
     )
@@ -321,19 +292,7 @@ pub async fn update(
         Ok(valid) => valid,
         Err(form) => return Ok(form),
     };
-    // A paused command stays paused: its next run is set when it resumes.
-    let next = if command.status == CommandStatus::Paused {
-        None
-    } else {
-        first_run_at(&valid)
-    };
-    let updated = state
-        .store
-        .update_command(&current.tenant.id, &command.id, &valid.settings, next)
-        .await?;
-    current
-        .audit(&state, &req, "command.update", &updated.settings.name, "")
-        .await?;
+    let updated = commands::update(&state, current.actor(), &command, &valid).await?;
     Ok(redirect(&format!("/commands/{}?done=updated", updated.id)))
 }
 
@@ -629,13 +588,11 @@ pub struct RunForm {
 }
 
 pub async fn run(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentUser,
+    current: Writer<CurrentUser>,
     id: web::Path<String>,
     CsrfForm(form): CsrfForm<RunForm>,
 ) -> Result<HttpResponse, AppError> {
-    current.require_write()?;
     let command = command(&state, &current, &id).await?;
     let window = match parse_window(&command, Some(&form.start_time), Some(&form.end_time)) {
         Ok(window) => window,
@@ -654,93 +611,48 @@ pub async fn run(
             );
         }
     };
-    match run_now(&state, &command, "manual", window, None).await {
-        Ok(_) => audited_redirect(&state, &req, &current, &command, "command.run", "started").await,
-        Err(AppError::Conflict { field, message }) => {
-            let mut errors = FormErrors::default();
-            errors.add(field, message);
-            render_with_status(
-                &show_page(&state, &current, &command, None, errors, None).await?,
-                StatusCode::CONFLICT,
-            )
-        }
-        Err(busy @ AppError::RunsInFlight { .. }) => {
-            let mut errors = FormErrors::default();
-            errors.add("status", busy.to_string());
-            render_with_status(
-                &show_page(&state, &current, &command, None, errors, None).await?,
-                StatusCode::TOO_MANY_REQUESTS,
-            )
-        }
-        Err(other) => Err(other),
-    }
+    let (status, message) =
+        match commands::run(&state, current.actor(), &command, window, "manual").await {
+            Ok(_) => return Ok(done(&command, "started")),
+            Err(AppError::Conflict { message, .. }) => (StatusCode::CONFLICT, message),
+            Err(busy @ AppError::RunsInFlight { .. }) => {
+                (StatusCode::TOO_MANY_REQUESTS, busy.to_string())
+            }
+            Err(other) => return Err(other),
+        };
+    let mut errors = FormErrors::default();
+    errors.add("status", message);
+    render_with_status(
+        &show_page(&state, &current, &command, None, errors, None).await?,
+        status,
+    )
 }
 
-/// Audits an action on `command`, then shows its page with the matching notice.
-async fn audited_redirect(
-    state: &AppState,
-    req: &HttpRequest,
-    current: &CurrentUser,
-    command: &Command,
-    action: &str,
-    done: &str,
-) -> Result<HttpResponse, AppError> {
-    current
-        .audit(state, req, action, &command.settings.name, "")
-        .await?;
-    Ok(redirect(&format!("/commands/{}?done={done}", command.id)))
+/// The command's page, with the notice for what was just `done`.
+fn done(command: &Command, done: &str) -> HttpResponse {
+    redirect(&format!("/commands/{}?done={done}", command.id))
 }
 
 pub async fn pause(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentUser,
+    current: Writer<CurrentUser>,
     id: web::Path<String>,
     _form: CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<HttpResponse, AppError> {
-    current.require_write()?;
     let command = command(&state, &current, &id).await?;
-    if !state
-        .store
-        .pause_command(&current.tenant.id, &command.id)
-        .await?
-    {
-        return Err(AppError::Conflict {
-            field: "status",
-            message: format!("a {} command cannot be paused", command.status.as_str()),
-        });
-    }
-    audited_redirect(&state, &req, &current, &command, "command.pause", "paused").await
+    commands::pause(&state, current.actor(), &command).await?;
+    Ok(done(&command, "paused"))
 }
 
 pub async fn resume(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentUser,
+    current: Writer<CurrentUser>,
     id: web::Path<String>,
     _form: CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<HttpResponse, AppError> {
-    current.require_write()?;
     let command = command(&state, &current, &id).await?;
-    if !state
-        .store
-        .resume_command(&current.tenant.id, &command.id, next_run(&command))
-        .await?
-    {
-        return Err(AppError::Conflict {
-            field: "status",
-            message: "only a paused command can be resumed".into(),
-        });
-    }
-    audited_redirect(
-        &state,
-        &req,
-        &current,
-        &command,
-        "command.resume",
-        "resumed",
-    )
-    .await
+    commands::resume(&state, current.actor(), &command).await?;
+    Ok(done(&command, "resumed"))
 }
 
 #[derive(Deserialize)]
@@ -750,74 +662,37 @@ pub struct LastValueForm {
 }
 
 pub async fn set_last_value(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentUser,
+    current: Writer<CurrentUser>,
     id: web::Path<String>,
     CsrfForm(form): CsrfForm<LastValueForm>,
 ) -> Result<HttpResponse, AppError> {
-    current.require_write()?;
     let command = command(&state, &current, &id).await?;
     let value = form.last_value.trim();
-    state
-        .store
-        .set_last_value(
-            &current.tenant.id,
-            &command.id,
-            (!value.is_empty()).then_some(value),
-        )
-        .await?;
-    audited_redirect(
-        &state,
-        &req,
-        &current,
-        &command,
-        "command.last_value",
-        "last_value",
-    )
-    .await
+    let value = (!value.is_empty()).then_some(value);
+    commands::set_last_value(&state, current.actor(), &command, value).await?;
+    Ok(done(&command, "last_value"))
 }
 
 pub async fn create_direct_url(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentUser,
+    current: Writer<CurrentUser>,
     id: web::Path<String>,
     _form: CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<HttpResponse, AppError> {
-    current.require_write()?;
     let command = command(&state, &current, &id).await?;
-    state
-        .store
-        .create_direct_url(&current.tenant.id, &command.id)
-        .await?;
-    audited_redirect(
-        &state,
-        &req,
-        &current,
-        &command,
-        "command.direct_url",
-        "direct_url",
-    )
-    .await
+    commands::create_direct_url(&state, current.actor(), &command).await?;
+    Ok(done(&command, "direct_url"))
 }
 
 pub async fn delete(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentUser,
+    current: Writer<CurrentUser>,
     id: web::Path<String>,
     _form: CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<HttpResponse, AppError> {
-    current.require_write()?;
     let command = command(&state, &current, &id).await?;
-    state
-        .store
-        .delete_command(&current.tenant.id, &command.id)
-        .await?;
-    current
-        .audit(&state, &req, "command.delete", &command.settings.name, "")
-        .await?;
+    commands::delete(&state, current.actor(), &command).await?;
     Ok(redirect(&format!(
         "/connectors/{}",
         command.settings.connector_id

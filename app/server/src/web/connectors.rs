@@ -2,19 +2,21 @@
 //! Test connection, Explore (tables, columns, preview), edit, password-confirmed
 //! delete, gateway key rotation, and the least-privilege guides.
 
+mod fields;
+
+pub use fields::ConnectorFields;
+
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 use sluice_connect::{DbKind, TableRef, TlsMode};
-use sluice_store::StoreError;
 use sluice_store::connectors::Connector;
-use sluice_store::domain::Reach;
-use sluice_store::ids::{CommandId, ConnectorId};
+use sluice_store::ids::CommandId;
 
-use crate::auth::{CsrfForm, CurrentUser};
-use crate::connectors::{ConnectorFields, open_database};
+use crate::auth::{CsrfForm, CurrentUser, Writer};
 use crate::error::AppError;
+use crate::service::connectors::{self, TestOutcome, open_database};
 use crate::state::AppState;
 use crate::web::{FormErrors, Layout, PAGE, no_store, redirect, render, render_with_status, when};
 
@@ -73,19 +75,12 @@ impl From<&Connector> for ConnectorView {
     }
 }
 
-fn connector_id(raw: &str) -> Result<ConnectorId, AppError> {
-    ConnectorId::parse(raw).ok_or(AppError::NotFound)
-}
-
 async fn load(
     state: &AppState,
     current: &CurrentUser,
     raw_id: &str,
 ) -> Result<Connector, AppError> {
-    Ok(state
-        .store
-        .connector(&current.tenant.id, &connector_id(raw_id)?)
-        .await?)
+    connectors::find(state, &current.tenant.id, raw_id).await
 }
 
 // ---------------------------------------------------------------- list
@@ -183,8 +178,7 @@ fn reshow_form(
     )
 }
 
-pub async fn new_form(current: CurrentUser) -> Result<HttpResponse, AppError> {
-    current.require_write()?;
+pub async fn new_form(current: Writer<CurrentUser>) -> Result<HttpResponse, AppError> {
     let fields = ConnectorFields {
         kind: "postgres".into(),
         reach: "direct".into(),
@@ -232,245 +226,104 @@ fn import_if_asked(submitted: &mut SubmittedConnector, errors: &mut FormErrors) 
 }
 
 pub async fn create(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentUser,
-    CsrfForm(mut submitted): CsrfForm<SubmittedConnector>,
+    current: Writer<CurrentUser>,
+    CsrfForm(submitted): CsrfForm<SubmittedConnector>,
 ) -> Result<HttpResponse, AppError> {
-    current.require_write()?;
-    let mut errors = FormErrors::default();
-    let imported = import_if_asked(&mut submitted, &mut errors);
-    if submitted.intent == "parse" || !errors.is_empty() {
-        return reshow_form(&state, &current, None, submitted.fields, errors, imported);
-    }
-    if let Err(e) = submitted
-        .fields
-        .unseal_password(state.store.secret(), current.user())
-    {
-        errors.add(e.field, e.message);
-        return reshow_form(&state, &current, None, submitted.fields, errors, imported);
-    }
-    let validated = match submitted
-        .fields
-        .validate(&state.tenant_sqlite_dir(&current.tenant.id))
-    {
-        Ok(v) => v,
-        Err(invalid) => {
-            return reshow_form(
-                &state,
-                &current,
-                None,
-                submitted.fields,
-                FormErrors::from(invalid),
-                imported,
-            );
-        }
-    };
-    match state
-        .store
-        .create_connector(
-            &current.tenant.id,
-            &validated.settings,
-            &validated.new_secrets(),
-        )
-        .await
-    {
-        Ok((connector, gateway_key)) => {
-            current
-                .audit(
-                    &state,
-                    &req,
-                    "connector.create",
-                    connector.settings.name.as_str(),
-                    &connector.settings.kind,
-                )
-                .await?;
-            match gateway_key {
-                Some(key) => {
-                    show_with(
-                        &state,
-                        &current,
-                        &connector,
-                        Detail {
-                            gateway_key: Some(key),
-                            ..Detail::default()
-                        },
-                        StatusCode::CREATED,
-                    )
-                    .await
-                }
-                None => Ok(redirect(&format!(
-                    "/connectors/{}?done=created",
-                    connector.id
-                ))),
-            }
-        }
-        Err(StoreError::Conflict { field, message }) => {
-            let mut errors = FormErrors::default();
-            errors.add(field, message);
-            reshow_form(&state, &current, None, submitted.fields, errors, imported)
-        }
-        Err(other) => Err(other.into()),
-    }
-}
-
-fn fields_of(c: &Connector) -> ConnectorFields {
-    let s = &c.settings;
-    ConnectorFields {
-        name: s.name.as_str().into(),
-        description: s.description.clone(),
-        kind: s.kind.clone(),
-        reach: s.reach.as_str().into(),
-        server: s.host.clone().unwrap_or_default(),
-        port: s.port.map(|p| p.to_string()).unwrap_or_default(),
-        database: s.database.clone().unwrap_or_default(),
-        username: s.username.clone().unwrap_or_default(),
-        password: String::new(),
-        ssl_mode: s.tls_mode.clone(),
-        options: s
-            .options
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        path: s
-            .path
-            .as_deref()
-            .map(|p| p.rsplit('/').next().unwrap_or(p).to_string())
-            .unwrap_or_default(),
-        connection_string: String::new(),
-        sealed_password: String::new(),
-    }
+    save(&state, &current, None, submitted).await
 }
 
 pub async fn edit_form(
     state: web::Data<AppState>,
-    current: CurrentUser,
+    current: Writer<CurrentUser>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    current.require_write()?;
     let connector = load(&state, &current, &id).await?;
     render(&form_page(
         &current,
         Some(ConnectorView::from(&connector)),
-        fields_of(&connector),
+        ConnectorFields::of(&connector),
         FormErrors::default(),
         false,
     ))
 }
 
 pub async fn update(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentUser,
+    current: Writer<CurrentUser>,
     id: web::Path<String>,
-    CsrfForm(mut submitted): CsrfForm<SubmittedConnector>,
+    CsrfForm(submitted): CsrfForm<SubmittedConnector>,
 ) -> Result<HttpResponse, AppError> {
-    current.require_write()?;
     let connector = load(&state, &current, &id).await?;
-    let view = ConnectorView::from(&connector);
+    save(&state, &current, Some(connector), submitted).await
+}
+
+/// Creates (`existing` is `None`) or updates a connector from the form, or shows
+/// the form again: after a `parse`, or with what to fix.
+async fn save(
+    state: &AppState,
+    current: &Writer<CurrentUser>,
+    existing: Option<Connector>,
+    mut submitted: SubmittedConnector,
+) -> Result<HttpResponse, AppError> {
+    let view = existing.as_ref().map(ConnectorView::from);
     let mut errors = FormErrors::default();
     let imported = import_if_asked(&mut submitted, &mut errors);
     if submitted.intent == "parse" || !errors.is_empty() {
-        return reshow_form(
-            &state,
-            &current,
-            Some(view),
-            submitted.fields,
-            errors,
-            imported,
-        );
+        return reshow_form(state, current, view, submitted.fields, errors, imported);
     }
     if let Err(e) = submitted
         .fields
         .unseal_password(state.store.secret(), current.user())
     {
         errors.add(e.field, e.message);
-        return reshow_form(
-            &state,
-            &current,
-            Some(view),
-            submitted.fields,
-            errors,
-            imported,
-        );
+        return reshow_form(state, current, view, submitted.fields, errors, imported);
     }
-    let validated = match submitted
+    let input = match submitted
         .fields
         .validate(&state.tenant_sqlite_dir(&current.tenant.id))
     {
-        Ok(v) => v,
+        Ok(input) => input,
         Err(invalid) => {
-            return reshow_form(
-                &state,
-                &current,
-                Some(view),
-                submitted.fields,
-                FormErrors::from(invalid),
-                imported,
-            );
+            let errors = FormErrors::from(invalid);
+            return reshow_form(state, current, view, submitted.fields, errors, imported);
         }
     };
-    let secrets = validated.edited_secrets(&state, &connector)?;
-    match state
-        .store
-        .update_connector(
-            &current.tenant.id,
-            &connector.id,
-            &validated.settings,
-            secrets,
-        )
-        .await
-    {
-        Ok((updated, gateway_key)) => {
-            current
-                .audit(
-                    &state,
-                    &req,
-                    "connector.update",
-                    updated.settings.name.as_str(),
-                    "",
-                )
-                .await?;
-            match gateway_key {
-                Some(key) => {
-                    show_with(
-                        &state,
-                        &current,
-                        &updated,
-                        Detail {
-                            gateway_key: Some(key),
-                            ..Detail::default()
-                        },
-                        StatusCode::OK,
-                    )
-                    .await
-                }
-                None => Ok(redirect(&format!(
-                    "/connectors/{}?done=updated",
-                    updated.id
-                ))),
-            }
-        }
-        Err(StoreError::Conflict { field, message }) => {
-            let mut errors = FormErrors::default();
+    let saved = match &existing {
+        None => connectors::create(state, current.actor(), &input).await,
+        Some(connector) => connectors::update(state, current.actor(), connector, &input).await,
+    };
+    let (connector, gateway_key) = match saved {
+        Ok(saved) => saved,
+        Err(AppError::Conflict { field, message }) => {
             errors.add(field, message);
-            reshow_form(
-                &state,
-                &current,
-                Some(view),
-                submitted.fields,
-                errors,
-                imported,
-            )
+            return reshow_form(state, current, view, submitted.fields, errors, imported);
         }
-        Err(other) => Err(other.into()),
+        Err(other) => return Err(other),
+    };
+    let (status, done) = match existing {
+        None => (StatusCode::CREATED, "created"),
+        Some(_) => (StatusCode::OK, "updated"),
+    };
+    match gateway_key {
+        Some(key) => {
+            let detail = Detail {
+                gateway_key: Some(key),
+                ..Detail::default()
+            };
+            show_with(state, current, &connector, detail, status).await
+        }
+        None => Ok(redirect(&format!(
+            "/connectors/{}?done={done}",
+            connector.id
+        ))),
     }
 }
 
 // ---------------------------------------------------------------- detail and test
 
-pub struct TestOutcome {
+/// "Test connection" as the page shows it.
+pub struct TestView {
     pub ok: bool,
     pub message: String,
     pub category: &'static str,
@@ -478,7 +331,7 @@ pub struct TestOutcome {
 
 #[derive(Default)]
 struct Detail {
-    test: Option<TestOutcome>,
+    test: Option<TestView>,
     gateway_key: Option<String>,
     notice: Option<&'static str>,
     queue: QueueView,
@@ -509,7 +362,7 @@ pub struct QueueRow {
 struct ShowPage {
     layout: Layout,
     c: ConnectorView,
-    test: Option<TestOutcome>,
+    test: Option<TestView>,
     gateway_key: Option<String>,
     notice: Option<&'static str>,
     queue: Vec<QueueRow>,
@@ -647,26 +500,19 @@ pub async fn test(
     _form: CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<HttpResponse, AppError> {
     let connector = load(&state, &current, &id).await?;
-    let outcome = match open_database(&state, &connector).await {
-        Err(unavailable) => TestOutcome {
-            ok: false,
-            message: unavailable.message(),
-            category: unavailable.category(),
+    let outcome = match connectors::test(&state, &connector).await {
+        TestOutcome::Connected {
+            server_version,
+            latency_ms,
+        } => TestView {
+            ok: true,
+            message: format!("Connected: {server_version} ({latency_ms} ms)"),
+            category: "ok",
         },
-        Ok(db) => match db.test().await {
-            Ok(report) => TestOutcome {
-                ok: true,
-                message: format!(
-                    "Connected: {} ({} ms)",
-                    report.server_version, report.latency_ms
-                ),
-                category: "ok",
-            },
-            Err(e) => TestOutcome {
-                ok: false,
-                message: e.to_string(),
-                category: e.category(),
-            },
+        TestOutcome::Failed { message, category } => TestView {
+            ok: false,
+            message,
+            category,
         },
     };
     show_with(
@@ -683,32 +529,13 @@ pub async fn test(
 }
 
 pub async fn rotate_key(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentUser,
+    current: Writer<CurrentUser>,
     id: web::Path<String>,
     _form: CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<HttpResponse, AppError> {
-    current.require_write()?;
     let connector = load(&state, &current, &id).await?;
-    if connector.settings.reach != Reach::Gateway {
-        return Err(AppError::BadRequest(
-            "only gateway connectors have a key".into(),
-        ));
-    }
-    let key = state
-        .store
-        .rotate_gateway_key(&current.tenant.id, &connector.id)
-        .await?;
-    current
-        .audit(
-            &state,
-            &req,
-            "connector.gateway_key_rotate",
-            connector.settings.name.as_str(),
-            "",
-        )
-        .await?;
+    let key = connectors::rotate_gateway_key(&state, current.actor(), &connector).await?;
     let connector = load(&state, &current, &id).await?;
     show_with(
         &state,
@@ -918,10 +745,9 @@ struct DeletePage {
 
 pub async fn delete_form(
     state: web::Data<AppState>,
-    current: CurrentUser,
+    current: Writer<CurrentUser>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    current.require_write()?;
     let connector = load(&state, &current, &id).await?;
     render(&DeletePage {
         layout: Layout::new(&current, "connectors"),
@@ -937,13 +763,11 @@ pub struct ConfirmForm {
 }
 
 pub async fn delete(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentUser,
+    current: Writer<CurrentUser>,
     id: web::Path<String>,
     CsrfForm(form): CsrfForm<ConfirmForm>,
 ) -> Result<HttpResponse, AppError> {
-    current.require_write()?;
     let connector = load(&state, &current, &id).await?;
     if !current.confirm_password(&state, &form.password).await? {
         let mut errors = FormErrors::default();
@@ -957,20 +781,7 @@ pub async fn delete(
             StatusCode::FORBIDDEN,
         );
     }
-    state
-        .store
-        .delete_connector(&current.tenant.id, &connector.id)
-        .await?;
-    state.databases.forget(connector.id.as_str()).await;
-    current
-        .audit(
-            &state,
-            &req,
-            "connector.delete",
-            connector.settings.name.as_str(),
-            &connector.settings.kind,
-        )
-        .await?;
+    connectors::delete(&state, current.actor(), &connector).await?;
     Ok(redirect("/connectors"))
 }
 

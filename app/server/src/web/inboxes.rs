@@ -6,17 +6,15 @@ mod preview;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, ContentDisposition, DispositionParam, DispositionType};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
-use sluice_store::StoreError;
-use sluice_store::audit::AuditEvent;
-use sluice_store::ids::InboxId;
 use sluice_store::inboxes::Inbox;
 
-use crate::auth::{CsrfForm, CurrentUser, client_ip};
+use crate::auth::{CsrfForm, CurrentUser, Writer};
 use crate::error::AppError;
 use crate::hooks::urls::hook_url;
+use crate::service::inboxes::{self, InboxName};
 use crate::state::AppState;
 use crate::web::{FormErrors, Layout, PAGE, redirect, render, render_with_status, when};
 use preview::{PREVIEW_CHARS, preview};
@@ -106,58 +104,28 @@ pub struct NewInbox {
     name: String,
 }
 
-/// An inbox name: 1–80 printable characters.
-pub fn inbox_name(raw: &str) -> Result<String, sluice_store::domain::Invalid> {
-    let name = raw.trim();
-    if name.is_empty() || name.chars().count() > 80 || name.chars().any(char::is_control) {
-        return Err(sluice_store::domain::Invalid::new(
-            "name",
-            "is required: 1 to 80 printable characters",
-        ));
-    }
-    Ok(name.to_string())
-}
-
 pub async fn create(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentUser,
+    current: Writer<CurrentUser>,
     CsrfForm(form): CsrfForm<NewInbox>,
 ) -> Result<HttpResponse, AppError> {
-    current.require_write()?;
     let mut errors = FormErrors::default();
-    let Some(name) = errors.check(inbox_name(&form.name)) else {
+    let Some(name) = errors.check(InboxName::parse(&form.name)) else {
         return render_with_status(
             &list_page(&state, &current, None, errors, form.name).await?,
             StatusCode::BAD_REQUEST,
         );
     };
-    match state.store.create_inbox(&current.tenant.id, &name).await {
-        Ok(inbox) => {
-            let ip = client_ip(&req);
-            state
-                .store
-                .audit(
-                    &current.tenant.id,
-                    AuditEvent {
-                        actor: &current.actor(),
-                        action: "inbox.create",
-                        target: &inbox.name,
-                        detail: "",
-                        ip: ip.as_deref(),
-                    },
-                )
-                .await?;
-            Ok(redirect(&format!("/inboxes/{}", inbox.id)))
-        }
-        Err(StoreError::Conflict { field, message }) => {
+    match inboxes::create(&state, current.actor(), &name).await {
+        Ok(inbox) => Ok(redirect(&format!("/inboxes/{}", inbox.id))),
+        Err(AppError::Conflict { field, message }) => {
             errors.add(field, message);
             render_with_status(
                 &list_page(&state, &current, None, errors, form.name).await?,
                 StatusCode::CONFLICT,
             )
         }
-        Err(other) => Err(other.into()),
+        Err(other) => Err(other),
     }
 }
 
@@ -182,8 +150,7 @@ struct ShowPage {
 }
 
 async fn load(state: &AppState, current: &CurrentUser, raw: &str) -> Result<Inbox, AppError> {
-    let id = InboxId::parse(raw).ok_or(AppError::NotFound)?;
-    Ok(state.store.inbox(&current.tenant.id, &id).await?)
+    inboxes::find(state, &current.tenant.id, raw).await
 }
 
 pub async fn show(
@@ -256,10 +223,9 @@ struct DeletePage {
 
 pub async fn delete_form(
     state: web::Data<AppState>,
-    current: CurrentUser,
+    current: Writer<CurrentUser>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    current.require_write()?;
     let inbox = load(&state, &current, &id).await?;
     let total = state
         .store
@@ -280,13 +246,11 @@ pub struct ConfirmForm {
 }
 
 pub async fn delete(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentUser,
+    current: Writer<CurrentUser>,
     id: web::Path<String>,
     CsrfForm(form): CsrfForm<ConfirmForm>,
 ) -> Result<HttpResponse, AppError> {
-    current.require_write()?;
     let inbox = load(&state, &current, &id).await?;
     if !current.confirm_password(&state, &form.password).await? {
         let total = state
@@ -305,23 +269,6 @@ pub async fn delete(
             StatusCode::FORBIDDEN,
         );
     }
-    state
-        .store
-        .delete_inbox(&current.tenant.id, &inbox.id)
-        .await?;
-    let ip = client_ip(&req);
-    state
-        .store
-        .audit(
-            &current.tenant.id,
-            AuditEvent {
-                actor: &current.actor(),
-                action: "inbox.delete",
-                target: &inbox.name,
-                detail: "",
-                ip: ip.as_deref(),
-            },
-        )
-        .await?;
+    inboxes::delete(&state, current.actor(), &inbox).await?;
     Ok(redirect("/inboxes"))
 }

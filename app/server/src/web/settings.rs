@@ -9,7 +9,7 @@ use sluice_store::api_keys::{ApiKey, KeyCreator};
 use sluice_store::domain::{Email, NewPassword, Role};
 use sluice_store::ids::{ApiKeyId, InvitationId, UserId};
 
-use crate::auth::{CsrfForm, CurrentUser};
+use crate::auth::{CsrfForm, CurrentUser, Owner, Writer};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::{FormErrors, Layout, no_store, redirect, render_with_status, when};
@@ -248,10 +248,9 @@ pub struct InviteForm {
 pub async fn invite_user(
     req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentUser,
+    current: Owner<CurrentUser>,
     CsrfForm(form): CsrfForm<InviteForm>,
 ) -> Result<HttpResponse, AppError> {
-    current.require_owner()?;
     let mut errors = FormErrors::default();
     let email = errors.check(Email::parse(&form.email).map_err(|mut e| {
         e.field = "invite_email";
@@ -266,7 +265,7 @@ pub async fn invite_user(
     };
     match state
         .store
-        .create_invitation(&current.tenant.id, &email, role, &current.actor())
+        .create_invitation(&current.tenant.id, &email, role, &current.actor().name)
         .await
     {
         Ok((invitation, token)) => {
@@ -313,11 +312,10 @@ pub struct RoleForm {
 pub async fn change_role(
     req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentUser,
+    current: Owner<CurrentUser>,
     id: web::Path<String>,
     CsrfForm(form): CsrfForm<RoleForm>,
 ) -> Result<HttpResponse, AppError> {
-    current.require_owner()?;
     let id = user_id(&id)?;
     let role = Role::parse(&form.role)?;
     let target = state.store.user(&current.tenant.id, &id).await?;
@@ -337,11 +335,10 @@ pub async fn change_role(
 pub async fn remove_user(
     req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentUser,
+    current: Owner<CurrentUser>,
     id: web::Path<String>,
     _form: CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<HttpResponse, AppError> {
-    current.require_owner()?;
     let id = user_id(&id)?;
     if id == current.user().id {
         return Err(AppError::Conflict {
@@ -366,11 +363,10 @@ pub async fn remove_user(
 pub async fn revoke_invitation(
     req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentUser,
+    current: Owner<CurrentUser>,
     id: web::Path<String>,
     _form: CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<HttpResponse, AppError> {
-    current.require_owner()?;
     let id = InvitationId::parse(&id).ok_or(AppError::NotFound)?;
     let invitation = state
         .store
@@ -391,10 +387,9 @@ pub struct KeyForm {
 pub async fn create_api_key(
     req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentUser,
+    current: Writer<CurrentUser>,
     CsrfForm(form): CsrfForm<KeyForm>,
 ) -> Result<HttpResponse, AppError> {
-    current.require_write()?;
     let name = form.name.trim();
     if name.is_empty() || name.chars().count() > 80 {
         let mut errors = FormErrors::default();
@@ -424,11 +419,10 @@ pub async fn create_api_key(
 pub async fn revoke_api_key(
     req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentUser,
+    current: Writer<CurrentUser>,
     id: web::Path<String>,
     _form: CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<HttpResponse, AppError> {
-    current.require_write()?;
     let id = ApiKeyId::parse(&id).ok_or(AppError::NotFound)?;
     let key = state.store.revoke_api_key(&current.tenant.id, &id).await?;
     current
