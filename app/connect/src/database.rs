@@ -284,13 +284,18 @@ impl Database {
     /// the pool; one dropped or failed half-way is closed instead (it may have
     /// unread rows or a running statement), which frees its place in the pool.
     ///
+    /// Each batch carries its result's columns: alias and [`CursorSort`], the
+    /// order the database gives the column's values (for the Last Field cursor).
+    ///
     /// `access` is enforced on SQLite only (see [`Access`]).
+    ///
+    /// [`CursorSort`]: crate::CursorSort
     pub fn stream_batches<'a>(
         &'a self,
         query: &'a sluice_sqltpl::Rendered,
         batch_size: usize,
         access: Access,
-    ) -> BoxStream<'a, Result<Vec<Map<String, Value>>, ConnectError>> {
+    ) -> BoxStream<'a, Result<crate::stream::Batch, ConnectError>> {
         let rows = match self {
             Database::Sqlite(driver) => driver.stream_rows(query, access),
             Database::Postgres(driver) => driver.stream_rows(query),

@@ -13,6 +13,7 @@
 
 pub mod address;
 pub mod connstr;
+pub mod cursor;
 pub mod database;
 pub mod driver;
 pub mod error;
@@ -25,9 +26,11 @@ pub mod value;
 
 pub use address::{AddressPolicy, check_host_syntax};
 pub use connstr::{ConnectionParams, OracleTarget, ParseError, parse_connection_string};
+pub use cursor::{CursorSort, ResultColumn, ResultColumns};
 pub use database::{Access, ColumnInfo, Database, Limits, RowSet, TableKind, TableRef, TestReport};
 pub use error::ConnectError;
 pub use kind::{DbKind, TlsMode, UnknownDbKind, UnknownTlsMode};
 pub use registry::Registry;
 pub use spec::{ConnectionSpec, ParamSpec, connection_specs};
+pub use stream::Batch;
 pub use value::{ConvertError, nest_dotted};

@@ -18,6 +18,7 @@ use futures::{FutureExt, SinkExt, StreamExt};
 use serde_json::{Map, Value};
 use sluice_sqltpl::BindValue;
 
+use crate::cursor::{ResultColumn, ResultColumns};
 use crate::driver::within;
 use crate::error::ConnectError;
 use crate::value::{ConvertError, nest_dotted};
@@ -25,8 +26,79 @@ use crate::value::{ConvertError, nest_dotted};
 /// One converted row, keyed by column alias, dotted aliases nested.
 pub(crate) type JsonRow = Map<String, Value>;
 
-/// The rows of a statement, one at a time.
-pub(crate) type RowStream<'a> = BoxStream<'a, Result<JsonRow, ConnectError>>;
+/// What a driver's row stream yields: a result's columns before its first
+/// row (and again whenever they change), then its rows.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Item {
+    Columns(ResultColumns),
+    Row(JsonRow),
+}
+
+/// The rows of a statement, one at a time, after their columns.
+pub(crate) type RowStream<'a> = BoxStream<'a, Result<Item, ConnectError>>;
+
+/// Rows of one result, with the result's columns (alias and cursor sort).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    pub columns: ResultColumns,
+    pub rows: Vec<Map<String, Value>>,
+}
+
+impl Batch {
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
+/// Tracks a result's columns for a driver's row loop: `next` answers the
+/// columns to announce when a row's columns differ from the previous row's
+/// (the first row, or a later statement's rows in a multi-statement text).
+#[derive(Default)]
+pub(crate) struct ColumnTracker {
+    current: Option<ResultColumns>,
+}
+
+impl ColumnTracker {
+    /// `names` are the row's column aliases; `describe` builds the columns
+    /// only when they changed.
+    pub(crate) fn next<'n>(
+        &mut self,
+        mut names: impl ExactSizeIterator<Item = &'n str>,
+        describe: impl FnOnce() -> Vec<ResultColumn>,
+    ) -> Option<ResultColumns> {
+        if let Some(current) = &self.current
+            && current.len() == names.len()
+            && current
+                .iter()
+                .all(|column| names.next() == Some(column.name.as_str()))
+        {
+            return None;
+        }
+        let columns: ResultColumns = describe().into();
+        self.current = Some(columns.clone());
+        Some(columns)
+    }
+}
+
+/// Sends a row's columns when they changed, then the row; `false` when the
+/// stream is gone or the row failed, and the producer should stop.
+pub(crate) async fn send_row(
+    out: &mut Yielder<Result<Item, ConnectError>>,
+    columns: Option<ResultColumns>,
+    row: Result<JsonRow, ConnectError>,
+) -> bool {
+    if let Some(columns) = columns
+        && !out.send(Ok(Item::Columns(columns))).await
+    {
+        return false;
+    }
+    let failed = row.is_err();
+    out.send(row.map(Item::Row)).await && !failed
+}
 
 /// The smallest and largest number of rows in one batch.
 pub const MIN_BATCH_SIZE: usize = 1;
@@ -52,20 +124,35 @@ pub(crate) fn nested_row(
 /// past it the stream yields [`ConnectError::Timeout`] and ends. The first
 /// error ends the stream too. Either way the row stream (and with it the
 /// driver's connection) is dropped at once, not when the caller drops this stream.
+///
+/// A batch holds rows of one result: when the columns change (a later
+/// statement of a SQLite text), the batch ends early and the next one starts
+/// with the new columns.
 pub(crate) fn batched<'a>(
     rows: RowStream<'a>,
     batch_size: usize,
     timeout: Duration,
-) -> BoxStream<'a, Result<Vec<JsonRow>, ConnectError>> {
+) -> BoxStream<'a, Result<Batch, ConnectError>> {
     let batch_size = clamp_batch_size(batch_size);
-    futures::stream::unfold(Some(rows), move |rows| async move {
-        let mut rows = rows?;
+    let empty: ResultColumns = Vec::new().into();
+    futures::stream::unfold(Some((rows, empty)), move |state| async move {
+        let (mut rows, mut columns) = state?;
         let mut batch = Vec::with_capacity(batch_size);
+        let mut next_columns = None;
         let filled = within(timeout, "waiting for the next rows", async {
-            while let Some(row) = rows.next().await {
-                batch.push(row?);
-                if batch.len() == batch_size {
-                    return Ok(true);
+            while let Some(item) = rows.next().await {
+                match item? {
+                    Item::Columns(new) if batch.is_empty() => columns = new,
+                    Item::Columns(new) => {
+                        next_columns = Some(new);
+                        return Ok(true);
+                    }
+                    Item::Row(row) => {
+                        batch.push(row);
+                        if batch.len() == batch_size {
+                            return Ok(true);
+                        }
+                    }
                 }
             }
             Ok(false)
@@ -74,7 +161,14 @@ pub(crate) fn batched<'a>(
         match filled {
             Err(error) => Some((Err(error), None)),
             Ok(_) if batch.is_empty() => None,
-            Ok(more) => Some((Ok(batch), more.then_some(rows))),
+            Ok(more) => {
+                let batch = Batch {
+                    columns: columns.clone(),
+                    rows: batch,
+                };
+                let columns = next_columns.unwrap_or(columns);
+                Some((Ok(batch), more.then_some((rows, columns))))
+            }
         }
     })
     .boxed()
@@ -215,11 +309,23 @@ mod tests {
         map
     }
 
-    fn rows(count: i64) -> RowStream<'static> {
-        futures::stream::iter((0..count).map(|n| Ok(row(n)))).boxed()
+    fn columns(name: &str) -> ResultColumns {
+        vec![ResultColumn {
+            name: name.into(),
+            sort: crate::CursorSort::Integer,
+        }]
+        .into()
     }
 
-    async fn sizes(stream: BoxStream<'_, Result<Vec<JsonRow>, ConnectError>>) -> Vec<usize> {
+    fn rows(count: i64) -> RowStream<'static> {
+        let head = futures::stream::iter([Ok(Item::Columns(columns("n")))]);
+        head.chain(futures::stream::iter(
+            (0..count).map(|n| Ok(Item::Row(row(n)))),
+        ))
+        .boxed()
+    }
+
+    async fn sizes(stream: BoxStream<'_, Result<Batch, ConnectError>>) -> Vec<usize> {
         stream
             .map(|batch| batch.expect("batch").len())
             .collect()
@@ -247,9 +353,9 @@ mod tests {
     #[tokio::test]
     async fn an_error_ends_the_stream() {
         let failing = futures::stream::iter(vec![
-            Ok(row(1)),
+            Ok(Item::Row(row(1))),
             Err(ConnectError::Query("boom".into())),
-            Ok(row(2)),
+            Ok(Item::Row(row(2))),
         ])
         .boxed();
         let items: Vec<_> = batched(failing, 10, Duration::from_secs(5)).collect().await;
@@ -263,7 +369,7 @@ mod tests {
         let slow = generate(|mut out| async move {
             for n in 0..8 {
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                if !out.send(Ok(row(n))).await {
+                if !out.send(Ok(Item::Row(row(n)))).await {
                     return;
                 }
             }
@@ -272,7 +378,7 @@ mod tests {
         assert_eq!(batches, [2, 2, 2, 2]);
 
         let stuck = generate(|mut out| async move {
-            let _ = out.send(Ok(row(0))).await;
+            let _ = out.send(Ok(Item::Row(row(0)))).await;
             tokio::time::sleep(Duration::from_secs(60)).await;
         });
         let items: Vec<_> = batched(stuck, 2, Duration::from_millis(300))
@@ -283,6 +389,38 @@ mod tests {
             matches!(items[0], Err(ConnectError::Timeout(_))),
             "{items:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn batches_carry_their_columns_and_end_when_they_change() {
+        let items = vec![
+            Ok(Item::Columns(columns("a"))),
+            Ok(Item::Row(row(1))),
+            Ok(Item::Row(row(2))),
+            Ok(Item::Row(row(3))),
+            Ok(Item::Columns(columns("b"))),
+            Ok(Item::Row(row(4))),
+        ];
+        let batches: Vec<Batch> = batched(
+            futures::stream::iter(items).boxed(),
+            2,
+            Duration::from_secs(5),
+        )
+        .map(|batch| batch.expect("batch"))
+        .collect()
+        .await;
+        let shape: Vec<(String, usize)> = batches
+            .iter()
+            .map(|b| (b.columns[0].name.clone(), b.len()))
+            .collect();
+        assert_eq!(shape, [("a".into(), 2), ("a".into(), 1), ("b".into(), 1)]);
+
+        let mut tracker = ColumnTracker::default();
+        let describe = || columns("a").to_vec();
+        assert!(tracker.next(["a"].into_iter(), describe).is_some());
+        assert!(tracker.next(["a"].into_iter(), describe).is_none());
+        assert!(tracker.next(["b"].into_iter(), describe).is_some());
+        assert!(tracker.next(["a", "c"].into_iter(), describe).is_some());
     }
 
     #[tokio::test]

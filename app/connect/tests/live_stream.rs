@@ -15,7 +15,8 @@ use chrono::{Days, NaiveDate};
 use futures::StreamExt;
 use serde_json::{Map, Value, json};
 use sluice_connect::{
-    Access, ConnectError, ConnectionParams, Database, DbKind, Limits, parse_connection_string,
+    Access, ConnectError, ConnectionParams, CursorSort, Database, DbKind, Limits,
+    parse_connection_string,
 };
 use sluice_sqltpl::{Dialect, PlaceholderValues, Rendered, TemplateError, render_placeholders};
 use sqlx::mysql::MySqlConnectOptions;
@@ -200,7 +201,11 @@ fn with_last_value(value: &str) -> PlaceholderValues {
 async fn batches(database: &Database, query: &Rendered, batch_size: usize) -> Vec<Vec<Row>> {
     database
         .stream_batches(query, batch_size, Access::ReadWrite)
-        .map(|batch| batch.unwrap_or_else(|error| panic!("{}: {error}", query.sql)))
+        .map(|batch| {
+            batch
+                .unwrap_or_else(|error| panic!("{}: {error}", query.sql))
+                .rows
+        })
         .collect()
         .await
 }
@@ -327,6 +332,44 @@ async fn streams_in_batches_in_order(kind: DbKind) {
         "{kind}"
     );
     database.close().await;
+}
+
+/// Each batch names its result's columns with the order their types give them
+/// (SQLite keeps dates as TEXT and compares them as text).
+#[tokio::test]
+async fn batches_carry_their_columns_cursor_sorts() {
+    for kind in [DbKind::Postgres, DbKind::Mariadb, DbKind::Sqlite] {
+        let db = TempDatabase::create(kind).await;
+        create_invoices(&db).await;
+        let database = db.connect().await;
+        let query = plain("SELECT id, name, date_paid, amount FROM invoices ORDER BY id");
+        let batch = database
+            .stream_batches(&query, 10, Access::ReadWrite)
+            .next()
+            .await
+            .expect("a batch")
+            .expect("rows");
+        let sorts: Vec<(&str, CursorSort)> = batch
+            .columns
+            .iter()
+            .map(|c| (c.name.as_str(), c.sort))
+            .collect();
+        let date = match kind {
+            DbKind::Sqlite => CursorSort::Text,
+            _ => CursorSort::Date,
+        };
+        assert_eq!(
+            sorts,
+            [
+                ("id", CursorSort::Integer),
+                ("name", CursorSort::Text),
+                ("date_paid", date),
+                ("amount", CursorSort::Decimal)
+            ],
+            "{kind}"
+        );
+        database.close().await;
+    }
 }
 
 #[tokio::test]
@@ -691,7 +734,7 @@ async fn postgres_a_stream_dropped_early_frees_its_connection() {
     {
         let mut stream = database.stream_batches(&query, 100, Access::ReadWrite);
         let first = stream.next().await.expect("a batch").expect("rows");
-        assert_eq!(ids(&first), (1..=100).collect::<Vec<_>>());
+        assert_eq!(ids(&first.rows), (1..=100).collect::<Vec<_>>());
     }
     // With a pool of one, this only runs if the connection came back (or was
     // closed and replaced) at once, without reading the rest of the million rows.
@@ -734,7 +777,7 @@ async fn postgres_a_conversion_error_ends_the_stream_naming_the_column() {
         .collect()
         .await;
     assert_eq!(outcome.len(), 2, "{outcome:?}");
-    assert_eq!(ids(outcome[0].as_ref().expect("first batch")), [1, 2]);
+    assert_eq!(ids(&outcome[0].as_ref().expect("first batch").rows), [1, 2]);
     match &outcome[1] {
         Err(ConnectError::Query(message)) => {
             assert!(message.contains("\"location\""), "{message}");

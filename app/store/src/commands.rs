@@ -122,6 +122,7 @@ struct CommandRow {
     callback_inbox_id: Option<String>,
     last_field: Option<String>,
     last_value: Option<String>,
+    last_value_type: Option<String>,
     schedule: Option<String>,
     timezone: String,
     params: Option<String>,
@@ -141,6 +142,10 @@ pub struct Command {
     pub tenant_id: TenantId,
     pub settings: CommandSettings,
     pub last_value: Option<String>,
+    /// How the Last Field's column ordered when a run stored `last_value`
+    /// (`integer`, `decimal`, `instant`, `timestamp`, `date`, `text`); none for
+    /// a value saved by hand, until the next run.
+    pub last_value_type: Option<String>,
     pub status: CommandStatus,
     pub error: Option<String>,
     pub next_run_at: Option<NaiveDateTime>,
@@ -182,6 +187,7 @@ impl TryFrom<CommandRow> for Command {
                 batch_size: r.batch_size,
             },
             last_value: r.last_value,
+            last_value_type: r.last_value_type,
             status,
             error: r.error,
             next_run_at: r.next_run_at,
@@ -503,6 +509,20 @@ impl Store {
         let (url, inbox) = callback_columns(&settings.callback);
         let mut conn = self.write().await?;
         let row: CommandRow = in_transaction!(&mut conn, c => {
+            // Another Last Field: the stored cursor's type was another column's.
+            let field: Option<Option<String>> = commands::table
+                .filter(commands::tenant_id.eq(tenant.as_str()))
+                .filter(commands::id.eq(id.as_str()))
+                .select(commands::last_field)
+                .first(c)
+                .await
+                .optional()?;
+            if field.is_some_and(|field| field != settings.last_field) {
+                diesel::update(commands::table.filter(commands::id.eq(id.as_str())))
+                    .set(commands::last_value_type.eq(None::<String>))
+                    .execute(c)
+                    .await?;
+            }
             let row = diesel::update(
                 commands::table.filter(commands::tenant_id.eq(tenant.as_str())).filter(commands::id.eq(id.as_str())),
             )
@@ -530,7 +550,8 @@ impl Store {
         row.try_into()
     }
 
-    /// Edits the stored cursor by hand.
+    /// Edits the stored cursor by hand. Its type is forgotten: the next run
+    /// stores the type of the column it reads.
     pub async fn set_last_value(
         &self,
         tenant: &TenantId,
@@ -541,7 +562,11 @@ impl Store {
         let changed = with_conn!(&mut conn, c => diesel::update(
                 commands::table.filter(commands::tenant_id.eq(tenant.as_str())).filter(commands::id.eq(id.as_str())),
             )
-            .set((commands::last_value.eq(value), commands::updated_at.eq(now())))
+            .set((
+                commands::last_value.eq(value),
+                commands::last_value_type.eq(None::<String>),
+                commands::updated_at.eq(now()),
+            ))
             .execute(c)
             .await)?;
         if changed == 0 {

@@ -171,6 +171,9 @@ pub struct NewRun<'a> {
 pub struct Completion<'a> {
     /// The new cursor, when the run delivered rows carrying the Last Field.
     pub last_value: Option<&'a str>,
+    /// How the Last Field's column orders (`integer`, `text`, …), stored with
+    /// the new cursor.
+    pub last_value_type: Option<&'a str>,
     /// When a static command runs next (`None`: only on demand).
     pub next_run_at: Option<NaiveDateTime>,
 }
@@ -452,6 +455,7 @@ impl Store {
             None
         };
         let last_value = completion.last_value.map(str::to_string);
+        let last_value_type = completion.last_value_type.map(str::to_string);
         let (run_id, command_id, window_end) = (
             run.id.as_str().to_string(),
             run.command_id.as_str().to_string(),
@@ -482,7 +486,13 @@ impl Store {
                 .execute(c)
                 .await?;
             if let Some(value) = &last_value {
-                diesel::update(command).set(commands::last_value.eq(value)).execute(c).await?;
+                diesel::update(command)
+                    .set((
+                        commands::last_value.eq(value),
+                        commands::last_value_type.eq(&last_value_type),
+                    ))
+                    .execute(c)
+                    .await?;
             }
             if let Some(end) = window_end {
                 diesel::update(command).set(commands::window_end.eq(end)).execute(c).await?;

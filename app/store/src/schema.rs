@@ -164,6 +164,7 @@ diesel::table! {
         callback_inbox_id -> Nullable<Text>,
         last_field -> Nullable<Text>,
         last_value -> Nullable<Text>,
+        last_value_type -> Nullable<Text>,
         schedule -> Nullable<Text>,
         timezone -> Text,
         params -> Nullable<Text>,

@@ -2,11 +2,13 @@
 //! POST is larger than the operator's byte limit.
 
 use serde_json::{Map, Value};
+use sluice_connect::ResultColumns;
 
 pub(crate) type Row = Map<String, Value>;
 
-/// Rows and their JSON array, ready to send.
+/// Rows and their JSON array, ready to send, with their result's columns.
 pub(crate) struct PreparedBatch {
+    pub columns: ResultColumns,
     pub rows: Vec<Row>,
     pub body: Vec<u8>,
 }
@@ -14,7 +16,11 @@ pub(crate) struct PreparedBatch {
 /// Serialises `rows` as JSON arrays of at most `max_bytes` each, in order: one
 /// array when they fit, more otherwise. A single row that cannot fit alone is an
 /// error naming its size (the run fails rather than send a POST the limit forbids).
-pub(crate) fn prepare(mut rows: Vec<Row>, max_bytes: usize) -> Result<Vec<PreparedBatch>, String> {
+pub(crate) fn prepare(
+    columns: &ResultColumns,
+    mut rows: Vec<Row>,
+    max_bytes: usize,
+) -> Result<Vec<PreparedBatch>, String> {
     let mut batches = Vec::new();
     let mut body = vec![b'['];
     let mut taken = 0;
@@ -41,14 +47,22 @@ pub(crate) fn prepare(mut rows: Vec<Row>, max_bytes: usize) -> Result<Vec<Prepar
         body.truncate(before);
         body.push(b']');
         let done: Vec<Row> = rows.drain(..taken).collect();
-        batches.push(PreparedBatch { rows: done, body });
+        batches.push(PreparedBatch {
+            columns: columns.clone(),
+            rows: done,
+            body,
+        });
         body = vec![b'['];
         taken = 0;
         index = 0;
     }
     if taken > 0 {
         body.push(b']');
-        batches.push(PreparedBatch { rows, body });
+        batches.push(PreparedBatch {
+            columns: columns.clone(),
+            rows,
+            body,
+        });
     }
     Ok(batches)
 }
@@ -57,6 +71,10 @@ pub(crate) fn prepare(mut rows: Vec<Row>, max_bytes: usize) -> Result<Vec<Prepar
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn prepare(rows: Vec<Row>, max_bytes: usize) -> Result<Vec<PreparedBatch>, String> {
+        super::prepare(&Vec::new().into(), rows, max_bytes)
+    }
 
     fn rows(n: usize) -> Vec<Row> {
         (0..n)

@@ -1,103 +1,127 @@
 //! The Last Field cursor: the largest value of one column among the rows a run
 //! delivered, which becomes the command's `@last_value@`.
 //!
-//! Values are ordered by what they mean, not by their text: numbers (JSON numbers
-//! and decimals the drivers emit as strings, so `"100" > "99"`) as exact decimals,
-//! timestamps (ISO 8601 with any offset or precision, or without a zone, read as
-//! UTC) as instants, dates as dates; anything else, or two values of different
-//! sorts, by text.
+//! Values are ordered the way the database orders the column, which the driver
+//! reports from the column's type ([`CursorSort`]), never guessed from the
+//! values: integers and decimals exactly by value (any number of digits; NaN
+//! and infinities where PostgreSQL puts them), timestamps with a zone as
+//! instants, timestamps without one and dates by their fields, text by code
+//! point (so a VARCHAR of digits orders as text, as `col > '99'` does).
+//!
+//! A value that does not read as its column's sort, a Last Field that is no
+//! column of the result or whose type has no order (JSON, bytes, …), and a
+//! column whose sort differs from the one stored with the cursor are errors
+//! naming the field: the run fails rather than move the cursor by a wrong order.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-use rust_decimal::Decimal;
 use serde_json::{Map, Value};
+use sluice_connect::{CursorSort, ResultColumn};
 use std::cmp::Ordering;
-use std::str::FromStr;
 
 /// Tracks the largest value of the Last Field among delivered rows.
 pub(crate) struct Cursor<'a> {
     field: Option<&'a str>,
-    max: Option<Value>,
-    /// What sort of value the field holds, from the first one seen.
-    sort: Option<Sort>,
-}
-
-/// The sorts of cursor values that order among themselves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Sort {
-    Number,
-    Instant,
-    Date,
-    Text,
-}
-
-impl Sort {
-    fn of(value: &Value) -> Sort {
-        match key(value) {
-            Some(Key::Number(_) | Key::Float(_)) => Sort::Number,
-            Some(Key::Instant(_)) => Sort::Instant,
-            Some(Key::Date(_)) => Sort::Date,
-            None => Sort::Text,
-        }
-    }
-
-    fn describe(self) -> &'static str {
-        match self {
-            Sort::Number => "numbers",
-            Sort::Instant => "timestamps",
-            Sort::Date => "dates",
-            Sort::Text => "text",
-        }
-    }
+    /// The sort stored with the command's `@last_value@` by an earlier run.
+    stored: Option<CursorSort>,
+    /// The Last Field column's sort in this run's result.
+    sort: Option<CursorSort>,
+    /// The largest value so far, read and as the row carried it.
+    max: Option<(Key, Value)>,
 }
 
 impl<'a> Cursor<'a> {
-    pub(crate) fn new(field: Option<&'a str>) -> Self {
+    pub(crate) fn new(field: Option<&'a str>, stored: Option<CursorSort>) -> Self {
         Self {
             field: field.map(str::trim).filter(|f| !f.is_empty()),
-            max: None,
+            stored,
             sort: None,
+            max: None,
         }
     }
 
-    /// Takes the rows' Last Field values into account. Values of different sorts
-    /// (numbers and other text, timestamps and dates) have no order that is
-    /// surely the database's: that is an error naming the value, never a guess.
-    pub(crate) fn observe(&mut self, rows: &[Map<String, Value>]) -> Result<(), String> {
+    /// Takes a batch's Last Field values into account, ordered by the sort its
+    /// column has in `columns`.
+    pub(crate) fn observe(
+        &mut self,
+        columns: &[ResultColumn],
+        rows: &[Map<String, Value>],
+    ) -> Result<(), String> {
         let Some(field) = self.field else {
             return Ok(());
         };
+        let sort = self.column_sort(field, columns)?;
         for row in rows {
             let Some(value) = lookup(row, field).filter(|v| !v.is_null()) else {
                 continue;
             };
-            let sort = Sort::of(value);
-            match self.sort {
-                None => self.sort = Some(sort),
-                Some(seen) if seen != sort => {
-                    return Err(format!(
-                        "Last Field {field}: {value} cannot be ordered with the {} before it; \
-                         the Last Field must hold one sort of value (numbers, timestamps, dates or text)",
-                        seen.describe()
-                    ));
-                }
-                Some(_) => {}
-            }
-            if self
-                .max
-                .as_ref()
-                .is_none_or(|max| compare(value, max) == Ordering::Greater)
-            {
-                self.max = Some(value.clone());
+            let key = Key::read(sort, value).ok_or_else(|| {
+                format!(
+                    "Last Field {field}: {value} cannot be read as one of the {} its column holds \
+                     (type {sort}), so it has no place in the column's order",
+                    sort.describe()
+                )
+            })?;
+            if self.max.as_ref().is_none_or(|(max, _)| key > *max) {
+                self.max = Some((key, value.clone()));
             }
         }
         Ok(())
     }
 
-    /// The new `@last_value@`, as the database wrote it (strings unquoted).
-    pub(crate) fn into_value(self) -> Option<String> {
-        self.max.map(|v| match v {
-            Value::String(s) => s,
-            other => other.to_string(),
+    /// The Last Field column's sort, checked against the stored one and the
+    /// earlier batches'.
+    fn column_sort(&mut self, field: &str, columns: &[ResultColumn]) -> Result<CursorSort, String> {
+        // A repeated alias: the row keeps the last column's value.
+        let Some(column) = columns.iter().rfind(|c| c.name == field) else {
+            let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+            return Err(format!(
+                "Last Field {field}: the result has no column named {field} (its columns: {})",
+                names.join(", ")
+            ));
+        };
+        let sort = column.sort;
+        if sort == CursorSort::Unordered {
+            return Err(format!(
+                "Last Field {field}: the column's type has no order a cursor can follow (JSON, \
+                 bytes, booleans, times of day, intervals, …); choose a column of integers, \
+                 decimals, timestamps, dates or text"
+            ));
+        }
+        if let Some(stored) = self.stored
+            && stored != sort
+        {
+            return Err(format!(
+                "Last Field {field}: the stored @last_value@ was taken from {} ({stored}), but the \
+                 column now holds {} ({sort}); check the stored value and save it again on the \
+                 command (a value saved by hand takes the column's type at the next run)",
+                stored.describe(),
+                sort.describe()
+            ));
+        }
+        if let Some(seen) = self.sort
+            && seen != sort
+        {
+            return Err(format!(
+                "Last Field {field}: the column holds {} ({sort}) in one result and {} ({seen}) in \
+                 another",
+                sort.describe(),
+                seen.describe()
+            ));
+        }
+        self.sort = Some(sort);
+        Ok(sort)
+    }
+
+    /// The new `@last_value@`, as the database wrote it (strings unquoted), and
+    /// the sort to store with it.
+    pub(crate) fn into_value(self) -> Option<(String, CursorSort)> {
+        let sort = self.sort?;
+        self.max.map(|(_, v)| {
+            let text = match v {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            (text, sort)
         })
     }
 }
@@ -115,88 +139,178 @@ fn lookup<'v>(row: &'v Map<String, Value>, field: &str) -> Option<&'v Value> {
     Some(current)
 }
 
-/// What a cursor value means, for ordering.
-#[derive(Debug, PartialEq, PartialOrd)]
+/// A cursor value read by its column's sort. Keys of one cursor all have the
+/// same sort, so comparing keys of different variants never happens.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Key {
-    Number(Decimal),
-    /// A number beyond a decimal's 28 digits.
-    Float(f64),
-    Instant(DateTime<Utc>),
-    Date(NaiveDate),
+    Integer(i128),
+    Decimal(Decimal),
+    Instant(Bounded<DateTime<Utc>>),
+    NaiveTimestamp(Bounded<NaiveDateTime>),
+    Date(Bounded<NaiveDate>),
+    Text(String),
 }
 
-fn key(value: &Value) -> Option<Key> {
-    match value {
-        Value::Number(n) => {
-            let text = n.to_string();
-            Some(
-                Decimal::from_str(&text)
-                    .or_else(|_| Decimal::from_scientific(&text))
-                    .map(Key::Number)
-                    .unwrap_or_else(|_| Key::Float(n.as_f64().unwrap_or(f64::NAN))),
-            )
+/// PostgreSQL's `-infinity` and `infinity` around a type's values.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Bounded<T> {
+    NegativeInfinity,
+    Finite(T),
+    Infinity,
+}
+
+impl Key {
+    fn read(sort: CursorSort, value: &Value) -> Option<Key> {
+        match (sort, value) {
+            (CursorSort::Integer, Value::Number(n)) => n
+                .as_i64()
+                .map(i128::from)
+                .or_else(|| n.as_u64().map(i128::from))
+                .map(Key::Integer),
+            // NUMBER(38) and wider integers arrive as text.
+            (CursorSort::Integer, Value::String(s)) => s.trim().parse().ok().map(Key::Integer),
+            (CursorSort::Decimal, Value::Number(n)) => Exact::parse(&n.to_string())
+                .map(Decimal::Finite)
+                .map(Key::Decimal),
+            (CursorSort::Decimal, Value::String(s)) => Decimal::parse(s.trim()).map(Key::Decimal),
+            (CursorSort::Instant, Value::String(s)) => bounded(s, instant).map(Key::Instant),
+            (CursorSort::NaiveTimestamp, Value::String(s)) => {
+                bounded(s, naive_timestamp).map(Key::NaiveTimestamp)
+            }
+            (CursorSort::Date, Value::String(s)) => {
+                bounded(s, |s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()).map(Key::Date)
+            }
+            (CursorSort::Text, Value::String(s)) => Some(Key::Text(s.clone())),
+            _ => None,
         }
-        Value::String(s) => {
-            let s = s.trim();
-            number_text(s)
-                .then(|| Decimal::from_str(s).ok().map(Key::Number))
-                .flatten()
-                .or_else(|| instant(s).map(Key::Instant))
-                .or_else(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(Key::Date))
-        }
-        _ => None,
     }
 }
 
-/// Plain decimal notation: an optional sign, digits, an optional fraction.
-fn number_text(s: &str) -> bool {
-    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
-    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
-    !whole.is_empty()
-        && whole.bytes().all(|b| b.is_ascii_digit())
-        && fraction.bytes().all(|b| b.is_ascii_digit())
+fn bounded<T>(text: &str, read: impl Fn(&str) -> Option<T>) -> Option<Bounded<T>> {
+    match text.trim() {
+        "infinity" => Some(Bounded::Infinity),
+        "-infinity" => Some(Bounded::NegativeInfinity),
+        other => read(other).map(Bounded::Finite),
+    }
 }
 
-/// ISO 8601 / RFC 3339 with an offset, or a date and time without a zone (UTC).
+/// RFC 3339, as the drivers write instants (UTC with `Z`), or with a space.
 fn instant(s: &str) -> Option<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Some(t.with_timezone(&Utc));
-    }
-    for format in ["%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M:%S%.f%#z"] {
-        if let Ok(t) = DateTime::parse_from_str(s, format) {
-            return Some(t.with_timezone(&Utc));
-        }
-    }
-    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(s, format) {
-            return Some(t.and_utc());
-        }
-    }
-    None
+    DateTime::parse_from_rfc3339(s)
+        .or_else(|_| DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%#z"))
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
-/// Orders two cursor values by meaning when both have the same sort, by text
-/// otherwise.
-fn compare(a: &Value, b: &Value) -> Ordering {
-    let ordered = match (key(a), key(b)) {
-        (Some(Key::Float(x)), Some(Key::Number(y))) => {
-            x.partial_cmp(&f64::try_from(y).unwrap_or(f64::NAN))
-        }
-        (Some(Key::Number(x)), Some(Key::Float(y))) => {
-            f64::try_from(x).unwrap_or(f64::NAN).partial_cmp(&y)
-        }
-        (Some(x), Some(y)) if std::mem::discriminant(&x) == std::mem::discriminant(&y) => {
-            x.partial_cmp(&y)
-        }
-        _ => None,
-    };
-    ordered.unwrap_or_else(|| text(a).cmp(&text(b)))
+fn naive_timestamp(s: &str) -> Option<NaiveDateTime> {
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f"))
+        .ok()
 }
 
-fn text(value: &Value) -> std::borrow::Cow<'_, str> {
-    match value {
-        Value::String(s) => s.as_str().into(),
-        other => other.to_string().into(),
+/// A decimal or float as PostgreSQL orders them: −∞ < numbers < ∞ < NaN.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Decimal {
+    NegativeInfinity,
+    Finite(Exact),
+    Infinity,
+    NaN,
+}
+
+impl Decimal {
+    fn parse(text: &str) -> Option<Decimal> {
+        match text {
+            "NaN" => Some(Decimal::NaN),
+            "Infinity" => Some(Decimal::Infinity),
+            "-Infinity" => Some(Decimal::NegativeInfinity),
+            other => Exact::parse(other).map(Decimal::Finite),
+        }
+    }
+}
+
+/// An exact decimal of any length: `0.d₁d₂…dₙ × 10^exponent`, its digits
+/// without leading or trailing zeros (none for zero). Hand-written because
+/// `rust_decimal` stops at 28 digits and NUMERIC does not.
+#[derive(Debug, PartialEq, Eq)]
+struct Exact {
+    negative: bool,
+    digits: Vec<u8>,
+    exponent: i64,
+}
+
+impl Exact {
+    /// `-12.50`, `+7`, `.5`, `1e300`, `2.5E-7`.
+    fn parse(text: &str) -> Option<Exact> {
+        let (negative, rest) = match text.as_bytes().first()? {
+            b'-' => (true, &text[1..]),
+            b'+' => (false, &text[1..]),
+            _ => (false, text),
+        };
+        let (mantissa, exponent) = match rest.split_once(['e', 'E']) {
+            Some((mantissa, exponent)) => (mantissa, exponent.parse::<i64>().ok()?),
+            None => (rest, 0),
+        };
+        let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let digits_only = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+        if (whole.is_empty() && fraction.is_empty())
+            || !digits_only(whole)
+            || !digits_only(fraction)
+        {
+            return None;
+        }
+        let all: Vec<u8> = whole
+            .bytes()
+            .chain(fraction.bytes())
+            .map(|b| b - b'0')
+            .collect();
+        let leading = all.iter().take_while(|&&d| d == 0).count();
+        let mut digits = all[leading..].to_vec();
+        while digits.last() == Some(&0) {
+            digits.pop();
+        }
+        let whole_len = i64::try_from(whole.len()).ok()?;
+        let leading = i64::try_from(leading).ok()?;
+        Some(Exact {
+            negative: negative && !digits.is_empty(),
+            exponent: if digits.is_empty() {
+                0
+            } else {
+                whole_len - leading + exponent
+            },
+            digits,
+        })
+    }
+
+    fn signum(&self) -> i8 {
+        match (self.digits.is_empty(), self.negative) {
+            (true, _) => 0,
+            (false, true) => -1,
+            (false, false) => 1,
+        }
+    }
+}
+
+impl Ord for Exact {
+    fn cmp(&self, other: &Self) -> Ordering {
+        let by_sign = self.signum().cmp(&other.signum());
+        if by_sign != Ordering::Equal || self.signum() == 0 {
+            return by_sign;
+        }
+        let magnitude = self
+            .exponent
+            .cmp(&other.exponent)
+            .then_with(|| self.digits.cmp(&other.digits));
+        if self.negative {
+            magnitude.reverse()
+        } else {
+            magnitude
+        }
+    }
+}
+
+impl PartialOrd for Exact {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -205,111 +319,270 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn largest(field: &str, values: Value) -> Option<String> {
-        let rows: Vec<Map<String, Value>> = values
+    fn column(name: &str, sort: CursorSort) -> Vec<ResultColumn> {
+        vec![ResultColumn {
+            name: name.into(),
+            sort,
+        }]
+    }
+
+    fn rows(field: &str, values: Value) -> Vec<Map<String, Value>> {
+        values
             .as_array()
             .unwrap()
             .iter()
-            .map(|v| v.as_object().unwrap().clone())
-            .collect();
-        let mut cursor = Cursor::new(Some(field));
-        for row in rows.chunks(2) {
-            cursor.observe(row).unwrap();
+            .map(|v| {
+                let mut row = Map::new();
+                row.insert(field.to_owned(), v.clone());
+                row
+            })
+            .collect()
+    }
+
+    fn largest_result(
+        field: &str,
+        sort: CursorSort,
+        values: Value,
+    ) -> Result<Option<String>, String> {
+        let columns = column(field, sort);
+        let mut cursor = Cursor::new(Some(field), None);
+        for batch in rows(field, values).chunks(2) {
+            cursor.observe(&columns, batch)?;
         }
-        cursor.into_value()
+        Ok(cursor.into_value().map(|(value, stored)| {
+            assert_eq!(stored, sort);
+            value
+        }))
+    }
+
+    fn largest(field: &str, sort: CursorSort, values: Value) -> Option<String> {
+        largest_result(field, sort, values).unwrap()
     }
 
     #[test]
-    fn numbers_compare_as_numbers_whether_json_numbers_or_decimal_strings() {
+    fn integers_compare_as_integers_whether_numbers_or_text() {
+        let sort = CursorSort::Integer;
         assert_eq!(
-            largest(
-                "id",
-                json!([{"id": 9}, {"id": 10}, {"id": null}, {"id": 2}])
-            )
-            .as_deref(),
+            largest("id", sort, json!([9, 10, null, 2])).as_deref(),
             Some("10")
         );
         assert_eq!(
-            largest("n", json!([{"n": "99"}, {"n": "100"}, {"n": "-5"}])).as_deref(),
-            Some("100")
+            largest("id", sort, json!([9007199254740993u64, 12, -5])).as_deref(),
+            Some("9007199254740993")
         );
         assert_eq!(
             largest(
-                "n",
-                json!([{"n": "99.99"}, {"n": "100.5"}, {"n": "100.49"}])
+                "id",
+                sort,
+                json!(["99999999999999999999999999999999999", "100"])
             )
             .as_deref(),
+            Some("99999999999999999999999999999999999")
+        );
+        assert_eq!(
+            largest("id", sort, json!([18446744073709551615u64, -1])).as_deref(),
+            Some("18446744073709551615")
+        );
+    }
+
+    #[test]
+    fn decimals_compare_exactly_at_any_length_and_floats_with_them() {
+        let sort = CursorSort::Decimal;
+        assert_eq!(
+            largest("n", sort, json!(["99.99", 100.5, "100.49"])).as_deref(),
             Some("100.5")
         );
         assert_eq!(
             largest(
                 "n",
-                json!([{"n": "12345678901234567890123.5"}, {"n": "12345678901234567890123.25"}])
+                sort,
+                json!([
+                    "12345678901234567890123456789012.5",
+                    "12345678901234567890123456789012.25"
+                ])
             )
             .as_deref(),
-            Some("12345678901234567890123.5"),
+            Some("12345678901234567890123456789012.5"),
         );
         assert_eq!(
-            largest("n", json!([{"n": 1.5}, {"n": 2}, {"n": 1e300}])).as_deref(),
+            largest("n", sort, json!([1.5, 2, 1e300, -1e301])).as_deref(),
             Some("1e+300")
         );
+        assert_eq!(
+            largest("n", sort, json!([-0.5, -0.25, "-0.0"])).as_deref(),
+            Some("-0.0")
+        );
+        assert_eq!(
+            largest("n", sort, json!([-2.5e-7, -3, "-0.00000025"])).as_deref(),
+            Some("-2.5e-7")
+        );
+        assert_eq!(
+            largest("n", sort, json!(["Infinity", 5, "-Infinity"])).as_deref(),
+            Some("Infinity")
+        );
+        assert_eq!(
+            largest("n", sort, json!(["Infinity", "NaN", 5])).as_deref(),
+            Some("NaN")
+        );
+        let exact = |s: &str| Exact::parse(s).unwrap();
+        assert_eq!(exact("007.2500"), exact("7.25"));
+        assert_eq!(exact("-0"), exact("0.000"));
+        assert!(exact("0.1") < exact("0.11"));
+        assert!(exact("-0.1") > exact("-0.11"));
+        assert!(exact("10") > exact("9.999"));
+        assert!(exact("1E2") == exact("100"));
+        for bad in ["", ".", "1.2.3", "abc", "1e", "--1", "1,5"] {
+            assert!(Exact::parse(bad).is_none(), "{bad}");
+        }
     }
 
     #[test]
-    fn timestamps_compare_as_instants_whatever_their_offset_or_precision() {
+    fn timestamps_with_a_zone_compare_as_instants() {
         // 10:00+02:00 is 08:00 UTC, earlier than 09:00Z.
         assert_eq!(
             largest(
                 "t",
-                json!([{"t": "2026-01-10T10:00:00+02:00"}, {"t": "2026-01-10T09:00:00Z"}])
+                CursorSort::Instant,
+                json!([
+                    "2026-01-10T10:00:00+02:00",
+                    "2026-01-10T09:00:00Z",
+                    "-infinity"
+                ])
             )
             .as_deref(),
             Some("2026-01-10T09:00:00Z"),
         );
         assert_eq!(
-            largest("t", json!([{"t": "2026-01-10T09:00:00.5"}, {"t": "2026-01-10T09:00:00.25"}, {"t": "2026-01-10 09:00:00"}])).as_deref(),
+            largest(
+                "t",
+                CursorSort::Instant,
+                json!(["2026-01-10T09:00:00Z", "infinity"])
+            )
+            .as_deref(),
+            Some("infinity"),
+        );
+    }
+
+    #[test]
+    fn timestamps_without_a_zone_and_dates_compare_by_their_fields() {
+        assert_eq!(
+            largest(
+                "t",
+                CursorSort::NaiveTimestamp,
+                json!([
+                    "2026-01-10T09:00:00.5",
+                    "2026-01-10T09:00:00.250000",
+                    "2026-01-10 09:00:00"
+                ])
+            )
+            .as_deref(),
             Some("2026-01-10T09:00:00.5"),
         );
         assert_eq!(
-            largest("d", json!([{"d": "2026-01-09"}, {"d": "2026-01-10"}])).as_deref(),
+            largest(
+                "d",
+                CursorSort::Date,
+                json!(["2026-01-09", "2026-01-10", "2025-12-31"])
+            )
+            .as_deref(),
             Some("2026-01-10")
         );
     }
 
     #[test]
-    fn dotted_aliases_are_followed_and_other_text_compares_as_text() {
+    fn text_compares_as_text_even_when_it_holds_digits() {
         assert_eq!(
-            largest("invoice.date_paid", json!([{"invoice": {"date_paid": "2026-01-02T00:00:00"}}, {"invoice": {"date_paid": "2026-01-10T00:00:00"}}])).as_deref(),
-            Some("2026-01-10T00:00:00"),
+            largest("code", CursorSort::Text, json!(["99", "100", "1000"])).as_deref(),
+            Some("99")
         );
         assert_eq!(
-            largest("code", json!([{"code": "b"}, {"code": "a10"}])).as_deref(),
+            largest("code", CursorSort::Text, json!(["b", "a10", "B"])).as_deref(),
             Some("b")
         );
-        let mut none = Cursor::new(None);
-        none.observe(&[json!({"id": 1}).as_object().unwrap().clone()])
+    }
+
+    #[test]
+    fn dotted_aliases_are_followed() {
+        let columns = column("invoice.paid", CursorSort::NaiveTimestamp);
+        let nested = |t: &str| json!({"invoice": {"paid": t}}).as_object().unwrap().clone();
+        let mut cursor = Cursor::new(Some("invoice.paid"), None);
+        cursor
+            .observe(
+                &columns,
+                &[nested("2026-01-10T00:00:00"), nested("2026-01-02T00:00:00")],
+            )
             .unwrap();
+        assert_eq!(
+            cursor.into_value(),
+            Some(("2026-01-10T00:00:00".to_owned(), CursorSort::NaiveTimestamp))
+        );
+        let mut none = Cursor::new(None, None);
+        none.observe(&columns, &rows("id", json!([1]))).unwrap();
         assert_eq!(none.into_value(), None);
     }
 
     #[test]
-    fn values_of_different_sorts_are_an_error_not_a_guess() {
-        let row = |v: Value| json!({"k": v}).as_object().unwrap().clone();
-        let mut cursor = Cursor::new(Some("k"));
-        cursor
-            .observe(&[row(json!("99")), row(json!(100))])
-            .unwrap();
-        let error = cursor.observe(&[row(json!("abc"))]).unwrap_err();
+    fn values_that_do_not_read_as_their_sort_are_errors_naming_the_field() {
+        for (sort, bad) in [
+            (CursorSort::Integer, json!("12a")),
+            (CursorSort::Integer, json!(1.5)),
+            (CursorSort::Decimal, json!("ten")),
+            (CursorSort::Instant, json!("2026-01-10")),
+            (CursorSort::NaiveTimestamp, json!("yesterday")),
+            (CursorSort::Date, json!("2026-01-10T00:00:00")),
+            (CursorSort::Text, json!(5)),
+        ] {
+            let error = largest_result("k", sort, json!([bad.clone()])).unwrap_err();
+            assert!(error.starts_with("Last Field k:"), "{sort}: {error}");
+            assert!(error.contains(sort.as_str()), "{sort}: {error}");
+        }
+    }
+
+    #[test]
+    fn unordered_absent_or_changed_columns_are_errors() {
+        let error = largest_result("k", CursorSort::Unordered, json!([{"a": 1}])).unwrap_err();
+        assert!(error.contains("no order"), "{error}");
+
+        let mut cursor = Cursor::new(Some("missing"), None);
+        let error = cursor
+            .observe(&column("id", CursorSort::Integer), &rows("id", json!([1])))
+            .unwrap_err();
         assert!(
-            error.contains("Last Field k") && error.contains("numbers"),
+            error.contains("Last Field missing") && error.contains("its columns: id"),
             "{error}"
         );
-        let mut dates = Cursor::new(Some("k"));
-        dates.observe(&[row(json!("2026-01-01"))]).unwrap();
+
+        // The stored cursor came from text; the column is now an integer.
+        let mut cursor = Cursor::new(Some("k"), Some(CursorSort::Text));
+        let error = cursor
+            .observe(&column("k", CursorSort::Integer), &rows("k", json!([1])))
+            .unwrap_err();
         assert!(
-            dates
-                .observe(&[row(json!("2026-01-01T10:00:00Z"))])
+            error.contains("(text)") && error.contains("(integer)"),
+            "{error}"
+        );
+        let mut same = Cursor::new(Some("k"), Some(CursorSort::Integer));
+        same.observe(&column("k", CursorSort::Integer), &rows("k", json!([1])))
+            .unwrap();
+
+        // Two results of a SQLite text with different sorts.
+        let mut cursor = Cursor::new(Some("k"), None);
+        cursor
+            .observe(&column("k", CursorSort::Integer), &rows("k", json!([1])))
+            .unwrap();
+        assert!(
+            cursor
+                .observe(&column("k", CursorSort::Text), &rows("k", json!(["a"])))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn only_nulls_leave_the_cursor_where_it_was() {
+        let mut cursor = Cursor::new(Some("k"), None);
+        cursor
+            .observe(&column("k", CursorSort::Integer), &rows("k", json!([null])))
+            .unwrap();
+        assert_eq!(cursor.into_value(), None);
     }
 }

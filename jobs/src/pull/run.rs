@@ -5,7 +5,7 @@ use chrono::Utc;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use sluice_connect::{Access, Database};
+use sluice_connect::{Access, CursorSort, Database};
 use sluice_deliver::{Delivery, Signing};
 use sluice_sqltpl::{PlaceholderValues, Rendered, render_placeholders};
 use sluice_store::StoreError;
@@ -61,7 +61,8 @@ impl Job for RunCommand {
         let written = match outcome {
             Ok(last_value) => {
                 let completion = Completion {
-                    last_value: last_value.as_deref(),
+                    last_value: last_value.as_ref().map(|(value, _)| value.as_str()),
+                    last_value_type: last_value.as_ref().map(|(_, sort)| sort.as_str()),
                     next_run_at,
                 };
                 let done = ctx
@@ -180,13 +181,13 @@ fn heartbeat(ctx: &JobContext, run: &Run, lease: Lease) -> (HeldLease, Cancellat
 }
 
 /// Streams and delivers every batch; returns the new cursor (the largest Last
-/// Field among the delivered rows), or why the run failed.
+/// Field among the delivered rows, and its column's sort), or why the run failed.
 async fn execute(
     ctx: &JobContext,
     command: &Command,
     run: &Run,
     lease: &HeldLease,
-) -> Result<Option<String>, Failure> {
+) -> Result<Option<(String, CursorSort)>, Failure> {
     let connector = ctx
         .store
         .connector(&run.tenant_id, &command.settings.connector_id)
@@ -212,7 +213,13 @@ async fn execute(
     let batch_size = usize::try_from(command.settings.batch_size)
         .unwrap_or(1000)
         .clamp(1, 100_000);
-    let mut cursor = Cursor::new(command.settings.last_field.as_deref());
+    let mut cursor = Cursor::new(
+        command.settings.last_field.as_deref(),
+        command
+            .last_value_type
+            .as_deref()
+            .and_then(CursorSort::parse),
+    );
     let max_bytes = ctx.settings.max_batch_bytes;
     let mut batches = prefetch_batches(db, rendered, batch_size, max_bytes);
     let mut number = 0u64;
@@ -220,9 +227,13 @@ async fn execute(
     // batches it already delivered (same numbers, same idempotency keys).
     let delivered = u64::try_from(run.batches).unwrap_or(0);
     while let Some(batch) = batches.recv().await {
-        let PreparedBatch { rows, body } = batch?;
+        let PreparedBatch {
+            columns,
+            rows,
+            body,
+        } = batch?;
         number += 1;
-        cursor.observe(&rows)?;
+        cursor.observe(&columns, &rows)?;
         if number <= delivered {
             continue;
         }
@@ -257,7 +268,7 @@ fn prefetch_batches(
         while let Some(batch) = batches.next().await {
             let prepared = batch
                 .map_err(|e| e.to_string())
-                .and_then(|rows| body::prepare(rows, max_bytes));
+                .and_then(|batch| body::prepare(&batch.columns, batch.rows, max_bytes));
             let parts = match prepared {
                 Ok(parts) => parts,
                 Err(error) => {

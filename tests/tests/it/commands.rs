@@ -965,10 +965,12 @@ async fn stored_schedules_keep_their_weekdays_under_standard_cron() {
     assert_eq!(rewrite().await.unwrap(), 0, "it runs once");
 }
 
-/// `@last_value@` is the largest Last Field by the column's meaning on live
+/// `@last_value@` is the largest Last Field in the column's own order on live
 /// databases, where text order would be wrong: decimals (99.50 < 100.25),
 /// timestamps of different precision (…:00.5 is after …:00), dates and a bigint
-/// past 2^53.
+/// past 2^53; and a VARCHAR of digits orders as text ('99' > '100'), as the
+/// database compares it. The column's sort is stored beside the value; a Last
+/// Field that is no column of the result fails the run, naming it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cursor_orders_decimals_timestamps_dates_and_bigints_by_value() {
     let app = TestApp::spawn(sluice_tests::Backend::Sqlite).await;
@@ -976,19 +978,19 @@ async fn the_cursor_orders_decimals_timestamps_dates_and_bigints_by_value() {
     let key = app.api_key_for(&user).await;
     let pg = TestDatabase::create("sluice_cursor").await;
     pg.execute(
-        "CREATE TABLE t (id int PRIMARY KEY, amount numeric(12,2), at timestamptz(3), d date, big bigint);
+        "CREATE TABLE t (id int PRIMARY KEY, amount numeric(12,2), at timestamptz(3), d date, big bigint, code varchar(20));
          INSERT INTO t VALUES
-           (1, 99.50, '2026-01-10 09:00:00.5+00', '2026-01-10', 9007199254740993),
-           (2, 100.25, '2026-01-10 10:00:00+01', '2026-01-09', 12);",
+           (1, 99.50, '2026-01-10 09:00:00.5+00', '2026-01-10', 9007199254740993, '99'),
+           (2, 100.25, '2026-01-10 10:00:00+01', '2026-01-09', 12, '100');",
     )
     .await;
     let maria = TestMariaDb::create("sluice_cursor").await;
     maria
         .execute(
-            "CREATE TABLE t (id INT PRIMARY KEY, amount DECIMAL(12,2), at DATETIME(3), d DATE, big BIGINT);
+            "CREATE TABLE t (id INT PRIMARY KEY, amount DECIMAL(12,2), at DATETIME(3), d DATE, big BIGINT, code VARCHAR(20));
              INSERT INTO t VALUES
-               (1, 99.50, '2026-01-10 09:00:00.500', '2026-01-10', 9007199254740993),
-               (2, 100.25, '2026-01-10 09:00:00', '2026-01-09', 12);",
+               (1, 99.50, '2026-01-10 09:00:00.500', '2026-01-10', 9007199254740993, '99'),
+               (2, 100.25, '2026-01-10 09:00:00', '2026-01-09', 12, '100');",
         )
         .await;
     let url = url::Url::parse(&pg.url).unwrap();
@@ -1008,31 +1010,53 @@ async fn the_cursor_orders_decimals_timestamps_dates_and_bigints_by_value() {
     assert_eq!(inbox_status, 201);
     for source in sources {
         let connection = connector(&app, &key, source.clone()).await;
-        for (field, expected) in [
-            ("amount", "100.25"),
-            ("d", "2026-01-10"),
-            ("big", "9007199254740993"),
+        for (field, expected, sort) in [
+            ("amount", "100.25", "decimal"),
+            ("d", "2026-01-10", "date"),
+            ("big", "9007199254740993", "integer"),
+            ("code", "99", "text"),
         ] {
             let created = create_command(&app, &key, json!({"connection_id": connection, "name": format!("by {field}"), "kind": "static", "sql": "SELECT * FROM t ORDER BY id", "callback": {"inbox_id": inbox["id"]}, "last_field": field, "schedule": "0 0 0 1 1 *"})).await;
             let id = created["id"].as_str().unwrap();
             run(&app, &key, id, json!({})).await;
             let done = app.finished_runs(&key, id, 1).await;
             assert_eq!(done[0]["status"], "succeeded", "{source}: {done:?}");
-            assert_eq!(
-                command(&app, &key, id).await["last_value"],
-                expected,
-                "{source} {field}"
-            );
+            let stored = command(&app, &key, id).await;
+            assert_eq!(stored["last_value"], expected, "{source} {field}");
+            assert_eq!(stored["last_value_type"], sort, "{source} {field}");
         }
         // Timestamps: the row with the fraction of a second is the later one.
         let created = create_command(&app, &key, json!({"connection_id": connection, "name": "by at", "kind": "static", "sql": "SELECT * FROM t ORDER BY id", "callback": {"inbox_id": inbox["id"]}, "last_field": "at", "schedule": "0 0 0 1 1 *"})).await;
         let id = created["id"].as_str().unwrap();
         run(&app, &key, id, json!({})).await;
         app.finished_runs(&key, id, 1).await;
-        let last = command(&app, &key, id).await["last_value"].clone();
+        let stored = command(&app, &key, id).await;
+        let last = stored["last_value"].clone();
         assert!(
             last.as_str().unwrap().contains("09:00:00.5"),
             "{source}: {last}"
         );
+        // PostgreSQL's timestamptz is an instant; MariaDB's DATETIME has no zone.
+        let sort = if source["name"] == "pg" {
+            "instant"
+        } else {
+            "timestamp"
+        };
+        assert_eq!(stored["last_value_type"], sort, "{source}");
+
+        // A Last Field that is no column of the result fails the run, naming it.
+        let created = create_command(&app, &key, json!({"connection_id": connection, "name": "by nope", "kind": "static", "sql": "SELECT * FROM t ORDER BY id", "callback": {"inbox_id": inbox["id"]}, "last_field": "nope", "schedule": "0 0 0 1 1 *"})).await;
+        let id = created["id"].as_str().unwrap();
+        run(&app, &key, id, json!({})).await;
+        let done = app.finished_runs(&key, id, 1).await;
+        assert_eq!(done[0]["status"], "failed", "{source}: {done:?}");
+        let failed = command(&app, &key, id).await;
+        assert!(
+            failed["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("Last Field nope")),
+            "{source}: {failed}"
+        );
+        assert_eq!(failed["last_value"], Value::Null, "{source}");
     }
 }

@@ -12,11 +12,12 @@ use super::{
     server_refused_tls, sqlx_error, tls_not_offered,
 };
 use crate::connstr::ConnectionParams;
+use crate::cursor::{CursorSort, ResultColumn};
 use crate::database::{ColumnInfo, Limits, RowSet, TableKind, TableRef};
 use crate::error::ConnectError;
 use crate::ident::qualified_name;
 use crate::kind::{DbKind, TlsMode};
-use crate::stream::{Held, RowStream, bind_all, generate, nested_row};
+use crate::stream::{ColumnTracker, Held, RowStream, bind_all, generate, nested_row, send_row};
 use crate::value::{ColumnHints, mysql_row_to_json, mysql_row_to_json_with_hints};
 use sluice_sqltpl::Rendered;
 
@@ -271,10 +272,19 @@ impl MySqlDatabase {
                     let mut rows = bind_all(sqlx::query(sql), &query.binds)
                         .persistent(false)
                         .fetch(&mut *held.connection);
+                    let mut tracker = ColumnTracker::default();
                     while let Some(row) = rows.try_next().await.map_err(|e| self.error(e))? {
+                        let columns = tracker.next(row.columns().iter().map(|c| c.name()), || {
+                            row.columns()
+                                .iter()
+                                .map(|c| ResultColumn {
+                                    name: c.name().to_owned(),
+                                    sort: CursorSort::mysql(c.type_info()),
+                                })
+                                .collect()
+                        });
                         let item = nested_row(mysql_row_to_json(&row));
-                        let failed = item.is_err();
-                        if !out.send(item).await || failed {
+                        if !send_row(&mut out, columns, item).await {
                             return Ok(());
                         }
                     }

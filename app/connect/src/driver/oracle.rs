@@ -16,11 +16,12 @@ use oracle::{Connection, ResultSet, Row};
 
 use super::{address, connect_within, refuse_disabled_certificate_checks, required};
 use crate::connstr::{ConnectionParams, OracleTarget};
+use crate::cursor::{CursorSort, ResultColumn};
 use crate::database::{ColumnInfo, Limits, RowSet, TableKind, TableRef};
 use crate::error::ConnectError;
 use crate::ident::qualified_name;
 use crate::kind::{DbKind, TlsMode};
-use crate::stream::{RowStream, generate, nested_row};
+use crate::stream::{Item, RowStream, generate, nested_row};
 use crate::value::oracle_row_to_json;
 use sluice_sqltpl::{BindValue, Rendered};
 
@@ -255,10 +256,22 @@ impl OracleDatabase {
                         statement.execute(&params).map_err(fail)?;
                         return session.commit().map_err(fail);
                     }
-                    for row in statement.query(&params).map_err(fail)? {
+                    let rows = statement.query(&params).map_err(fail)?;
+                    let columns = rows
+                        .column_info()
+                        .iter()
+                        .map(|c| ResultColumn {
+                            name: c.name().to_owned(),
+                            sort: CursorSort::oracle(c.oracle_type()),
+                        })
+                        .collect::<Vec<_>>();
+                    if !send(Ok(Item::Columns(columns.into()))) {
+                        return Ok(());
+                    }
+                    for row in rows {
                         let item = nested_row(oracle_row_to_json(&row.map_err(fail)?));
                         let failed = item.is_err();
-                        if !send(item) || failed {
+                        if !send(item.map(Item::Row)) || failed {
                             break;
                         }
                     }

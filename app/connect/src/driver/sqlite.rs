@@ -10,15 +10,17 @@ use futures::TryStreamExt;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use sqlx::{
     AssertSqlSafe, Column, ConnectOptions, Connection, Executor, Row, SqlSafeStr, Statement,
+    TypeInfo,
 };
 
 use super::{no_answer, required, sqlx_error};
 use crate::connstr::ConnectionParams;
+use crate::cursor::{CursorSort, ResultColumn};
 use crate::database::{Access, ColumnInfo, Limits, RowSet, TableKind, TableRef};
 use crate::error::ConnectError;
 use crate::ident::quote_double;
 use crate::kind::DbKind;
-use crate::stream::{Held, RowStream, bind_all, generate, nested_row};
+use crate::stream::{ColumnTracker, Held, RowStream, bind_all, generate, nested_row, send_row};
 use crate::value::{ColumnHints, sqlite_row_to_json, sqlite_row_to_json_with_hints};
 use sluice_sqltpl::Rendered;
 
@@ -246,10 +248,19 @@ impl SqliteDatabase {
                     let mut rows = bind_all(sqlx::query(sql), &query.binds)
                         .persistent(false)
                         .fetch(&mut *held.connection);
+                    let mut tracker = ColumnTracker::default();
                     while let Some(row) = rows.try_next().await.map_err(|e| self.error(e))? {
+                        let columns = tracker.next(row.columns().iter().map(|c| c.name()), || {
+                            row.columns()
+                                .iter()
+                                .map(|c| ResultColumn {
+                                    name: c.name().to_owned(),
+                                    sort: CursorSort::sqlite(c.type_info().name()),
+                                })
+                                .collect()
+                        });
                         let item = nested_row(sqlite_row_to_json(&row));
-                        let failed = item.is_err();
-                        if !out.send(item).await || failed {
+                        if !send_row(&mut out, columns, item).await {
                             return Ok(());
                         }
                     }

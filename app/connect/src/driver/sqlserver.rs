@@ -12,11 +12,12 @@ use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 
 use super::{address, ca_file, connect_within, refuse_disabled_certificate_checks, required};
 use crate::connstr::ConnectionParams;
+use crate::cursor::{CursorSort, ResultColumn};
 use crate::database::{ColumnInfo, Limits, RowSet, TableKind, TableRef};
 use crate::error::{ConnectError, io_error};
 use crate::ident::qualified_name;
 use crate::kind::{DbKind, TlsMode};
-use crate::stream::{RowStream, generate, nested_row};
+use crate::stream::{ColumnTracker, RowStream, generate, nested_row, send_row};
 use crate::value::tiberius_row_to_json;
 use sluice_sqltpl::{BindValue, Rendered};
 
@@ -286,6 +287,7 @@ impl SqlServerDatabase {
                         .await
                         .map_err(|e| tiberius_error(e, &self.address))?
                         .into_row_stream();
+                    let mut tracker = ColumnTracker::default();
                     while let Some(row) = rows
                         .try_next()
                         .await
@@ -294,9 +296,17 @@ impl SqlServerDatabase {
                         if row.result_index() > 0 {
                             continue;
                         }
+                        let columns = tracker.next(row.columns().iter().map(|c| c.name()), || {
+                            row.columns()
+                                .iter()
+                                .map(|c| ResultColumn {
+                                    name: c.name().to_owned(),
+                                    sort: CursorSort::sqlserver(c.column_type()),
+                                })
+                                .collect()
+                        });
                         let item = nested_row(tiberius_row_to_json(&row));
-                        let failed = item.is_err();
-                        if !out.send(item).await || failed {
+                        if !send_row(&mut out, columns, item).await {
                             return Ok(());
                         }
                     }

@@ -69,6 +69,9 @@ pub struct CommandBody {
     pub callback: Value,
     pub last_field: Option<String>,
     pub last_value: Option<String>,
+    /// How the Last Field's column orders the stored value (`integer`, `decimal`,
+    /// `instant`, `timestamp`, `date`, `text`); null until a run stores one.
+    pub last_value_type: Option<String>,
     pub schedule: Option<String>,
     pub timezone: String,
     #[schema(format = DateTime)]
@@ -98,6 +101,7 @@ impl CommandBody {
             callback,
             last_field: c.settings.last_field.clone(),
             last_value: c.last_value.clone(),
+            last_value_type: c.last_value_type.clone(),
             schedule: c.settings.schedule.clone(),
             timezone: c.settings.timezone.clone(),
             next_run_at: c.next_run_at.as_ref().map(iso),

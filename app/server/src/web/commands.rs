@@ -364,6 +364,7 @@ pub struct CommandView {
     pub error: String,
     pub last_field: String,
     pub last_value: String,
+    pub last_value_type: String,
     pub schedule: String,
     pub timezone: String,
     pub next_run: String,
@@ -391,6 +392,7 @@ impl CommandView {
             error: c.error.clone().unwrap_or_default(),
             last_field: c.settings.last_field.clone().unwrap_or_default(),
             last_value: c.last_value.clone().unwrap_or_default(),
+            last_value_type: c.last_value_type.clone().unwrap_or_default(),
             schedule: c.settings.schedule.clone().unwrap_or_default(),
             timezone: c.settings.timezone.clone(),
             next_run: c
