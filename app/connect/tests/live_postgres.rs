@@ -492,3 +492,45 @@ async fn a_failing_statement_is_named_and_nothing_of_the_transaction_is_kept() {
         .expect("the connection is reusable");
     assert_eq!(executed.rows_affected, [1]);
 }
+
+#[tokio::test]
+async fn a_statement_past_the_query_timeout_fails_and_its_transaction_is_not_kept() {
+    let db = TempDatabase::create().await;
+    db.run("CREATE TABLE t (v text)").await;
+    let database = Database::connect(
+        &db.params(),
+        &Limits {
+            max_connections: 1,
+            connect_timeout: Duration::from_secs(3),
+            query_timeout: Duration::from_secs(1),
+        },
+    )
+    .await
+    .expect("connect");
+    let statements = [
+        "INSERT INTO t VALUES ('a')".to_owned(),
+        "SELECT pg_sleep(5)".to_owned(),
+    ];
+    let started = Instant::now();
+    let error = database
+        .execute_in_transaction(&statements, sluice_connect::Finish::Commit)
+        .await
+        .expect_err("too slow");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(error.statement_index, Some(1));
+    assert_eq!(error.error.category(), "timeout", "{error}");
+    let rows = database
+        .fetch_json("SELECT v FROM t", 10)
+        .await
+        .expect("rows");
+    assert!(rows.rows.is_empty(), "{rows:?}");
+    let executed = database
+        .execute_in_transaction(&statements[..1], sluice_connect::Finish::Commit)
+        .await
+        .expect("a later transaction runs");
+    assert_eq!(executed.rows_affected, [1]);
+}

@@ -318,8 +318,10 @@ impl SqlServerDatabase {
     /// BEGIN/COMMIT/ROLLBACK go as plain batches; each statement runs as a
     /// batch of its own through `sp_executesql` (no parameters: its values
     /// are literals), which reports the rows it changed. `XACT_ABORT` makes
-    /// the server roll the whole transaction back on any run-time error. The
-    /// client goes back to the pool only after a clean end.
+    /// the server roll the whole transaction back on any run-time error; it is
+    /// switched off again at the end, as pull commands on the same pooled
+    /// client expect the default. The client goes back to the pool only after
+    /// a clean end.
     pub(crate) async fn execute_in_transaction(
         &self,
         statements: &[String],
@@ -368,7 +370,7 @@ impl SqlServerDatabase {
                 Err(failure) => {
                     let rolled_back = control(
                         &mut loan,
-                        "IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION",
+                        "IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION; SET XACT_ABORT OFF",
                         "rolling back",
                     )
                     .await;
@@ -380,8 +382,8 @@ impl SqlServerDatabase {
             }
         }
         let end = match finish {
-            Finish::Commit => "COMMIT TRANSACTION",
-            Finish::Rollback => "ROLLBACK TRANSACTION",
+            Finish::Commit => "COMMIT TRANSACTION; SET XACT_ABORT OFF",
+            Finish::Rollback => "ROLLBACK TRANSACTION; SET XACT_ABORT OFF",
         };
         control(&mut loan, end, "ending the transaction").await?;
         self.give_back(loan);
