@@ -23,6 +23,14 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    pub const ALL: [EventKind; 5] = [
+        EventKind::Add,
+        EventKind::Remove,
+        EventKind::Clear,
+        EventKind::UpsertSegment,
+        EventKind::DeleteSegment,
+    ];
+
     pub const fn as_str(self) -> &'static str {
         match self {
             EventKind::Add => "add",

@@ -51,6 +51,31 @@ impl SyncTemplates {
         })
     }
 
+    /// [`SyncTemplates::parse`], then each template rendered once for
+    /// `dialect` with a sample segment and profile, so a tag where this
+    /// dialect can take no value (inside a PostgreSQL `"…"` identifier, say)
+    /// is refused when the sync is saved, with its line and column, rather
+    /// than at its first batch.
+    pub fn parse_for_dialect(
+        sources: &TemplateSources<'_>,
+        dialect: SegmentDialect,
+    ) -> Result<SyncTemplates, TemplatesError> {
+        let templates = SyncTemplates::parse(sources)?;
+        let segment = SegmentInfo {
+            id: Value::from(1),
+            name: "sample".to_owned(),
+        };
+        let profile = serde_json::Map::new();
+        for kind in EventKind::ALL {
+            if let Some(template) = templates.for_kind(kind) {
+                template
+                    .render(dialect, &segment, std::slice::from_ref(&profile))
+                    .map_err(|error| TemplatesError { kind, error })?;
+            }
+        }
+        Ok(templates)
+    }
+
     /// The template for `kind`; `None` when the sync has none (the event is skipped).
     pub fn for_kind(&self, kind: EventKind) -> Option<&SegmentTemplate> {
         match kind {

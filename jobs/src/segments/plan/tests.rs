@@ -146,3 +146,21 @@ fn template_syntax_errors_name_the_template() {
         "{error}"
     );
 }
+
+#[test]
+fn templates_are_checked_for_the_connectors_dialect_when_saved() {
+    let sources = TemplateSources {
+        add: "INSERT INTO t VALUES ({segment_id}, \"id {segment_name}\")",
+        remove: "DELETE FROM t WHERE c IN ({batch_in \"CustomID\"})",
+        clear: None,
+        upsert_segment: None,
+        delete_segment: None,
+    };
+    // MySQL reads "id …" as a string a value may be spliced into; PostgreSQL
+    // as an identifier, where no value may go.
+    assert!(SyncTemplates::parse_for_dialect(&sources, SegmentDialect::Mysql).is_ok());
+    let error = SyncTemplates::parse_for_dialect(&sources, SegmentDialect::Postgres)
+        .expect_err("a value in a quoted identifier");
+    assert_eq!(error.kind, EventKind::Add);
+    assert!(error.to_string().contains("line 1"), "{error}");
+}
