@@ -9,6 +9,7 @@ mod metrics;
 pub mod outbox;
 pub mod pull;
 mod queue;
+pub mod segments;
 pub mod sqlite_dirs;
 mod wake;
 

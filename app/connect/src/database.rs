@@ -14,6 +14,7 @@ use crate::driver::{
 };
 use crate::error::ConnectError;
 use crate::kind::DbKind;
+use crate::transaction::{ExecError, Executed, Finish};
 
 /// How much a connector may use of its database, and how long it may wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -304,6 +305,48 @@ impl Database {
             Database::Oracle(driver) => driver.stream_rows(query),
         };
         crate::stream::batched(rows, batch_size, self.limits().query_timeout)
+    }
+
+    /// Runs `statements` (SQL text whose values are already written as safe
+    /// literals: rendered segment-sync templates) in one transaction, in
+    /// order, and ends it as `finish` says: [`Finish::Rollback`] is a test
+    /// run that reports the rows each statement changed and keeps nothing.
+    /// A statement may hold several separated by `;` (not on Oracle); its
+    /// count is their sum.
+    ///
+    /// The first failing statement ends the run: the transaction is rolled
+    /// back and the error names the statement. Each step (statement, begin,
+    /// commit) is bounded by the query timeout; past it the connection is
+    /// closed, which ends the transaction without committing. On MySQL and
+    /// MariaDB the session's `sql_mode` is the one the renderer writes for
+    /// (backslash escapes on, `"…"` a string); statements that commit
+    /// implicitly there (DDL) cannot be rolled back.
+    pub async fn execute_in_transaction(
+        &self,
+        statements: &[String],
+        finish: Finish,
+    ) -> Result<Executed, ExecError> {
+        let started = Instant::now();
+        // Boxed: a driver future is large (see `timed`).
+        let rows_affected = Box::pin(async {
+            match self {
+                Database::Postgres(driver) => {
+                    driver.execute_in_transaction(statements, finish).await
+                }
+                Database::Mysql(driver) => driver.execute_in_transaction(statements, finish).await,
+                Database::Sqlite(driver) => driver.execute_in_transaction(statements, finish).await,
+                Database::Sqlserver(driver) => {
+                    driver.execute_in_transaction(statements, finish).await
+                }
+                Database::Oracle(driver) => driver.execute_in_transaction(statements, finish).await,
+            }
+        })
+        .await?;
+        Ok(Executed {
+            rows_affected,
+            duration: started.elapsed(),
+            committed: finish == Finish::Commit,
+        })
     }
 
     /// The dialect pull-sync commands are rendered in for this database.

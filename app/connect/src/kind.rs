@@ -76,6 +76,18 @@ impl DbKind {
         }
     }
 
+    /// The dialect segment-sync templates are rendered in for this kind.
+    pub fn segment_dialect(self) -> sluice_sqltpl::SegmentDialect {
+        use sluice_sqltpl::SegmentDialect;
+        match self {
+            DbKind::Postgres => SegmentDialect::Postgres,
+            DbKind::Mysql | DbKind::Mariadb => SegmentDialect::Mysql,
+            DbKind::Sqlserver => SegmentDialect::Sqlserver,
+            DbKind::Oracle => SegmentDialect::Oracle,
+            DbKind::Sqlite => SegmentDialect::Sqlite,
+        }
+    }
+
     /// SQLite is a local file: it has no host, port, credentials or TLS.
     pub const fn is_networked(self) -> bool {
         !matches!(self, DbKind::Sqlite)

@@ -9,6 +9,8 @@
 //! - [`Database::stream_batches`] runs a rendered pull-sync command
 //!   ([`sluice_sqltpl::Rendered`]) and streams its rows in batches;
 //! - [`connection_specs`] describes the parameters each kind asks for;
+//! - [`Database::execute_in_transaction`] runs rendered segment-sync
+//!   statements in one transaction (or a test run that rolls back);
 //! - [`Registry`] keeps one pool per connector for the server and the workers.
 
 pub mod address;
@@ -22,6 +24,7 @@ pub mod kind;
 pub mod registry;
 pub mod spec;
 pub mod stream;
+pub mod transaction;
 pub mod value;
 
 pub use address::{AddressPolicy, check_host_syntax};
@@ -33,4 +36,5 @@ pub use kind::{DbKind, TlsMode, UnknownDbKind, UnknownTlsMode};
 pub use registry::Registry;
 pub use spec::{ConnectionSpec, ParamSpec, connection_specs};
 pub use stream::Batch;
+pub use transaction::{ExecError, Executed, Finish};
 pub use value::{ConvertError, nest_dotted};

@@ -363,3 +363,163 @@ async fn tls_modes_verify_certificates_and_fall_back_only_without_tls() {
             .expect("test");
     }
 }
+
+fn texts(rows: &sluice_connect::RowSet, column: &str) -> Vec<String> {
+    rows.rows
+        .iter()
+        .map(|row| row[column].as_str().unwrap_or("<not text>").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn transactions_commit_or_roll_back_as_asked_and_name_a_failing_statement() {
+    let db = TempDatabase::create().await;
+    db.run(
+        "CREATE TABLE t (v VARCHAR(20) PRIMARY KEY) ENGINE=InnoDB; INSERT INTO t VALUES ('old')",
+    )
+    .await;
+    let database = Database::connect(
+        &db.params(),
+        &Limits {
+            max_connections: 1,
+            ..quick_limits()
+        },
+    )
+    .await
+    .expect("connect");
+    let statements = [
+        "INSERT INTO t VALUES ('a'), ('b')".to_owned(),
+        "UPDATE t SET v = 'a2' WHERE v = 'a'; DELETE FROM t WHERE v IN ('b', 'old');".to_owned(),
+    ];
+    let executed = database
+        .execute_in_transaction(&statements, sluice_connect::Finish::Rollback)
+        .await
+        .expect("test run");
+    assert_eq!(executed.rows_affected, [2, 3]);
+    let rows = database
+        .fetch_json("SELECT v FROM t", 10)
+        .await
+        .expect("rows");
+    assert_eq!(texts(&rows, "v"), ["old"], "a test run keeps nothing");
+
+    let failing = [
+        statements[0].clone(),
+        "INSERT INTO t VALUES ('a')".to_owned(),
+    ];
+    let error = database
+        .execute_in_transaction(&failing, sluice_connect::Finish::Commit)
+        .await
+        .expect_err("duplicate key");
+    assert_eq!(error.statement_index, Some(1));
+    assert!(error.to_string().contains("Duplicate entry 'a'"), "{error}");
+    let rows = database
+        .fetch_json("SELECT v FROM t", 10)
+        .await
+        .expect("rows");
+    assert_eq!(
+        texts(&rows, "v"),
+        ["old"],
+        "the failed transaction kept nothing"
+    );
+
+    let executed = database
+        .execute_in_transaction(&statements, sluice_connect::Finish::Commit)
+        .await
+        .expect("commits on the same, reused connection");
+    assert_eq!(executed.rows_affected, [2, 3]);
+    let rows = database
+        .fetch_json("SELECT v FROM t", 10)
+        .await
+        .expect("rows");
+    assert_eq!(texts(&rows, "v"), ["a2"]);
+}
+
+/// The renderer writes MySQL literals for backslash escapes and `"…"` strings.
+/// A session that an earlier statement left in `NO_BACKSLASH_ESCAPES,ANSI_QUOTES`
+/// (one pooled connection, so the next transaction gets that very session)
+/// is put back before the statements run.
+#[tokio::test]
+async fn transactions_run_in_the_sql_mode_the_renderer_writes_for() {
+    let db = TempDatabase::create().await;
+    db.run("CREATE TABLE t (v VARCHAR(20))").await;
+    let database = Database::connect(
+        &db.params(),
+        &Limits {
+            max_connections: 1,
+            ..quick_limits()
+        },
+    )
+    .await
+    .expect("connect");
+    let hostile_mode = [
+        "SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_BACKSLASH_ESCAPES,ANSI_QUOTES')"
+            .to_owned(),
+    ];
+    database
+        .execute_in_transaction(&hostile_mode, sluice_connect::Finish::Commit)
+        .await
+        .expect("mode set");
+    let mode = database
+        .fetch_json("SELECT CAST(@@SESSION.sql_mode AS CHAR) AS m", 1)
+        .await
+        .expect("mode");
+    let mode = texts(&mode, "m").join("");
+    assert!(
+        mode.contains("NO_BACKSLASH_ESCAPES") && mode.contains("ANSI_QUOTES"),
+        "the session kept the hostile mode: {mode}"
+    );
+    let statements = [r#"INSERT INTO t VALUES ("a\'b\\c")"#.to_owned()];
+    database
+        .execute_in_transaction(&statements, sluice_connect::Finish::Commit)
+        .await
+        .expect("a double-quoted string with backslash escapes");
+    let rows = database
+        .fetch_json("SELECT v FROM t", 10)
+        .await
+        .expect("rows");
+    assert_eq!(texts(&rows, "v"), [r"a'b\c"]);
+}
+
+/// MariaDB has no server-side limit here: the client gives up, closes the
+/// connection (which ends the transaction uncommitted) and opens another.
+#[tokio::test]
+async fn a_statement_past_the_query_timeout_fails_and_its_transaction_is_not_kept() {
+    let db = TempDatabase::create().await;
+    db.run("CREATE TABLE t (v VARCHAR(20)) ENGINE=InnoDB").await;
+    let database = Database::connect(
+        &db.params(),
+        &Limits {
+            max_connections: 1,
+            connect_timeout: Duration::from_secs(3),
+            query_timeout: Duration::from_secs(1),
+        },
+    )
+    .await
+    .expect("connect");
+    let statements = [
+        "INSERT INTO t VALUES ('a')".to_owned(),
+        "SELECT SLEEP(5)".to_owned(),
+    ];
+    let started = Instant::now();
+    let error = database
+        .execute_in_transaction(&statements, sluice_connect::Finish::Commit)
+        .await
+        .expect_err("too slow");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(error.statement_index, Some(1));
+    assert_eq!(error.error.category(), "timeout", "{error}");
+    let rows = database
+        .fetch_json("SELECT v FROM t", 10)
+        .await
+        .expect("rows");
+    assert!(rows.rows.is_empty(), "{rows:?}");
+    let executed = database
+        .execute_in_transaction(&statements[..1], sluice_connect::Finish::Commit)
+        .await
+        .expect("a later transaction runs on a new connection");
+    assert_eq!(executed.rows_affected, [1]);
+}

@@ -399,3 +399,138 @@ async fn tls_modes_verify_certificates_and_fall_back_only_without_tls() {
         .await
         .expect("required connects");
 }
+
+fn texts(rows: &sluice_connect::RowSet, column: &str) -> Vec<String> {
+    rows.rows
+        .iter()
+        .map(|row| row[column].as_str().unwrap_or("<not text>").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn transactions_commit_every_statement_and_count_rows_per_statement() {
+    let db = TempDatabase::create().await;
+    db.run("CREATE TABLE t (v text PRIMARY KEY); INSERT INTO t VALUES ('old')")
+        .await;
+    let database = db.connect().await;
+    let statements = [
+        "INSERT INTO t VALUES ('a'), ('b')".to_owned(),
+        // Several statements in one text: their counts add up.
+        "UPDATE t SET v = 'a2' WHERE v = 'a'; DELETE FROM t WHERE v IN ('b', 'old');".to_owned(),
+        "DELETE FROM t WHERE v = 'nothing'".to_owned(),
+    ];
+    let executed = database
+        .execute_in_transaction(&statements, sluice_connect::Finish::Commit)
+        .await
+        .expect("commits");
+    assert_eq!(executed.rows_affected, [2, 3, 0]);
+    assert!(executed.committed);
+    let rows = database
+        .fetch_json("SELECT v FROM t ORDER BY v", 10)
+        .await
+        .expect("rows");
+    assert_eq!(texts(&rows, "v"), ["a2"]);
+}
+
+#[tokio::test]
+async fn test_runs_report_counts_and_keep_nothing() {
+    let db = TempDatabase::create().await;
+    db.run("CREATE TABLE t (v text); INSERT INTO t VALUES ('kept')")
+        .await;
+    let database = db.connect().await;
+    let statements = [
+        "INSERT INTO t VALUES ('x'), ('y')".to_owned(),
+        "DELETE FROM t".to_owned(),
+    ];
+    let executed = database
+        .execute_in_transaction(&statements, sluice_connect::Finish::Rollback)
+        .await
+        .expect("test run");
+    assert_eq!(executed.rows_affected, [2, 3]);
+    assert!(!executed.committed);
+    let rows = database
+        .fetch_json("SELECT v FROM t", 10)
+        .await
+        .expect("rows");
+    assert_eq!(texts(&rows, "v"), ["kept"]);
+}
+
+#[tokio::test]
+async fn a_failing_statement_is_named_and_nothing_of_the_transaction_is_kept() {
+    let db = TempDatabase::create().await;
+    db.run("CREATE TABLE t (v text PRIMARY KEY)").await;
+    let database = Database::connect(
+        &db.params(),
+        &Limits {
+            max_connections: 1,
+            ..quick_limits()
+        },
+    )
+    .await
+    .expect("connect");
+    let statements = [
+        "INSERT INTO t VALUES ('a')".to_owned(),
+        "INSERT INTO t VALUES ('a')".to_owned(),
+        "INSERT INTO t VALUES ('c')".to_owned(),
+    ];
+    let error = database
+        .execute_in_transaction(&statements, sluice_connect::Finish::Commit)
+        .await
+        .expect_err("duplicate key");
+    assert_eq!(error.statement_index, Some(1));
+    assert_eq!(error.error.category(), "query");
+    assert!(error.to_string().contains("duplicate key"), "{error}");
+    // The one pooled connection was rolled back and is usable again.
+    let rows = database
+        .fetch_json("SELECT v FROM t", 10)
+        .await
+        .expect("rows");
+    assert!(rows.rows.is_empty(), "{rows:?}");
+    let executed = database
+        .execute_in_transaction(&statements[..1], sluice_connect::Finish::Commit)
+        .await
+        .expect("the connection is reusable");
+    assert_eq!(executed.rows_affected, [1]);
+}
+
+#[tokio::test]
+async fn a_statement_past_the_query_timeout_fails_and_its_transaction_is_not_kept() {
+    let db = TempDatabase::create().await;
+    db.run("CREATE TABLE t (v text)").await;
+    let database = Database::connect(
+        &db.params(),
+        &Limits {
+            max_connections: 1,
+            connect_timeout: Duration::from_secs(3),
+            query_timeout: Duration::from_secs(1),
+        },
+    )
+    .await
+    .expect("connect");
+    let statements = [
+        "INSERT INTO t VALUES ('a')".to_owned(),
+        "SELECT pg_sleep(5)".to_owned(),
+    ];
+    let started = Instant::now();
+    let error = database
+        .execute_in_transaction(&statements, sluice_connect::Finish::Commit)
+        .await
+        .expect_err("too slow");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(error.statement_index, Some(1));
+    assert_eq!(error.error.category(), "timeout", "{error}");
+    let rows = database
+        .fetch_json("SELECT v FROM t", 10)
+        .await
+        .expect("rows");
+    assert!(rows.rows.is_empty(), "{rows:?}");
+    let executed = database
+        .execute_in_transaction(&statements[..1], sluice_connect::Finish::Commit)
+        .await
+        .expect("a later transaction runs");
+    assert_eq!(executed.rows_affected, [1]);
+}

@@ -196,3 +196,67 @@ async fn fetch_json_limits_rows_and_reports_columns_of_empty_results() {
     assert_eq!(empty.columns, ["only_column"]);
     assert!(empty.rows.is_empty());
 }
+
+fn texts(rows: &sluice_connect::RowSet, column: &str) -> Vec<String> {
+    rows.rows
+        .iter()
+        .map(|row| row[column].as_str().unwrap_or("<not text>").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn transactions_commit_or_roll_back_as_asked_and_name_a_failing_statement() {
+    let file =
+        TempFile::create("CREATE TABLE t (v TEXT PRIMARY KEY); INSERT INTO t VALUES ('old')").await;
+    let database = Database::connect(&file.params(), &quick_limits())
+        .await
+        .expect("connect");
+    let statements = [
+        "INSERT INTO t VALUES ('a'), ('b')".to_owned(),
+        "UPDATE t SET v = 'a2' WHERE v = 'a'; DELETE FROM t WHERE v IN ('b', 'old');".to_owned(),
+    ];
+    let executed = database
+        .execute_in_transaction(&statements, sluice_connect::Finish::Rollback)
+        .await
+        .expect("test run");
+    assert_eq!(executed.rows_affected, [2, 3]);
+    let rows = database
+        .fetch_json("SELECT v FROM t", 10)
+        .await
+        .expect("rows");
+    assert_eq!(texts(&rows, "v"), ["old"], "a test run keeps nothing");
+
+    let failing = [
+        statements[0].clone(),
+        "INSERT INTO missing VALUES (1)".to_owned(),
+    ];
+    let error = database
+        .execute_in_transaction(&failing, sluice_connect::Finish::Commit)
+        .await
+        .expect_err("no such table");
+    assert_eq!(error.statement_index, Some(1));
+    assert!(
+        error.to_string().contains("no such table: missing"),
+        "{error}"
+    );
+    let rows = database
+        .fetch_json("SELECT v FROM t", 10)
+        .await
+        .expect("rows");
+    assert_eq!(
+        texts(&rows, "v"),
+        ["old"],
+        "the failed transaction kept nothing"
+    );
+
+    let executed = database
+        .execute_in_transaction(&statements, sluice_connect::Finish::Commit)
+        .await
+        .expect("commits");
+    assert_eq!(executed.rows_affected, [2, 3]);
+    let rows = database
+        .fetch_json("SELECT v FROM t", 10)
+        .await
+        .expect("rows");
+    assert_eq!(texts(&rows, "v"), ["a2"]);
+}

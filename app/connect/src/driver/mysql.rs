@@ -18,6 +18,7 @@ use crate::error::ConnectError;
 use crate::ident::qualified_name;
 use crate::kind::{DbKind, TlsMode};
 use crate::stream::{ColumnTracker, Held, RowStream, bind_all, generate, nested_row, send_row};
+use crate::transaction::{ExecError, Finish, SqlxTransaction};
 use crate::value::{ColumnHints, mysql_row_to_json, mysql_row_to_json_with_hints};
 use sluice_sqltpl::Rendered;
 
@@ -296,6 +297,33 @@ impl MySqlDatabase {
                 let _ = out.send(Err(error)).await;
             }
         })
+    }
+
+    /// Runs `statements` in one transaction; see [`crate::Database::execute_in_transaction`].
+    /// The text protocol runs a `;`-separated text statement by statement.
+    pub(crate) async fn execute_in_transaction(
+        &self,
+        statements: &[String],
+        finish: Finish,
+    ) -> Result<Vec<u64>, ExecError> {
+        let connection = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| ExecError::outside(self.error(e)))?;
+        SqlxTransaction {
+            prepare: &[RENDERER_SQL_MODE],
+            begin: "START TRANSACTION",
+            query_timeout: self.limits.query_timeout,
+        }
+        .run(
+            Held::new(connection),
+            statements,
+            finish,
+            |e| self.error(e),
+            |result| result.rows_affected(),
+        )
+        .await
     }
 
     pub(crate) async fn close(&self) {

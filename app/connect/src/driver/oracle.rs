@@ -22,6 +22,7 @@ use crate::error::ConnectError;
 use crate::ident::qualified_name;
 use crate::kind::{DbKind, TlsMode};
 use crate::stream::{Item, RowStream, generate, nested_row};
+use crate::transaction::{ExecError, Finish, oracle_statement};
 use crate::value::oracle_row_to_json;
 use sluice_sqltpl::{BindValue, Rendered};
 
@@ -291,6 +292,59 @@ impl OracleDatabase {
                 let _ = out.send(Err(ConnectError::Driver(error.to_string()))).await;
             }
         })
+    }
+
+    /// Runs `statements` in one transaction; see [`crate::Database::execute_in_transaction`].
+    ///
+    /// A session from the pool does not autocommit, so the statements form
+    /// one transaction that ends with COMMIT or ROLLBACK. Each is one
+    /// statement or PL/SQL block (a trailing `;` after plain SQL is dropped).
+    /// The session's call timeout bounds each round trip. A session whose
+    /// rollback failed is dropped from the pool rather than reused.
+    pub(crate) async fn execute_in_transaction(
+        &self,
+        statements: &[String],
+        finish: Finish,
+    ) -> Result<Vec<u64>, ExecError> {
+        let pool = Arc::clone(&self.pool);
+        let address = self.address.clone();
+        let call_timeout = self.limits.query_timeout;
+        let statements = statements.to_vec();
+        tokio::task::spawn_blocking(move || {
+            let fail = |e: oracle::Error| oracle_error(&e, &address);
+            let session = pool.get().map_err(|e| ExecError::outside(fail(e)))?;
+            session
+                .set_call_timeout(Some(call_timeout))
+                .map_err(|e| ExecError::outside(fail(e)))?;
+            let mut counts = Vec::with_capacity(statements.len());
+            for (index, sql) in statements.iter().enumerate() {
+                // Rendered by sluice-sqltpl: every value is a literal that
+                // cannot change the statement's structure.
+                let ran = session
+                    .execute(oracle_statement(sql), &[])
+                    .and_then(|statement| statement.row_count());
+                match ran {
+                    Ok(count) => counts.push(count),
+                    Err(error) => {
+                        if session.rollback().is_err() {
+                            let _ = session.close_with_mode(oracle::conn::CloseMode::Drop);
+                        }
+                        return Err(ExecError::at(index, fail(error)));
+                    }
+                }
+            }
+            let ended = match finish {
+                Finish::Commit => session.commit(),
+                Finish::Rollback => session.rollback(),
+            };
+            if let Err(error) = ended {
+                let _ = session.close_with_mode(oracle::conn::CloseMode::Drop);
+                return Err(ExecError::outside(fail(error)));
+            }
+            Ok(counts)
+        })
+        .await
+        .map_err(|e| ExecError::outside(ConnectError::Driver(e.to_string())))?
     }
 
     pub(crate) async fn close(&self) {

@@ -17,6 +17,7 @@ use crate::error::ConnectError;
 use crate::ident::qualified_name;
 use crate::kind::{DbKind, TlsMode};
 use crate::stream::{ColumnTracker, Held, RowStream, failed, generate, nested_row, send_row};
+use crate::transaction::{ExecError, Finish, SqlxTransaction};
 use crate::value::pg_row_to_json;
 use sluice_sqltpl::Rendered;
 
@@ -271,6 +272,34 @@ impl PgDatabase {
                 let _ = out.send(Err(error)).await;
             }
         })
+    }
+
+    /// Runs `statements` in one transaction; see [`crate::Database::execute_in_transaction`].
+    pub(crate) async fn execute_in_transaction(
+        &self,
+        statements: &[String],
+        finish: Finish,
+    ) -> Result<Vec<u64>, ExecError> {
+        let connection = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| ExecError::outside(self.error(e)))?;
+        SqlxTransaction {
+            // sluice-sqltpl reads the template's own '…' literals the standard
+            // way (values are dollar-quoted and do not depend on it).
+            prepare: &["SET standard_conforming_strings = on"],
+            begin: "BEGIN",
+            query_timeout: self.limits.query_timeout,
+        }
+        .run(
+            Held::new(connection),
+            statements,
+            finish,
+            |e| self.error(e),
+            |result| result.rows_affected(),
+        )
+        .await
     }
 
     pub(crate) async fn close(&self) {

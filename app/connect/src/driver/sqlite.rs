@@ -21,6 +21,7 @@ use crate::error::ConnectError;
 use crate::ident::quote_double;
 use crate::kind::DbKind;
 use crate::stream::{ColumnTracker, Held, RowStream, bind_all, generate, nested_row, send_row};
+use crate::transaction::{ExecError, Finish, SqlxTransaction};
 use crate::value::{ColumnHints, sqlite_row_to_json, sqlite_row_to_json_with_hints};
 use sluice_sqltpl::Rendered;
 
@@ -272,6 +273,35 @@ impl SqliteDatabase {
                 let _ = out.send(Err(error)).await;
             }
         })
+    }
+
+    /// Runs `statements` in one transaction on the read-write pool; see
+    /// [`crate::Database::execute_in_transaction`]. `BEGIN IMMEDIATE` takes
+    /// the write lock first, so a busy file waits (busy timeout) up front
+    /// instead of failing half-way.
+    pub(crate) async fn execute_in_transaction(
+        &self,
+        statements: &[String],
+        finish: Finish,
+    ) -> Result<Vec<u64>, ExecError> {
+        let connection = self
+            .pool(Access::ReadWrite)
+            .acquire()
+            .await
+            .map_err(|e| ExecError::outside(self.error(e)))?;
+        SqlxTransaction {
+            prepare: &[],
+            begin: "BEGIN IMMEDIATE",
+            query_timeout: self.limits.query_timeout,
+        }
+        .run(
+            Held::new(connection),
+            statements,
+            finish,
+            |e| self.error(e),
+            |result| result.rows_affected(),
+        )
+        .await
     }
 
     pub(crate) async fn close(&self) {

@@ -10,7 +10,9 @@ use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 
-use super::{address, ca_file, connect_within, refuse_disabled_certificate_checks, required};
+use super::{
+    address, ca_file, connect_within, refuse_disabled_certificate_checks, required, within,
+};
 use crate::connstr::ConnectionParams;
 use crate::cursor::{CursorSort, ResultColumn};
 use crate::database::{ColumnInfo, Limits, RowSet, TableKind, TableRef};
@@ -18,6 +20,7 @@ use crate::error::{ConnectError, io_error};
 use crate::ident::qualified_name;
 use crate::kind::{DbKind, TlsMode};
 use crate::stream::{ColumnTracker, RowStream, generate, nested_row, send_row};
+use crate::transaction::{ExecError, Finish};
 use crate::value::tiberius_row_to_json;
 use sluice_sqltpl::{BindValue, Rendered};
 
@@ -318,6 +321,83 @@ impl SqlServerDatabase {
                 let _ = out.send(Err(error)).await;
             }
         })
+    }
+
+    /// Runs `statements` in one transaction; see [`crate::Database::execute_in_transaction`].
+    ///
+    /// BEGIN/COMMIT/ROLLBACK go as plain batches; each statement runs as a
+    /// batch of its own through `sp_executesql` (no parameters: its values
+    /// are literals), which reports the rows it changed. `XACT_ABORT` makes
+    /// the server roll the whole transaction back on any run-time error; it is
+    /// switched off again at the end, as pull commands on the same pooled
+    /// client expect the default. The client goes back to the pool only after
+    /// a clean end.
+    pub(crate) async fn execute_in_transaction(
+        &self,
+        statements: &[String],
+        finish: Finish,
+    ) -> Result<Vec<u64>, ExecError> {
+        let mut loan = self.borrow().await.map_err(ExecError::outside)?;
+        let timeout = self.limits.query_timeout;
+        let fail = |e| tiberius_error(e, &self.address);
+        let control = async |loan: &mut Loan, sql: &str, what: &str| {
+            within(timeout, what, async {
+                loan.client
+                    .simple_query(sql)
+                    .await
+                    .map_err(fail)?
+                    .into_results()
+                    .await
+                    .map_err(fail)?;
+                Ok(())
+            })
+            .await
+            .map_err(ExecError::outside)
+        };
+        control(
+            &mut loan,
+            "SET XACT_ABORT ON; BEGIN TRANSACTION",
+            "beginning the transaction",
+        )
+        .await?;
+        let mut counts = Vec::with_capacity(statements.len());
+        for (index, sql) in statements.iter().enumerate() {
+            // Rendered by sluice-sqltpl: every value is an N'…' or numeric
+            // literal that cannot change the statement's structure.
+            let ran = within(timeout, "the statement", async {
+                loan.client
+                    .execute(sql.as_str(), &[])
+                    .await
+                    .map(tiberius::ExecuteResult::total)
+                    .map_err(fail)
+            })
+            .await;
+            match ran {
+                Ok(count) => counts.push(count),
+                Err(failure @ ConnectError::Timeout(_)) => {
+                    return Err(ExecError::at(index, failure));
+                }
+                Err(failure) => {
+                    let rolled_back = control(
+                        &mut loan,
+                        "IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION; SET XACT_ABORT OFF",
+                        "rolling back",
+                    )
+                    .await;
+                    if rolled_back.is_ok() {
+                        self.give_back(loan);
+                    }
+                    return Err(ExecError::at(index, failure));
+                }
+            }
+        }
+        let end = match finish {
+            Finish::Commit => "COMMIT TRANSACTION; SET XACT_ABORT OFF",
+            Finish::Rollback => "ROLLBACK TRANSACTION; SET XACT_ABORT OFF",
+        };
+        control(&mut loan, end, "ending the transaction").await?;
+        self.give_back(loan);
+        Ok(counts)
     }
 
     pub(crate) async fn close(&self) {
