@@ -14,6 +14,7 @@ use crate::driver::{
 };
 use crate::error::ConnectError;
 use crate::kind::DbKind;
+use crate::stream::Batch;
 use crate::transaction::{ExecError, Executed, Finish};
 
 /// How much a connector may use of its database, and how long it may wait.
@@ -259,7 +260,10 @@ impl Database {
     /// `batch_size` rows (clamped to 1..=100 000); the last batch may be
     /// smaller and an empty result yields no batch at all. Each row is
     /// converted like [`Database::fetch_json`]'s and then nested
-    /// ([`crate::nest_dotted`]: `"address.city"` → `{"address": {"city": …}}`).
+    /// ([`crate::nest_dotted`]: `"address.city"` → `{"address": {"city": …}}`);
+    /// a batch holds its rows as JSON text, the array a callback POST carries
+    /// ([`Batch::into_array`]), written straight from the driver's values where
+    /// the driver can (PostgreSQL).
     ///
     /// `query.binds` are bound in order (`?` for MySQL/MariaDB and SQLite,
     /// `@P1…` for SQL Server, `:1…` for Oracle; PostgreSQL renderings carry
@@ -296,15 +300,29 @@ impl Database {
         query: &'a sluice_sqltpl::Rendered,
         batch_size: usize,
         access: Access,
-    ) -> BoxStream<'a, Result<crate::stream::Batch, ConnectError>> {
-        let rows = match self {
-            Database::Sqlite(driver) => driver.stream_rows(query, access),
-            Database::Postgres(driver) => driver.stream_rows(query),
-            Database::Mysql(driver) => driver.stream_rows(query),
-            Database::Sqlserver(driver) => driver.stream_rows(query),
-            Database::Oracle(driver) => driver.stream_rows(query),
+    ) -> BoxStream<'a, Result<Batch, ConnectError>> {
+        self.stream_batches_with_cursor(query, batch_size, access, None)
+    }
+
+    /// [`Database::stream_batches`], with each row's value of the column
+    /// named `cursor_field` (the command's Last Field) beside its JSON text
+    /// ([`Batch::cursor_json`]).
+    pub fn stream_batches_with_cursor<'a>(
+        &'a self,
+        query: &'a sluice_sqltpl::Rendered,
+        batch_size: usize,
+        access: Access,
+        cursor_field: Option<&'a str>,
+    ) -> BoxStream<'a, Result<Batch, ConnectError>> {
+        let size = crate::stream::clamp_batch_size(batch_size);
+        let batches = match self {
+            Database::Sqlite(driver) => driver.stream_rows(query, access, size, cursor_field),
+            Database::Postgres(driver) => driver.stream_rows(query, size, cursor_field),
+            Database::Mysql(driver) => driver.stream_rows(query, size, cursor_field),
+            Database::Sqlserver(driver) => driver.stream_rows(query, size, cursor_field),
+            Database::Oracle(driver) => driver.stream_rows(query, size, cursor_field),
         };
-        crate::stream::batched(rows, batch_size, self.limits().query_timeout)
+        crate::stream::batched(batches, self.limits().query_timeout)
     }
 
     /// Runs `statements` (SQL text whose values are already written as safe

@@ -1,10 +1,12 @@
 //! Streaming a command's result in batches: the pieces every driver shares.
 //!
-//! A driver turns a rendered statement into a stream of converted rows
-//! (already nested, see [`crate::nest_dotted`]); [`batched`] groups those rows
-//! and applies the query timeout to the wait for each batch. [`generate`] lets
-//! a driver write its row producer as plain async code that owns the pooled
-//! connection and borrows it for the driver's own row stream.
+//! A driver turns a rendered statement into a stream of [`Batch`]es: its rows
+//! go straight into the batch's JSON text through a [`BatchWriter`] (dotted
+//! aliases nested, see [`crate::nest_dotted`]), with no object per row where
+//! the driver can write values directly. [`batched`] applies the query timeout
+//! to the wait for each batch. [`generate`] lets a driver write its producer as
+//! plain async code that owns the pooled connection and borrows it for the
+//! driver's own row stream.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -26,32 +28,251 @@ use crate::value::{ConvertError, nest_dotted};
 /// One converted row, keyed by column alias, dotted aliases nested.
 pub(crate) type JsonRow = Map<String, Value>;
 
-/// What a driver's row stream yields: a result's columns before its first
-/// row (and again whenever they change), then its rows.
-#[derive(Debug, PartialEq)]
-pub(crate) enum Item {
-    Columns(ResultColumns),
-    Row(JsonRow),
+/// A driver's batches of one statement, in order.
+pub(crate) type BatchStream<'a> = BoxStream<'a, Result<Batch, ConnectError>>;
+
+/// The smallest and largest number of rows in one batch.
+pub const MIN_BATCH_SIZE: usize = 1;
+pub const MAX_BATCH_SIZE: usize = 100_000;
+
+/// Clamps a requested batch size to [`MIN_BATCH_SIZE`]..=[`MAX_BATCH_SIZE`].
+pub(crate) fn clamp_batch_size(batch_size: usize) -> usize {
+    batch_size.clamp(MIN_BATCH_SIZE, MAX_BATCH_SIZE)
 }
 
-/// The rows of a statement, one at a time, after their columns.
-pub(crate) type RowStream<'a> = BoxStream<'a, Result<Item, ConnectError>>;
-
-/// Rows of one result, with the result's columns (alias and cursor sort).
+/// Rows of one result as JSON text (what a callback POST carries), with the
+/// result's columns (alias and cursor sort) and, when asked for, each row's
+/// Last Field value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch {
     pub columns: ResultColumns,
-    pub rows: Vec<Map<String, Value>>,
+    /// `[`, then the rows' objects separated by `,`; no closing bracket yet.
+    json: Vec<u8>,
+    /// Where each row's object ends in `json`.
+    ends: Vec<usize>,
+    /// Each row's Last Field value as JSON text, one after another (empty
+    /// when no Last Field was asked for).
+    cursor: Vec<u8>,
+    cursor_ends: Vec<usize>,
 }
 
 impl Batch {
+    fn empty(columns: ResultColumns, capacity: usize, rows: usize) -> Batch {
+        let mut json = Vec::with_capacity(capacity.max(1));
+        json.push(b'[');
+        Batch {
+            columns,
+            json,
+            ends: Vec::with_capacity(rows),
+            cursor: Vec::new(),
+            cursor_ends: Vec::new(),
+        }
+    }
+
+    /// A batch of already converted rows (flat aliases; dotted ones are nested
+    /// here), with each row's `cursor_field` value.
+    pub fn from_rows(
+        columns: ResultColumns,
+        rows: impl IntoIterator<Item = Map<String, Value>>,
+        cursor_field: Option<&str>,
+    ) -> Batch {
+        let mut writer = BatchWriter::new(MAX_BATCH_SIZE, cursor_field);
+        writer.use_columns(columns.clone());
+        for row in rows {
+            writer.push_row(row);
+        }
+        writer
+            .finish()
+            .unwrap_or_else(|| Batch::empty(columns, 0, 0))
+    }
+
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.ends.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.ends.is_empty()
     }
+
+    /// Row `index`'s JSON object.
+    pub fn row_json(&self, index: usize) -> &[u8] {
+        let start = match index {
+            0 => 1,
+            _ => self.ends[index - 1] + 1,
+        };
+        &self.json[start..self.ends[index]]
+    }
+
+    /// The rows as JSON objects (for tests and small results).
+    pub fn rows(&self) -> Vec<Map<String, Value>> {
+        (0..self.len())
+            .map(|index| serde_json::from_slice(self.row_json(index)).unwrap_or_default())
+            .collect()
+    }
+
+    /// Bytes of the whole batch as one JSON array.
+    pub fn array_len(&self) -> usize {
+        self.json.len() + 1
+    }
+
+    /// The whole batch as one JSON array, without copying it.
+    pub fn into_array(mut self) -> Vec<u8> {
+        self.json.push(b']');
+        self.json
+    }
+
+    /// Row `index`'s Last Field value as JSON text (`null` when the row has
+    /// none); `None` when the stream was not asked for a Last Field or the
+    /// result has no column of that name.
+    pub fn cursor_json(&self, index: usize) -> Option<&[u8]> {
+        let end = *self.cursor_ends.get(index)?;
+        let start = match index {
+            0 => 0,
+            _ => self.cursor_ends[index - 1],
+        };
+        Some(&self.cursor[start..end])
+    }
+}
+
+/// Builds a driver's batches row by row: rows are written straight into the
+/// batch's JSON text ([`BatchWriter::start_row`] … [`BatchWriter::end_row`]) or
+/// pushed as converted objects ([`BatchWriter::push_row`]). A full batch, or
+/// the batch before a change of columns, is handed back to be sent.
+pub(crate) struct BatchWriter<'f> {
+    batch_size: usize,
+    cursor_field: Option<&'f str>,
+    tracker: ColumnTracker,
+    columns: ResultColumns,
+    /// The Last Field's position among the current columns.
+    cursor_index: Option<usize>,
+    batch: Option<Batch>,
+    /// The size of the last full batch, to allocate the next one at once.
+    last_bytes: usize,
+}
+
+impl<'f> BatchWriter<'f> {
+    pub(crate) fn new(batch_size: usize, cursor_field: Option<&'f str>) -> Self {
+        BatchWriter {
+            batch_size: clamp_batch_size(batch_size),
+            cursor_field: cursor_field.map(str::trim).filter(|f| !f.is_empty()),
+            tracker: ColumnTracker::default(),
+            columns: Vec::new().into(),
+            cursor_index: None,
+            batch: None,
+            last_bytes: 0,
+        }
+    }
+
+    /// Before each row: its column aliases. When they differ from the previous
+    /// row's, `describe` builds the new columns, and the batch so far (rows of
+    /// the previous result) is handed back. `changed` tells whether they did.
+    pub(crate) fn columns<'n>(
+        &mut self,
+        names: impl ExactSizeIterator<Item = &'n str>,
+        describe: impl FnOnce() -> Vec<ResultColumn>,
+    ) -> (bool, Option<Batch>) {
+        match self.tracker.next(names, describe) {
+            None => (false, None),
+            Some(columns) => {
+                let done = self.finish();
+                self.use_columns(columns);
+                (true, done)
+            }
+        }
+    }
+
+    fn use_columns(&mut self, columns: ResultColumns) {
+        self.cursor_index = self
+            .cursor_field
+            .and_then(|field| columns.iter().rposition(|c| c.name == field));
+        self.columns = columns;
+    }
+
+    /// The Last Field's position among the columns, when the result has it.
+    pub(crate) fn cursor_index(&self) -> Option<usize> {
+        self.cursor_index
+    }
+
+    fn batch(&mut self) -> &mut Batch {
+        let (columns, capacity, rows) = (&self.columns, self.last_bytes, self.batch_size);
+        self.batch
+            .get_or_insert_with(|| Batch::empty(columns.clone(), capacity + capacity / 8, rows))
+    }
+
+    /// Starts a row: the JSON text to write its object into.
+    pub(crate) fn start_row(&mut self) -> &mut Vec<u8> {
+        let batch = self.batch();
+        if !batch.ends.is_empty() {
+            batch.json.push(b',');
+        }
+        &mut batch.json
+    }
+
+    /// The row's Last Field value is `json[start..end]` of the row being written.
+    pub(crate) fn cursor_span(&mut self, start: usize, end: usize) {
+        let batch = self.batch();
+        let Batch {
+            json,
+            cursor,
+            cursor_ends,
+            ..
+        } = batch;
+        cursor.extend_from_slice(&json[start..end]);
+        cursor_ends.push(cursor.len());
+    }
+
+    /// Ends the row written since [`Self::start_row`]; a full batch comes back.
+    pub(crate) fn end_row(&mut self) -> Option<Batch> {
+        let (asked, size) = (self.cursor_field.is_some(), self.batch_size);
+        let batch = self.batch();
+        batch.ends.push(batch.json.len());
+        if asked && batch.cursor_ends.len() < batch.ends.len() {
+            batch.cursor.extend_from_slice(b"null");
+            batch.cursor_ends.push(batch.cursor.len());
+        }
+        let (rows, bytes) = (batch.ends.len(), batch.json.len());
+        if rows < size {
+            return None;
+        }
+        self.last_bytes = bytes;
+        self.batch.take()
+    }
+
+    /// Adds a converted row (flat aliases; dotted ones are nested here).
+    pub(crate) fn push_row(&mut self, row: JsonRow) -> Option<Batch> {
+        let row = nest_dotted(row);
+        let field = self.cursor_field;
+        let batch = self.batch();
+        if !batch.ends.is_empty() {
+            batch.json.push(b',');
+        }
+        // Writing a map of JSON values to a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut batch.json, &row);
+        if let Some(field) = field {
+            let value = lookup(&row, field).unwrap_or(&Value::Null);
+            let _ = serde_json::to_writer(&mut batch.cursor, value);
+            batch.cursor_ends.push(batch.cursor.len());
+        }
+        self.end_row()
+    }
+
+    /// The last batch, when it has rows.
+    pub(crate) fn finish(&mut self) -> Option<Batch> {
+        self.batch.take().filter(|batch| !batch.is_empty())
+    }
+}
+
+/// A column by its alias; dotted aliases were nested, so follow the path too.
+fn lookup<'v>(row: &'v Map<String, Value>, field: &str) -> Option<&'v Value> {
+    if let Some(value) = row.get(field) {
+        return Some(value);
+    }
+    let mut parts = field.split('.');
+    let mut current = row.get(parts.next()?)?;
+    for part in parts {
+        current = current.as_object()?.get(part)?;
+    }
+    Some(current)
 }
 
 /// Tracks a result's columns for a driver's row loop: `next` answers the
@@ -84,91 +305,58 @@ impl ColumnTracker {
     }
 }
 
-/// Sends a row's columns when they changed, then the row; `false` when the
-/// stream is gone or the row failed, and the producer should stop.
-pub(crate) async fn send_row(
-    out: &mut Yielder<Result<Item, ConnectError>>,
-    columns: Option<ResultColumns>,
-    row: Result<JsonRow, ConnectError>,
-) -> bool {
-    if let Some(columns) = columns
-        && !out.send(Ok(Item::Columns(columns))).await
-    {
-        return false;
-    }
-    let failed = row.is_err();
-    out.send(row.map(Item::Row)).await && !failed
-}
-
-/// The smallest and largest number of rows in one batch.
-pub const MIN_BATCH_SIZE: usize = 1;
-pub const MAX_BATCH_SIZE: usize = 100_000;
-
-/// Clamps a requested batch size to [`MIN_BATCH_SIZE`]..=[`MAX_BATCH_SIZE`].
-pub(crate) fn clamp_batch_size(batch_size: usize) -> usize {
-    batch_size.clamp(MIN_BATCH_SIZE, MAX_BATCH_SIZE)
-}
-
 /// A converted row, or the conversion failure as a query error naming the column.
-pub(crate) fn nested_row(
-    converted: Result<JsonRow, ConvertError>,
-) -> Result<JsonRow, ConnectError> {
-    converted
-        .map(nest_dotted)
-        .map_err(|error| ConnectError::Query(error.to_string()))
+pub(crate) fn converted(converted: Result<JsonRow, ConvertError>) -> Result<JsonRow, ConnectError> {
+    converted.map_err(|error| ConnectError::Query(error.to_string()))
 }
 
-/// Groups `rows` into batches of `batch_size` (the last may be smaller; an
-/// empty result yields nothing). `timeout` bounds the wait for each batch —
+/// Sends `batch` when there is one; `false` when the stream is gone and the
+/// producer should stop.
+pub(crate) async fn send_batch(
+    out: &mut Yielder<Result<Batch, ConnectError>>,
+    batch: Option<Batch>,
+) -> bool {
+    match batch {
+        Some(batch) => out.send(Ok(batch)).await,
+        None => true,
+    }
+}
+
+/// Adds a converted row to the writer and sends the batch it fills, or sends
+/// the conversion error; `false` when the producer should stop.
+pub(crate) async fn push_converted(
+    out: &mut Yielder<Result<Batch, ConnectError>>,
+    writer: &mut BatchWriter<'_>,
+    row: Result<JsonRow, ConvertError>,
+) -> bool {
+    match converted(row) {
+        Ok(row) => {
+            let full = writer.push_row(row);
+            send_batch(out, full).await
+        }
+        Err(error) => {
+            let _ = out.send(Err(error)).await;
+            false
+        }
+    }
+}
+
+/// Applies the query timeout to the wait for each of a driver's batches —
 /// the time to the first row and between batches — never the whole stream;
 /// past it the stream yields [`ConnectError::Timeout`] and ends. The first
-/// error ends the stream too. Either way the row stream (and with it the
-/// driver's connection) is dropped at once, not when the caller drops this stream.
-///
-/// A batch holds rows of one result: when the columns change (a later
-/// statement of a SQLite text), the batch ends early and the next one starts
-/// with the new columns.
-pub(crate) fn batched<'a>(
-    rows: RowStream<'a>,
-    batch_size: usize,
-    timeout: Duration,
-) -> BoxStream<'a, Result<Batch, ConnectError>> {
-    let batch_size = clamp_batch_size(batch_size);
-    let empty: ResultColumns = Vec::new().into();
-    futures::stream::unfold(Some((rows, empty)), move |state| async move {
-        let (mut rows, mut columns) = state?;
-        let mut batch = Vec::with_capacity(batch_size);
-        let mut next_columns = None;
-        let filled = within(timeout, "waiting for the next rows", async {
-            while let Some(item) = rows.next().await {
-                match item? {
-                    Item::Columns(new) if batch.is_empty() => columns = new,
-                    Item::Columns(new) => {
-                        next_columns = Some(new);
-                        return Ok(true);
-                    }
-                    Item::Row(row) => {
-                        batch.push(row);
-                        if batch.len() == batch_size {
-                            return Ok(true);
-                        }
-                    }
-                }
-            }
-            Ok(false)
+/// error ends the stream too. Either way the driver's stream (and with it its
+/// connection) is dropped at once, not when the caller drops this stream.
+pub(crate) fn batched<'a>(batches: BatchStream<'a>, timeout: Duration) -> BatchStream<'a> {
+    futures::stream::unfold(Some(batches), move |batches| async move {
+        let mut batches = batches?;
+        let next = within(timeout, "waiting for the next rows", async {
+            Ok(batches.next().await)
         })
         .await;
-        match filled {
-            Err(error) => Some((Err(error), None)),
-            Ok(_) if batch.is_empty() => None,
-            Ok(more) => {
-                let batch = Batch {
-                    columns: columns.clone(),
-                    rows: batch,
-                };
-                let columns = next_columns.unwrap_or(columns);
-                Some((Ok(batch), more.then_some((rows, columns))))
-            }
+        match next {
+            Err(error) | Ok(Some(Err(error))) => Some((Err(error), None)),
+            Ok(None) => None,
+            Ok(Some(Ok(batch))) => Some((Ok(batch), Some(batches))),
         }
     })
     .boxed()
@@ -317,15 +505,42 @@ mod tests {
         .into()
     }
 
-    fn rows(count: i64) -> RowStream<'static> {
-        let head = futures::stream::iter([Ok(Item::Columns(columns("n")))]);
-        head.chain(futures::stream::iter(
-            (0..count).map(|n| Ok(Item::Row(row(n)))),
-        ))
-        .boxed()
+    /// A driver over `(columns, row)` items, as the real ones use the writer.
+    fn driver(
+        items: Vec<Result<(&'static str, JsonRow), ConnectError>>,
+        batch_size: usize,
+        pause: Duration,
+    ) -> BatchStream<'static> {
+        generate(move |mut out| async move {
+            let mut writer = BatchWriter::new(batch_size, Some("n"));
+            for item in items {
+                tokio::time::sleep(pause).await;
+                let (name, row) = match item {
+                    Ok(item) => item,
+                    Err(error) => {
+                        let _ = out.send(Err(error)).await;
+                        return;
+                    }
+                };
+                let (_, done) = writer.columns([name].into_iter(), || columns(name).to_vec());
+                if !send_batch(&mut out, done).await {
+                    return;
+                }
+                let full = writer.push_row(row);
+                if !send_batch(&mut out, full).await {
+                    return;
+                }
+            }
+            let _ = send_batch(&mut out, writer.finish()).await;
+        })
     }
 
-    async fn sizes(stream: BoxStream<'_, Result<Batch, ConnectError>>) -> Vec<usize> {
+    fn rows(count: i64, batch_size: usize) -> BatchStream<'static> {
+        let items = (0..count).map(|n| Ok(("n", row(n)))).collect();
+        driver(items, batch_size, Duration::ZERO)
+    }
+
+    async fn sizes(stream: BatchStream<'_>) -> Vec<usize> {
         stream
             .map(|batch| batch.expect("batch").len())
             .collect()
@@ -336,29 +551,60 @@ mod tests {
     async fn batches_are_full_but_the_last() {
         let timeout = Duration::from_secs(5);
         assert_eq!(
-            sizes(batched(rows(2500), 1000, timeout)).await,
+            sizes(batched(rows(2500, 1000), timeout)).await,
             [1000, 1000, 500]
         );
         assert_eq!(
-            sizes(batched(rows(2000), 1000, timeout)).await,
+            sizes(batched(rows(2000, 1000), timeout)).await,
             [1000, 1000]
         );
         assert_eq!(
-            sizes(batched(rows(0), 1000, timeout)).await,
+            sizes(batched(rows(0, 1000), timeout)).await,
             Vec::<usize>::new()
         );
-        assert_eq!(sizes(batched(rows(3), 0, timeout)).await, [1, 1, 1]);
+        assert_eq!(sizes(batched(rows(3, 0), timeout)).await, [1, 1, 1]);
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_the_json_array_of_its_rows_with_their_cursor_values() {
+        let batch = batched(rows(3, 10), Duration::from_secs(5))
+            .next()
+            .await
+            .expect("a batch")
+            .expect("rows");
+        assert_eq!(batch.rows(), [row(0), row(1), row(2)]);
+        assert_eq!(batch.row_json(1), b"{\"n\":1}");
+        assert_eq!(batch.cursor_json(2), Some(&b"2"[..]));
+        assert_eq!(batch.cursor_json(3), None);
+        assert_eq!(batch.array_len(), batch.clone().into_array().len());
+        assert_eq!(
+            batch.into_array(),
+            serde_json::to_vec(&[row(0), row(1), row(2)]).unwrap()
+        );
+
+        // Dotted aliases nest; the cursor follows them; rows without it give null.
+        let mut flat = Map::new();
+        flat.insert("a.b".into(), Value::from(7));
+        let batch = Batch::from_rows(columns("a.b"), [flat, Map::new()], Some("a.b"));
+        assert_eq!(batch.row_json(0), b"{\"a\":{\"b\":7}}");
+        assert_eq!(batch.cursor_json(0), Some(&b"7"[..]));
+        assert_eq!(batch.cursor_json(1), Some(&b"null"[..]));
+        let none = Batch::from_rows(columns("n"), [row(1)], None);
+        assert_eq!(none.cursor_json(0), None);
     }
 
     #[tokio::test]
     async fn an_error_ends_the_stream() {
-        let failing = futures::stream::iter(vec![
-            Ok(Item::Row(row(1))),
-            Err(ConnectError::Query("boom".into())),
-            Ok(Item::Row(row(2))),
-        ])
-        .boxed();
-        let items: Vec<_> = batched(failing, 10, Duration::from_secs(5)).collect().await;
+        let failing = driver(
+            vec![
+                Ok(("n", row(1))),
+                Err(ConnectError::Query("boom".into())),
+                Ok(("n", row(2))),
+            ],
+            10,
+            Duration::ZERO,
+        );
+        let items: Vec<_> = batched(failing, Duration::from_secs(5)).collect().await;
         assert_eq!(items, [Err(ConnectError::Query("boom".into()))]);
     }
 
@@ -366,27 +612,24 @@ mod tests {
     async fn the_timeout_bounds_each_batch_not_the_stream() {
         // One row every 100 ms: each batch of 2 takes about 200 ms, well
         // within 600 ms; the whole stream takes 800 ms, more than 600 ms.
-        let slow = generate(|mut out| async move {
-            for n in 0..8 {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                if !out.send(Ok(Item::Row(row(n)))).await {
-                    return;
-                }
-            }
-        });
-        let batches = sizes(batched(slow, 2, Duration::from_millis(600))).await;
+        let slow = driver(
+            (0..8).map(|n| Ok(("n", row(n)))).collect(),
+            2,
+            Duration::from_millis(100),
+        );
+        let batches = sizes(batched(slow, Duration::from_millis(600))).await;
         assert_eq!(batches, [2, 2, 2, 2]);
 
         let stuck = generate(|mut out| async move {
-            let _ = out.send(Ok(Item::Row(row(0)))).await;
+            let mut writer = BatchWriter::new(1, None);
+            writer.columns(["n"].into_iter(), || columns("n").to_vec());
+            let _ = send_batch(&mut out, writer.push_row(row(0))).await;
             tokio::time::sleep(Duration::from_secs(60)).await;
         });
-        let items: Vec<_> = batched(stuck, 2, Duration::from_millis(300))
-            .collect()
-            .await;
-        assert_eq!(items.len(), 1);
+        let items: Vec<_> = batched(stuck, Duration::from_millis(300)).collect().await;
+        assert_eq!(items.len(), 2);
         assert!(
-            matches!(items[0], Err(ConnectError::Timeout(_))),
+            matches!(items[1], Err(ConnectError::Timeout(_))),
             "{items:?}"
         );
     }
@@ -394,21 +637,15 @@ mod tests {
     #[tokio::test]
     async fn batches_carry_their_columns_and_end_when_they_change() {
         let items = vec![
-            Ok(Item::Columns(columns("a"))),
-            Ok(Item::Row(row(1))),
-            Ok(Item::Row(row(2))),
-            Ok(Item::Row(row(3))),
-            Ok(Item::Columns(columns("b"))),
-            Ok(Item::Row(row(4))),
+            Ok(("a", row(1))),
+            Ok(("a", row(2))),
+            Ok(("a", row(3))),
+            Ok(("b", row(4))),
         ];
-        let batches: Vec<Batch> = batched(
-            futures::stream::iter(items).boxed(),
-            2,
-            Duration::from_secs(5),
-        )
-        .map(|batch| batch.expect("batch"))
-        .collect()
-        .await;
+        let batches: Vec<Batch> = batched(driver(items, 2, Duration::ZERO), Duration::from_secs(5))
+            .map(|batch| batch.expect("batch"))
+            .collect()
+            .await;
         let shape: Vec<(String, usize)> = batches
             .iter()
             .map(|b| (b.columns[0].name.clone(), b.len()))
@@ -450,14 +687,8 @@ mod tests {
 
     #[test]
     fn conversion_errors_become_query_errors_naming_the_column() {
-        let error = nested_row(Err(ConvertError::new("amount", "money", ""))).expect_err("fails");
+        let error = converted(Err(ConvertError::new("amount", "money", ""))).expect_err("fails");
         assert_eq!(error.category(), "query");
         assert!(error.to_string().contains("\"amount\""), "{error}");
-        let mut flat = Map::new();
-        flat.insert("a.b".into(), Value::from(1));
-        assert_eq!(
-            Value::Object(nested_row(Ok(flat)).expect("row")),
-            serde_json::json!({"a": {"b": 1}})
-        );
     }
 }

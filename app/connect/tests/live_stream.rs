@@ -204,7 +204,7 @@ async fn batches(database: &Database, query: &Rendered, batch_size: usize) -> Ve
         .map(|batch| {
             batch
                 .unwrap_or_else(|error| panic!("{}: {error}", query.sql))
-                .rows
+                .rows()
         })
         .collect()
         .await
@@ -734,7 +734,7 @@ async fn postgres_a_stream_dropped_early_frees_its_connection() {
     {
         let mut stream = database.stream_batches(&query, 100, Access::ReadWrite);
         let first = stream.next().await.expect("a batch").expect("rows");
-        assert_eq!(ids(&first.rows), (1..=100).collect::<Vec<_>>());
+        assert_eq!(ids(&first.rows()), (1..=100).collect::<Vec<_>>());
     }
     // With a pool of one, this only runs if the connection came back (or was
     // closed and replaced) at once, without reading the rest of the million rows.
@@ -777,7 +777,10 @@ async fn postgres_a_conversion_error_ends_the_stream_naming_the_column() {
         .collect()
         .await;
     assert_eq!(outcome.len(), 2, "{outcome:?}");
-    assert_eq!(ids(&outcome[0].as_ref().expect("first batch").rows), [1, 2]);
+    assert_eq!(
+        ids(&outcome[0].as_ref().expect("first batch").rows()),
+        [1, 2]
+    );
     match &outcome[1] {
         Err(ConnectError::Query(message)) => {
             assert!(message.contains("\"location\""), "{message}");

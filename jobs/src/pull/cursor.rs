@@ -14,7 +14,7 @@
 //! naming the field: the run fails rather than move the cursor by a wrong order.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sluice_connect::{CursorSort, ResultColumn};
 use std::cmp::Ordering;
 
@@ -39,21 +39,21 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// Takes a batch's Last Field values into account, ordered by the sort its
-    /// column has in `columns`.
+    /// Takes a batch's Last Field values (one per row, as the driver found
+    /// them) into account, ordered by the sort their column has in `columns`.
     pub(crate) fn observe(
         &mut self,
         columns: &[ResultColumn],
-        rows: &[Map<String, Value>],
+        values: &[Value],
     ) -> Result<(), String> {
         let Some(field) = self.field else {
             return Ok(());
         };
         let sort = self.column_sort(field, columns)?;
-        for row in rows {
-            let Some(value) = lookup(row, field).filter(|v| !v.is_null()) else {
+        for value in values {
+            if value.is_null() {
                 continue;
-            };
+            }
             let key = Key::read(sort, value).ok_or_else(|| {
                 format!(
                     "Last Field {field}: {value} cannot be read as one of the {} its column holds \
@@ -124,19 +124,6 @@ impl<'a> Cursor<'a> {
             (text, sort)
         })
     }
-}
-
-/// A column by its alias; dotted aliases were nested, so follow the path too.
-fn lookup<'v>(row: &'v Map<String, Value>, field: &str) -> Option<&'v Value> {
-    if let Some(value) = row.get(field) {
-        return Some(value);
-    }
-    let mut parts = field.split('.');
-    let mut current = row.get(parts.next()?)?;
-    for part in parts {
-        current = current.as_object()?.get(part)?;
-    }
-    Some(current)
 }
 
 /// A cursor value read by its column's sort. Keys of one cursor all have the
@@ -326,17 +313,8 @@ mod tests {
         }]
     }
 
-    fn rows(field: &str, values: Value) -> Vec<Map<String, Value>> {
-        values
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| {
-                let mut row = Map::new();
-                row.insert(field.to_owned(), v.clone());
-                row
-            })
-            .collect()
+    fn rows(_field: &str, values: Value) -> Vec<Value> {
+        values.as_array().unwrap().clone()
     }
 
     fn largest_result(
@@ -502,22 +480,10 @@ mod tests {
     }
 
     #[test]
-    fn dotted_aliases_are_followed() {
-        let columns = column("invoice.paid", CursorSort::NaiveTimestamp);
-        let nested = |t: &str| json!({"invoice": {"paid": t}}).as_object().unwrap().clone();
-        let mut cursor = Cursor::new(Some("invoice.paid"), None);
-        cursor
-            .observe(
-                &columns,
-                &[nested("2026-01-10T00:00:00"), nested("2026-01-02T00:00:00")],
-            )
-            .unwrap();
-        assert_eq!(
-            cursor.into_value(),
-            Some(("2026-01-10T00:00:00".to_owned(), CursorSort::NaiveTimestamp))
-        );
+    fn without_a_last_field_nothing_is_tracked() {
         let mut none = Cursor::new(None, None);
-        none.observe(&columns, &rows("id", json!([1]))).unwrap();
+        none.observe(&column("id", CursorSort::Integer), &rows("id", json!([1])))
+            .unwrap();
         assert_eq!(none.into_value(), None);
     }
 

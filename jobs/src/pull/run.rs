@@ -221,7 +221,8 @@ async fn execute(
             .and_then(CursorSort::parse),
     );
     let max_bytes = ctx.settings.max_batch_bytes;
-    let mut batches = prefetch_batches(db, rendered, batch_size, max_bytes);
+    let field = command.settings.last_field.clone();
+    let mut batches = prefetch_batches(db, rendered, batch_size, max_bytes, field);
     let mut number = 0u64;
     // A run resumed after a failed attempt re-reads its result and skips the
     // batches it already delivered (same numbers, same idempotency keys).
@@ -231,9 +232,10 @@ async fn execute(
             columns,
             rows,
             body,
+            cursor: values,
         } = batch?;
         number += 1;
-        cursor.observe(&columns, &rows)?;
+        cursor.observe(&columns, &values)?;
         if number <= delivered {
             continue;
         }
@@ -241,9 +243,9 @@ async fn execute(
         let held = lease.current();
         deliver(ctx, command, run, &held, number, body).await?;
         ctx.store
-            .record_batch(run, &held, rows.len() as i64, bytes)
+            .record_batch(run, &held, rows as i64, bytes)
             .await?;
-        ctx.metrics.batch_delivered(rows.len() as u64, bytes as u64);
+        ctx.metrics.batch_delivered(rows as u64, bytes as u64);
     }
     Ok(cursor.into_value())
 }
@@ -259,16 +261,22 @@ fn prefetch_batches(
     rendered: Rendered,
     batch_size: usize,
     max_bytes: usize,
+    last_field: Option<String>,
 ) -> mpsc::Receiver<Result<PreparedBatch, String>> {
     let (sender, receiver) = mpsc::channel(READ_AHEAD);
     tokio::spawn(async move {
         // A command may write its own database (seed 001); it can never reach
         // another file, read-write or not (see sluice_connect's SQLite driver).
-        let mut batches = db.stream_batches(&rendered, batch_size, Access::ReadWrite);
+        let mut batches = db.stream_batches_with_cursor(
+            &rendered,
+            batch_size,
+            Access::ReadWrite,
+            last_field.as_deref(),
+        );
         while let Some(batch) = batches.next().await {
             let prepared = batch
                 .map_err(|e| e.to_string())
-                .and_then(|batch| body::prepare(&batch.columns, batch.rows, max_bytes));
+                .and_then(|batch| body::prepare(batch, max_bytes));
             let parts = match prepared {
                 Ok(parts) => parts,
                 Err(error) => {

@@ -17,7 +17,9 @@ use crate::database::{ColumnInfo, Limits, RowSet, TableKind, TableRef};
 use crate::error::ConnectError;
 use crate::ident::qualified_name;
 use crate::kind::{DbKind, TlsMode};
-use crate::stream::{ColumnTracker, Held, RowStream, bind_all, generate, nested_row, send_row};
+use crate::stream::{
+    BatchStream, BatchWriter, Held, bind_all, generate, push_converted, send_batch,
+};
 use crate::transaction::{ExecError, Finish, SqlxTransaction};
 use crate::value::{ColumnHints, mysql_row_to_json, mysql_row_to_json_with_hints};
 use sluice_sqltpl::Rendered;
@@ -255,7 +257,12 @@ impl MySqlDatabase {
     /// No transaction is opened: a command may write (seed 001). A stream
     /// dropped before the end closes its connection instead of returning it
     /// to the pool (see [`Held`]).
-    pub(crate) fn stream_rows<'a>(&'a self, query: &'a Rendered) -> RowStream<'a> {
+    pub(crate) fn stream_rows<'a>(
+        &'a self,
+        query: &'a Rendered,
+        batch_size: usize,
+        cursor_field: Option<&'a str>,
+    ) -> BatchStream<'a> {
         generate(move |mut out| async move {
             let run = async {
                 let connection = self.pool.acquire().await.map_err(|e| self.error(e))?;
@@ -273,21 +280,26 @@ impl MySqlDatabase {
                     let mut rows = bind_all(sqlx::query(sql), &query.binds)
                         .persistent(false)
                         .fetch(&mut *held.connection);
-                    let mut tracker = ColumnTracker::default();
+                    let mut writer = BatchWriter::new(batch_size, cursor_field);
                     while let Some(row) = rows.try_next().await.map_err(|e| self.error(e))? {
-                        let columns = tracker.next(row.columns().iter().map(|c| c.name()), || {
-                            row.columns()
-                                .iter()
-                                .map(|c| ResultColumn {
-                                    name: c.name().to_owned(),
-                                    sort: CursorSort::mysql(c.type_info()),
-                                })
-                                .collect()
-                        });
-                        let item = nested_row(mysql_row_to_json(&row));
-                        if !send_row(&mut out, columns, item).await {
+                        let (_, done) =
+                            writer.columns(row.columns().iter().map(|c| c.name()), || {
+                                row.columns()
+                                    .iter()
+                                    .map(|c| ResultColumn {
+                                        name: c.name().to_owned(),
+                                        sort: CursorSort::mysql(c.type_info()),
+                                    })
+                                    .collect()
+                            });
+                        if !send_batch(&mut out, done).await
+                            || !push_converted(&mut out, &mut writer, mysql_row_to_json(&row)).await
+                        {
                             return Ok(());
                         }
+                    }
+                    if !send_batch(&mut out, writer.finish()).await {
+                        return Ok(());
                     }
                 }
                 held.finish();

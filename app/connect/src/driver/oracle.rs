@@ -21,7 +21,7 @@ use crate::database::{ColumnInfo, Limits, RowSet, TableKind, TableRef};
 use crate::error::ConnectError;
 use crate::ident::qualified_name;
 use crate::kind::{DbKind, TlsMode};
-use crate::stream::{Item, RowStream, generate, nested_row};
+use crate::stream::{BatchStream, BatchWriter, converted, generate, push_converted, send_batch};
 use crate::transaction::{ExecError, Finish, oracle_statement};
 use crate::value::oracle_row_to_json;
 use sluice_sqltpl::{BindValue, Rendered};
@@ -226,7 +226,12 @@ impl OracleDatabase {
     /// session's call timeout bounds each round trip, not the whole result.
     /// A statement that is not a query (a command may write, seed 001) is
     /// executed and committed, and yields no rows.
-    pub(crate) fn stream_rows<'a>(&'a self, query: &'a Rendered) -> RowStream<'a> {
+    pub(crate) fn stream_rows<'a>(
+        &'a self,
+        query: &'a Rendered,
+        batch_size: usize,
+        cursor_field: Option<&'a str>,
+    ) -> BatchStream<'a> {
         let pool = Arc::clone(&self.pool);
         let address = self.address.clone();
         let call_timeout = self.limits.query_timeout;
@@ -266,13 +271,13 @@ impl OracleDatabase {
                             sort: CursorSort::oracle(c.oracle_type()),
                         })
                         .collect::<Vec<_>>();
-                    if !send(Ok(Item::Columns(columns.into()))) {
+                    if !send(Ok(Streamed::Columns(columns))) {
                         return Ok(());
                     }
                     for row in rows {
-                        let item = nested_row(oracle_row_to_json(&row.map_err(fail)?));
+                        let item = converted(oracle_row_to_json(&row.map_err(fail)?));
                         let failed = item.is_err();
-                        if !send(item.map(Item::Row)) || failed {
+                        if !send(item.map(Streamed::Row)) || failed {
                             break;
                         }
                     }
@@ -282,11 +287,27 @@ impl OracleDatabase {
                     send(Err(error));
                 }
             });
+            let mut writer = BatchWriter::new(batch_size, cursor_field);
             while let Some(item) = receiver.recv().await {
-                let failed = item.is_err();
-                if !out.send(item).await || failed {
+                let more = match item {
+                    Ok(Streamed::Columns(columns)) => {
+                        let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
+                        let (_, done) =
+                            writer.columns(names.iter().map(String::as_str), || columns);
+                        send_batch(&mut out, done).await
+                    }
+                    Ok(Streamed::Row(row)) => push_converted(&mut out, &mut writer, Ok(row)).await,
+                    Err(error) => {
+                        let _ = out.send(Err(error)).await;
+                        false
+                    }
+                };
+                if !more {
                     return;
                 }
+            }
+            if !send_batch(&mut out, writer.finish()).await {
+                return;
             }
             if let Err(error) = worker.await {
                 let _ = out.send(Err(ConnectError::Driver(error.to_string()))).await;
@@ -352,6 +373,12 @@ impl OracleDatabase {
         let _ =
             tokio::task::spawn_blocking(move || pool.close(&oracle::pool::CloseMode::Force)).await;
     }
+}
+
+/// What the blocking thread hands over: the result's columns, then its rows.
+enum Streamed {
+    Columns(Vec<ResultColumn>),
+    Row(serde_json::Map<String, serde_json::Value>),
 }
 
 /// Rows fetched from the server per round trip while streaming.

@@ -16,9 +16,10 @@ use crate::database::{ColumnInfo, Limits, RowSet, TableKind, TableRef};
 use crate::error::ConnectError;
 use crate::ident::qualified_name;
 use crate::kind::{DbKind, TlsMode};
-use crate::stream::{ColumnTracker, Held, RowStream, failed, generate, nested_row, send_row};
+use crate::stream::{BatchStream, BatchWriter, Held, failed, generate, send_batch};
 use crate::transaction::{ExecError, Finish, SqlxTransaction};
 use crate::value::pg_row_to_json;
+use crate::value::postgres::PgRowWriter;
 use sluice_sqltpl::Rendered;
 
 pub struct PgDatabase {
@@ -213,7 +214,12 @@ impl PgDatabase {
     /// the query timeout then bounds the wait for each batch on the client.
     /// A stream dropped before the end closes its connection instead of
     /// returning it to the pool (see [`Held`]).
-    pub(crate) fn stream_rows<'a>(&'a self, query: &'a Rendered) -> RowStream<'a> {
+    pub(crate) fn stream_rows<'a>(
+        &'a self,
+        query: &'a Rendered,
+        batch_size: usize,
+        cursor_field: Option<&'a str>,
+    ) -> BatchStream<'a> {
         if !query.binds.is_empty() {
             // sluice-sqltpl writes PostgreSQL values as literals, never binds.
             return failed(ConnectError::Query(
@@ -244,21 +250,41 @@ impl PgDatabase {
                     let mut rows = sqlx::query(sql)
                         .persistent(false)
                         .fetch(&mut *held.connection);
-                    let mut tracker = ColumnTracker::default();
+                    let mut writer = BatchWriter::new(batch_size, cursor_field);
+                    let mut row_writer: Option<PgRowWriter> = None;
                     while let Some(row) = rows.try_next().await.map_err(|e| self.error(e))? {
-                        let columns = tracker.next(row.columns().iter().map(|c| c.name()), || {
-                            row.columns()
-                                .iter()
-                                .map(|c| ResultColumn {
-                                    name: c.name().to_owned(),
-                                    sort: CursorSort::postgres(c.type_info()),
-                                })
-                                .collect()
-                        });
-                        let item = nested_row(pg_row_to_json(&row));
-                        if !send_row(&mut out, columns, item).await {
+                        let (changed, done) =
+                            writer.columns(row.columns().iter().map(|c| c.name()), || {
+                                row.columns()
+                                    .iter()
+                                    .map(|c| ResultColumn {
+                                        name: c.name().to_owned(),
+                                        sort: CursorSort::postgres(c.type_info()),
+                                    })
+                                    .collect()
+                            });
+                        if !send_batch(&mut out, done).await {
                             return Ok(());
                         }
+                        let row_writer = match &mut row_writer {
+                            Some(current) if !changed => current,
+                            slot => slot.insert(PgRowWriter::new(row.columns())),
+                        };
+                        match row_writer.write(&row, &mut writer) {
+                            Ok(full) => {
+                                if !send_batch(&mut out, full).await {
+                                    return Ok(());
+                                }
+                            }
+                            Err(error) => {
+                                let error = ConnectError::Query(error.to_string());
+                                let _ = out.send(Err(error)).await;
+                                return Ok(());
+                            }
+                        }
+                    }
+                    if !send_batch(&mut out, writer.finish()).await {
+                        return Ok(());
                     }
                 }
                 (&mut *held.connection)

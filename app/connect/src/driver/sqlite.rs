@@ -20,7 +20,9 @@ use crate::database::{Access, ColumnInfo, Limits, RowSet, TableKind, TableRef};
 use crate::error::ConnectError;
 use crate::ident::quote_double;
 use crate::kind::DbKind;
-use crate::stream::{ColumnTracker, Held, RowStream, bind_all, generate, nested_row, send_row};
+use crate::stream::{
+    BatchStream, BatchWriter, Held, bind_all, generate, push_converted, send_batch,
+};
 use crate::transaction::{ExecError, Finish, SqlxTransaction};
 use crate::value::{ColumnHints, sqlite_row_to_json, sqlite_row_to_json_with_hints};
 use sluice_sqltpl::Rendered;
@@ -231,7 +233,13 @@ impl SqliteDatabase {
     /// No transaction is opened: a command given [`Access::ReadWrite`] may
     /// write (seed 001). A stream dropped before the end closes its connection
     /// instead of returning it to the pool (see [`Held`]).
-    pub(crate) fn stream_rows<'a>(&'a self, query: &'a Rendered, access: Access) -> RowStream<'a> {
+    pub(crate) fn stream_rows<'a>(
+        &'a self,
+        query: &'a Rendered,
+        access: Access,
+        batch_size: usize,
+        cursor_field: Option<&'a str>,
+    ) -> BatchStream<'a> {
         generate(move |mut out| async move {
             let run = async {
                 let connection = self
@@ -249,21 +257,27 @@ impl SqliteDatabase {
                     let mut rows = bind_all(sqlx::query(sql), &query.binds)
                         .persistent(false)
                         .fetch(&mut *held.connection);
-                    let mut tracker = ColumnTracker::default();
+                    let mut writer = BatchWriter::new(batch_size, cursor_field);
                     while let Some(row) = rows.try_next().await.map_err(|e| self.error(e))? {
-                        let columns = tracker.next(row.columns().iter().map(|c| c.name()), || {
-                            row.columns()
-                                .iter()
-                                .map(|c| ResultColumn {
-                                    name: c.name().to_owned(),
-                                    sort: CursorSort::sqlite(c.type_info().name()),
-                                })
-                                .collect()
-                        });
-                        let item = nested_row(sqlite_row_to_json(&row));
-                        if !send_row(&mut out, columns, item).await {
+                        let (_, done) =
+                            writer.columns(row.columns().iter().map(|c| c.name()), || {
+                                row.columns()
+                                    .iter()
+                                    .map(|c| ResultColumn {
+                                        name: c.name().to_owned(),
+                                        sort: CursorSort::sqlite(c.type_info().name()),
+                                    })
+                                    .collect()
+                            });
+                        if !send_batch(&mut out, done).await
+                            || !push_converted(&mut out, &mut writer, sqlite_row_to_json(&row))
+                                .await
+                        {
                             return Ok(());
                         }
+                    }
+                    if !send_batch(&mut out, writer.finish()).await {
+                        return Ok(());
                     }
                 }
                 held.finish();

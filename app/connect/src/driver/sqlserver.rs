@@ -19,7 +19,7 @@ use crate::database::{ColumnInfo, Limits, RowSet, TableKind, TableRef};
 use crate::error::{ConnectError, io_error};
 use crate::ident::qualified_name;
 use crate::kind::{DbKind, TlsMode};
-use crate::stream::{ColumnTracker, RowStream, generate, nested_row, send_row};
+use crate::stream::{BatchStream, BatchWriter, generate, push_converted, send_batch};
 use crate::transaction::{ExecError, Finish};
 use crate::value::tiberius_row_to_json;
 use sluice_sqltpl::{BindValue, Rendered};
@@ -272,7 +272,12 @@ impl SqlServerDatabase {
     /// are polled. Rows of result sets after the first are skipped, as in
     /// [`Self::fetch_json`]. The client goes back to the pool only when the
     /// whole result was read; a stream dropped early drops (closes) it.
-    pub(crate) fn stream_rows<'a>(&'a self, query: &'a Rendered) -> RowStream<'a> {
+    pub(crate) fn stream_rows<'a>(
+        &'a self,
+        query: &'a Rendered,
+        batch_size: usize,
+        cursor_field: Option<&'a str>,
+    ) -> BatchStream<'a> {
         generate(move |mut out| async move {
             let run = async {
                 let mut loan = self.borrow().await?;
@@ -290,7 +295,7 @@ impl SqlServerDatabase {
                         .await
                         .map_err(|e| tiberius_error(e, &self.address))?
                         .into_row_stream();
-                    let mut tracker = ColumnTracker::default();
+                    let mut writer = BatchWriter::new(batch_size, cursor_field);
                     while let Some(row) = rows
                         .try_next()
                         .await
@@ -299,19 +304,25 @@ impl SqlServerDatabase {
                         if row.result_index() > 0 {
                             continue;
                         }
-                        let columns = tracker.next(row.columns().iter().map(|c| c.name()), || {
-                            row.columns()
-                                .iter()
-                                .map(|c| ResultColumn {
-                                    name: c.name().to_owned(),
-                                    sort: CursorSort::sqlserver(c.column_type()),
-                                })
-                                .collect()
-                        });
-                        let item = nested_row(tiberius_row_to_json(&row));
-                        if !send_row(&mut out, columns, item).await {
+                        let (_, done) =
+                            writer.columns(row.columns().iter().map(|c| c.name()), || {
+                                row.columns()
+                                    .iter()
+                                    .map(|c| ResultColumn {
+                                        name: c.name().to_owned(),
+                                        sort: CursorSort::sqlserver(c.column_type()),
+                                    })
+                                    .collect()
+                            });
+                        if !send_batch(&mut out, done).await
+                            || !push_converted(&mut out, &mut writer, tiberius_row_to_json(&row))
+                                .await
+                        {
                             return Ok(());
                         }
+                    }
+                    if !send_batch(&mut out, writer.finish()).await {
+                        return Ok(());
                     }
                 }
                 self.give_back(loan);

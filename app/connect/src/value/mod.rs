@@ -17,10 +17,15 @@
 //!
 //! A column alias with dots is kept flat here; [`nest_dotted`] nests it when the
 //! caller wants nesting.
+//!
+//! Pulls from PostgreSQL write most types straight into the batch's JSON text
+//! (`postgres::PgRowWriter`), without a JSON object per row; that text is exactly
+//! what serialising these values gives (tested type by type), and results with
+//! dotted or repeated aliases still go through the objects.
 
 mod mysql;
 mod oracle;
-mod postgres;
+pub(crate) mod postgres;
 mod sqlite;
 mod sqlserver;
 

@@ -4,10 +4,12 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use serde_json::{Map, Value};
-use sqlx::postgres::{PgRow, PgTypeInfo, PgTypeKind, PgValueFormat, PgValueRef};
+use sqlx::postgres::{PgColumn, PgRow, PgTypeInfo, PgTypeKind, PgValueFormat, PgValueRef};
 use sqlx::{Column, Row, TypeInfo, ValueRef};
+
+use crate::stream::{Batch, BatchWriter};
 
 use super::{
     ConvertError, base64_json, decimal_text_to_json, embedded_json, f32_to_json, float_to_json,
@@ -95,6 +97,257 @@ fn scalar_to_json(type_name: &str, bytes: &[u8]) -> Result<Value, String> {
         other => return Err(format!("type {other} has no JSON form")),
     };
     Ok(value)
+}
+
+// ---- straight to JSON text ---------------------------------------------------------
+
+/// How a pull writes one column's values as JSON text, chosen once per result
+/// from the column's type. Every way writes exactly the text that serialising
+/// [`binary_to_json`]'s value would; types without a faster way go through it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PgWrite {
+    Bool,
+    Int2,
+    Int4,
+    Int8,
+    Float4,
+    Float8,
+    Text,
+    Uuid,
+    Date,
+    Timestamp,
+    Timestamptz,
+    /// Through [`binary_to_json`] and serde_json.
+    Value,
+}
+
+impl PgWrite {
+    pub(crate) fn of(type_info: &PgTypeInfo) -> PgWrite {
+        match type_info.kind() {
+            PgTypeKind::Domain(base) => PgWrite::of(base),
+            PgTypeKind::Simple => PgWrite::named(type_info.name()),
+            _ => PgWrite::Value,
+        }
+    }
+
+    fn named(type_name: &str) -> PgWrite {
+        match type_name {
+            "BOOL" => PgWrite::Bool,
+            "INT2" => PgWrite::Int2,
+            "INT4" => PgWrite::Int4,
+            "INT8" => PgWrite::Int8,
+            "FLOAT4" => PgWrite::Float4,
+            "FLOAT8" => PgWrite::Float8,
+            "TEXT" | "VARCHAR" | "CHAR" | "NAME" | "XML" | "CITEXT" | "citext" | "UNKNOWN" => {
+                PgWrite::Text
+            }
+            "UUID" => PgWrite::Uuid,
+            "DATE" => PgWrite::Date,
+            "TIMESTAMP" => PgWrite::Timestamp,
+            "TIMESTAMPTZ" => PgWrite::Timestamptz,
+            _ => PgWrite::Value,
+        }
+    }
+}
+
+/// Writes a result's rows straight into a batch's JSON text: the keys once per
+/// result, each value by its column's [`PgWrite`]. A result with dotted or
+/// repeated aliases goes through [`pg_row_to_json`] (nesting, last one wins).
+pub(crate) struct PgRowWriter {
+    /// Each column's `"alias":`.
+    keys: Vec<Vec<u8>>,
+    ways: Vec<PgWrite>,
+    straight: bool,
+}
+
+impl PgRowWriter {
+    pub(crate) fn new(columns: &[PgColumn]) -> PgRowWriter {
+        let mut names = std::collections::HashSet::new();
+        let straight = columns
+            .iter()
+            .all(|c| !c.name().contains('.') && names.insert(c.name()));
+        let keys = columns
+            .iter()
+            .map(|c| {
+                let mut key = serde_json::to_vec(c.name()).unwrap_or_default();
+                key.push(b':');
+                key
+            })
+            .collect();
+        let ways = columns.iter().map(|c| PgWrite::of(c.type_info())).collect();
+        PgRowWriter {
+            keys,
+            ways,
+            straight,
+        }
+    }
+
+    /// Adds `row` to the writer's batch; a full batch comes back.
+    pub(crate) fn write(
+        &self,
+        row: &PgRow,
+        writer: &mut BatchWriter<'_>,
+    ) -> Result<Option<Batch>, ConvertError> {
+        if !self.straight || self.keys.len() != row.len() {
+            return pg_row_to_json(row).map(|row| writer.push_row(row));
+        }
+        let cursor = writer.cursor_index();
+        let mut span = None;
+        let json = writer.start_row();
+        json.push(b'{');
+        for (index, column) in row.columns().iter().enumerate() {
+            let fail = |message: String| {
+                ConvertError::new(column.name(), column.type_info().name(), message)
+            };
+            if index > 0 {
+                json.push(b',');
+            }
+            json.extend_from_slice(&self.keys[index]);
+            let start = json.len();
+            let value = row
+                .try_get_raw(index)
+                .map_err(|error| fail(error.to_string()))?;
+            write_pg_value(self.ways[index], value, json).map_err(fail)?;
+            if cursor == Some(index) {
+                span = Some((start, json.len()));
+            }
+        }
+        json.push(b'}');
+        if let Some((start, end)) = span {
+            writer.cursor_span(start, end);
+        }
+        Ok(writer.end_row())
+    }
+}
+
+/// Appends one value's JSON text to `out`; `null` for NULL.
+pub(crate) fn write_pg_value(
+    how: PgWrite,
+    value: PgValueRef<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    if value.is_null() {
+        out.extend_from_slice(b"null");
+        return Ok(());
+    }
+    if how == PgWrite::Value || value.format() != PgValueFormat::Binary {
+        let json = pg_value_to_json(value)?;
+        return serde_json::to_writer(out, &json).map_err(|e| e.to_string());
+    }
+    let bytes = value.as_bytes().map_err(|error| error.to_string())?;
+    write_binary(how, bytes, out)
+}
+
+fn write_binary(how: PgWrite, bytes: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+    let mut reader = Reader(bytes);
+    match how {
+        PgWrite::Bool => {
+            let text: &[u8] = if reader.u8()? != 0 { b"true" } else { b"false" };
+            out.extend_from_slice(text);
+        }
+        PgWrite::Int2 => write_json(out, &reader.i16()?)?,
+        PgWrite::Int4 => write_json(out, &reader.i32()?)?,
+        PgWrite::Int8 => write_json(out, &reader.i64()?)?,
+        PgWrite::Float4 => write_json(out, &f32_to_json(f32::from_bits(reader.u32()?)))?,
+        PgWrite::Float8 => {
+            let float = f64::from_bits(reader.u64()?);
+            if float.is_finite() {
+                write_json(out, &float)?;
+            } else {
+                write_json(out, &float_to_json(float))?;
+            }
+        }
+        PgWrite::Text => {
+            let text = std::str::from_utf8(bytes).map_err(|_| "text is not valid UTF-8")?;
+            write_json(out, text)?;
+        }
+        PgWrite::Uuid => {
+            let uuid = uuid::Uuid::from_slice(bytes).map_err(|e| e.to_string())?;
+            let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+            out.push(b'"');
+            out.extend_from_slice(uuid.hyphenated().encode_lower(&mut text).as_bytes());
+            out.push(b'"');
+        }
+        PgWrite::Date => match reader.i32()? {
+            days @ (i32::MAX | i32::MIN) => write_json(out, &date(days))?,
+            days => match pg_epoch()
+                .date()
+                .checked_add_signed(Duration::days(days.into()))
+            {
+                Some(day) if (0..=9999).contains(&day.year()) => {
+                    out.push(b'"');
+                    push_date(out, day);
+                    out.push(b'"');
+                }
+                _ => write_json(out, &date(days))?,
+            },
+        },
+        PgWrite::Timestamp | PgWrite::Timestamptz => {
+            let with_zone = how == PgWrite::Timestamptz;
+            let micros = reader.i64()?;
+            let naive = match micros {
+                i64::MAX | i64::MIN => None,
+                micros => pg_epoch().checked_add_signed(Duration::microseconds(micros)),
+            };
+            match naive {
+                Some(naive) if (0..=9999).contains(&naive.year()) => {
+                    out.push(b'"');
+                    push_date(out, naive.date());
+                    out.push(b'T');
+                    push_time(out, naive.time());
+                    if with_zone {
+                        out.push(b'Z');
+                    }
+                    out.push(b'"');
+                }
+                _ => write_json(out, &timestamp(micros, with_zone))?,
+            }
+        }
+        PgWrite::Value => return Err("no straight way for this type".to_owned()),
+    }
+    Ok(())
+}
+
+fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(), String> {
+    serde_json::to_writer(out, value).map_err(|e| e.to_string())
+}
+
+fn push_digits(out: &mut Vec<u8>, value: u32, width: usize) {
+    let mut digits = [b'0'; 10];
+    let mut rest = value;
+    for slot in digits[..width].iter_mut().rev() {
+        *slot = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    out.extend_from_slice(&digits[..width]);
+}
+
+/// `YYYY-MM-DD` for years 0 to 9999, as [`format_date`] writes them.
+fn push_date(out: &mut Vec<u8>, day: NaiveDate) {
+    push_digits(out, day.year().unsigned_abs(), 4);
+    out.push(b'-');
+    push_digits(out, day.month(), 2);
+    out.push(b'-');
+    push_digits(out, day.day(), 2);
+}
+
+/// `HH:MM:SS[.ffffff|.fffffffff]`, as [`format_time`] writes it.
+fn push_time(out: &mut Vec<u8>, time: NaiveTime) {
+    push_digits(out, time.hour(), 2);
+    out.push(b':');
+    push_digits(out, time.minute(), 2);
+    out.push(b':');
+    push_digits(out, time.second(), 2);
+    let nanos = time.nanosecond().min(999_999_999);
+    if nanos == 0 {
+        return;
+    }
+    out.push(b'.');
+    if nanos.is_multiple_of(1000) {
+        push_digits(out, nanos / 1000, 6);
+    } else {
+        push_digits(out, nanos, 9);
+    }
 }
 
 /// A cursor over big-endian wire bytes that fails instead of panicking.
@@ -456,6 +709,82 @@ mod tests {
         assert!(scalar_to_json("INT8", &[1, 2]).is_err());
         assert!(scalar_to_json("INET", &[2, 32, 0, 16, 1]).is_err());
         assert!(scalar_to_json("geometry", &[1]).is_err());
+    }
+
+    /// Every straight way writes exactly what serialising the value would.
+    #[test]
+    fn straight_json_text_equals_the_serialised_value() {
+        let mut cases: Vec<(&str, Vec<u8>)> = vec![
+            ("BOOL", vec![1]),
+            ("BOOL", vec![0]),
+            ("INT2", (-32768i16).to_be_bytes().to_vec()),
+            ("INT4", 123_456i32.to_be_bytes().to_vec()),
+            ("INT8", i64::MIN.to_be_bytes().to_vec()),
+            ("INT8", 9_007_199_254_740_993i64.to_be_bytes().to_vec()),
+            ("TEXT", "plain".as_bytes().to_vec()),
+            (
+                "VARCHAR",
+                "quo\"te\\ \n\u{1} é ☃ \u{10ffff}".as_bytes().to_vec(),
+            ),
+            ("UUID", (0..16).collect()),
+            ("DATE", 0i32.to_be_bytes().to_vec()),
+            ("DATE", 9_500i32.to_be_bytes().to_vec()),
+            ("DATE", (-800_000i32).to_be_bytes().to_vec()),
+            ("DATE", 3_000_000i32.to_be_bytes().to_vec()),
+            ("DATE", i32::MAX.to_be_bytes().to_vec()),
+            ("DATE", i32::MIN.to_be_bytes().to_vec()),
+        ];
+        for float in [
+            0.0,
+            -0.0,
+            1.5,
+            0.1,
+            1e300,
+            -2.5e-7,
+            1e21,
+            123_456.789,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ] {
+            cases.push(("FLOAT8", f64::to_bits(float).to_be_bytes().to_vec()));
+            cases.push(("FLOAT4", (float as f32).to_bits().to_be_bytes().to_vec()));
+        }
+        for micros in [
+            0i64,
+            1,
+            500_000,
+            1_000,
+            -1,
+            820_000_000_123_456,
+            -63_000_000_000_000_000,
+            300_000_000_000_000_000,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            cases.push(("TIMESTAMP", micros.to_be_bytes().to_vec()));
+            cases.push(("TIMESTAMPTZ", micros.to_be_bytes().to_vec()));
+        }
+        for (type_name, bytes) in cases {
+            let how = PgWrite::named(type_name);
+            assert_ne!(how, PgWrite::Value, "{type_name}");
+            let expected =
+                serde_json::to_vec(&scalar_to_json(type_name, &bytes).expect("converts")).unwrap();
+            let mut written = Vec::new();
+            write_binary(how, &bytes, &mut written).expect("writes");
+            assert_eq!(
+                String::from_utf8_lossy(&written),
+                String::from_utf8_lossy(&expected),
+                "{type_name} {bytes:?}"
+            );
+        }
+        // Bad bytes are errors, as they are for the value.
+        let mut out = Vec::new();
+        assert!(write_binary(PgWrite::Int8, &[1, 2], &mut out).is_err());
+        assert!(write_binary(PgWrite::Text, &[0xff], &mut out).is_err());
+        assert!(write_binary(PgWrite::Uuid, &[1], &mut out).is_err());
+        assert_eq!(PgWrite::named("NUMERIC"), PgWrite::Value);
+        assert_eq!(PgWrite::named("JSONB"), PgWrite::Value);
     }
 
     #[test]
