@@ -1089,3 +1089,133 @@ on_both_backends!(
         app.stop().await;
     }
 );
+
+on_both_backends!(
+    ten_thousand_members_change_at_once_and_a_connectors_deletion_takes_its_syncs,
+    |backend| async move {
+        let app = TestApp::spawn(backend).await;
+        let owner = app.signup("Bulk").await;
+        let key = app.api_key_for(&owner).await;
+        let tenant = tenant_of(&app, &owner).await;
+        let connection = connection(&app, &owner, &key).await;
+        let sync = ok(
+            &app,
+            &key,
+            Method::POST,
+            "/api/v1/segment-syncs",
+            Some(sync_body("all", &connection, Value::Null)),
+            201,
+        )
+        .await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let consumer = sync_consumer(&sluice_store::ids::SegmentSyncId::parse(&sync).unwrap());
+        let ids: Vec<String> = (0..10_000).map(|i| format!("p{i:05}")).collect();
+        let batch: Vec<Value> = ids
+            .iter()
+            .map(|id| json!({"id": id, "fields": {"id": id}}))
+            .collect();
+        ok(
+            &app,
+            &key,
+            Method::POST,
+            "/api/v1/profiles:batch",
+            Some(json!({"profiles": batch})),
+            200,
+        )
+        .await;
+        let segment = ok(
+            &app,
+            &key,
+            Method::POST,
+            "/api/v1/segments",
+            Some(json!({"name": "big"})),
+            201,
+        )
+        .await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let stream = segment_stream(&sluice_store::ids::SegmentId::parse(&segment).unwrap());
+        let members = format!("/api/v1/segments/{segment}/members");
+
+        let added = ok(
+            &app,
+            &key,
+            Method::POST,
+            &members,
+            Some(json!({"profile_ids": ids})),
+            200,
+        )
+        .await;
+        assert_eq!(added["changed"], 10_000);
+        let pending = app
+            .store()
+            .pending_outbox(&tenant, &consumer, &stream, 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            pending.count, 10_001,
+            "the segment's creation and one add per member"
+        );
+        assert_eq!(pending.entries[1].payload["profile"]["id"], "p00000");
+        assert_eq!(
+            pending.entries[1].payload["profile"]["fields"],
+            json!({"id": "p00000"})
+        );
+        let shown = ok(
+            &app,
+            &key,
+            Method::GET,
+            &format!("/api/v1/segments/{segment}"),
+            None,
+            200,
+        )
+        .await;
+        assert_eq!(shown["members"], 10_000);
+        let removed = ok(
+            &app,
+            &key,
+            Method::DELETE,
+            &members,
+            Some(json!({"profile_ids": ids})),
+            200,
+        )
+        .await;
+        assert_eq!(removed["changed"], 10_000);
+        let pending = app
+            .store()
+            .pending_outbox(&tenant, &consumer, &stream, 10)
+            .await
+            .unwrap();
+        assert_eq!(pending.count, 20_001);
+
+        ok(
+            &app,
+            &key,
+            Method::DELETE,
+            &format!("/api/v1/connections/{connection}"),
+            Some(json!({"confirm": "crm"})),
+            204,
+        )
+        .await;
+        ok(
+            &app,
+            &key,
+            Method::GET,
+            &format!("/api/v1/segment-syncs/{sync}"),
+            None,
+            404,
+        )
+        .await;
+        assert!(
+            app.store()
+                .outbox_consumer(&tenant, &consumer, &stream)
+                .await
+                .is_err(),
+            "its consumers went with it"
+        );
+        app.stop().await;
+    }
+);

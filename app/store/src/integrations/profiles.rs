@@ -333,23 +333,28 @@ impl Store {
                 .first(c)
                 .await
                 .or_not_found("profile")?;
-            let its_segments = segment_members::table
+            let its_segments: Vec<String> = segment_members::table
                 .filter(segment_members::tenant_id.eq(tenant.as_str()))
                 .filter(segment_members::profile_id.eq(id.as_str()))
-                .select(segment_members::segment_id);
-            // Segment rows are locked before the streams, as every membership
-            // change does.
-            let locked: Vec<(String, i64, String)> = diesel::update(
-                segments::table
-                    .filter(segments::tenant_id.eq(tenant.as_str()))
-                    .filter(segments::id.eq_any(its_segments)),
-            )
-            .set(segments::updated_at.eq(segments::updated_at))
-            .returning((segments::id, segments::number, segments::name))
-            .get_results(c)
-            .await?;
-            let mut locked = locked;
-            locked.sort();
+                .order(segment_members::segment_id.asc())
+                .select(segment_members::segment_id)
+                .load(c)
+                .await?;
+            // Segment rows are locked one at a time in id order, before the
+            // streams, as every membership change does.
+            let mut locked: Vec<(String, i64, String)> = Vec::with_capacity(its_segments.len());
+            for segment in its_segments {
+                let (number, name): (i64, String) = diesel::update(
+                    segments::table
+                        .filter(segments::tenant_id.eq(tenant.as_str()))
+                        .filter(segments::id.eq(&segment)),
+                )
+                .set(segments::updated_at.eq(segments::updated_at))
+                .returning((segments::number, segments::name))
+                .get_result(c)
+                .await?;
+                locked.push((segment, number, name));
+            }
             diesel::delete(
                 segment_members::table
                     .filter(segment_members::tenant_id.eq(tenant.as_str()))
