@@ -1219,3 +1219,108 @@ on_both_backends!(
         app.stop().await;
     }
 );
+
+on_both_backends!(
+    statistics_count_the_statements_a_sync_ran_in_the_range,
+    |backend| async move {
+        use sluice_store::integrations::{SyncBatch, SyncEvent, SyncOutcome};
+        let app = TestApp::spawn(backend).await;
+        let owner = app.signup("Stats").await;
+        let key = app.api_key_for(&owner).await;
+        let tenant = tenant_of(&app, &owner).await;
+        let connection = connection(&app, &owner, &key).await;
+        let sync = ok(
+            &app,
+            &key,
+            Method::POST,
+            "/api/v1/segment-syncs",
+            Some(sync_body("stats", &connection, Value::Null)),
+            201,
+        )
+        .await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let sync_id = sluice_store::ids::SegmentSyncId::parse(&sync).unwrap();
+        let now = sluice_store::now();
+        let batch = |outcome, rows, at, error| SyncBatch {
+            sync_id: &sync_id,
+            segment_id: None,
+            event: SyncEvent::Add,
+            entries: 10,
+            rows_affected: rows,
+            duration_ms: 5,
+            outcome,
+            error,
+            failed_sql: error.map(|_| "INSERT INTO members VALUES (1, 'x')"),
+            at,
+        };
+        let hour = chrono::Duration::hours(1);
+        for b in [
+            batch(SyncOutcome::Succeeded, 10, now - hour, None),
+            batch(SyncOutcome::Succeeded, 7, now - hour * 2, None),
+            batch(
+                SyncOutcome::Failed,
+                0,
+                now - hour * 3,
+                Some("no such table: members"),
+            ),
+            batch(
+                SyncOutcome::Failed,
+                0,
+                now - hour * 48,
+                Some("too old to count"),
+            ),
+        ] {
+            app.store().record_sync_batch(&tenant, &b).await.unwrap();
+        }
+        let stats = ok(
+            &app,
+            &key,
+            Method::GET,
+            &format!("/api/v1/segment-syncs/{sync}/stats"),
+            None,
+            200,
+        )
+        .await;
+        assert_eq!(
+            (
+                stats["succeeded"].as_i64(),
+                stats["failed"].as_i64(),
+                stats["rows_affected"].as_i64()
+            ),
+            (Some(2), Some(1), Some(17))
+        );
+        assert_eq!(stats["recent_errors"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            stats["recent_errors"][0]["message"],
+            "no such table: members"
+        );
+        assert_eq!(
+            stats["recent_errors"][0]["sql"],
+            "INSERT INTO members VALUES (1, 'x')"
+        );
+        let charted: i64 = stats["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["succeeded"].as_i64().unwrap() + b["failed"].as_i64().unwrap())
+            .sum();
+        assert_eq!(charted, 3);
+        let from = (now - hour * 72).and_utc().to_rfc3339();
+        let wide = ok(
+            &app,
+            &key,
+            Method::GET,
+            &format!(
+                "/api/v1/segment-syncs/{sync}/stats?from={}",
+                from.replace('+', "%2B")
+            ),
+            None,
+            200,
+        )
+        .await;
+        assert_eq!(wide["failed"], 2);
+        app.stop().await;
+    }
+);

@@ -123,7 +123,11 @@ impl Modify for ErrorAnswers {
                     error_answer(operation, "400", "A query parameter or the body is invalid");
                 }
                 if has_body {
-                    error_answer(operation, "413", "The body is larger than 1 MiB");
+                    error_answer(
+                        operation,
+                        "413",
+                        "The body is larger than 1 MiB (32 MiB for the calls that take up to 10,000 profiles or profile ids)",
+                    );
                     error_answer(operation, "415", "The body is not JSON");
                 }
             }
