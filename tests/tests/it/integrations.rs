@@ -187,6 +187,29 @@ on_both_backends!(
         assert_eq!(all.len(), 500);
         assert_eq!(all[0]["id"], "bulk-00000");
 
+        // Any printable id can be addressed in a path, percent-encoded.
+        for (encoded, id) in [
+            ("a%2Fb", "a/b"),
+            ("sp%20ace%2Bplus", "sp ace+plus"),
+            ("%C3%A9t%C3%A9", "été"),
+        ] {
+            let path = format!("/api/v1/profiles/{encoded}");
+            let created = ok(
+                &app,
+                &key,
+                Method::PUT,
+                &path,
+                Some(json!({"fields": {}})),
+                201,
+            )
+            .await;
+            assert_eq!(created["id"], id);
+            assert_eq!(
+                ok(&app, &key, Method::GET, &path, None, 200).await["id"],
+                id
+            );
+            ok(&app, &key, Method::DELETE, &path, None, 204).await;
+        }
         ok(
             &app,
             &key,
