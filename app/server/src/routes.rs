@@ -13,6 +13,9 @@ use crate::{api, metrics, ops, web as pages};
 /// Largest form or JSON body accepted by the UI and API.
 const BODY_LIMIT: usize = 1024 * 1024;
 
+/// Largest body of the calls that take up to 10,000 profiles or profile ids.
+const BATCH_BODY_LIMIT: usize = 32 * 1024 * 1024;
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::FormConfig::default().limit(BODY_LIMIT))
         .app_data(web::PayloadConfig::default().limit(BODY_LIMIT))
@@ -197,7 +200,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// `/api/v1`: every resource answers 405 with `Allow` for a method it does not
 /// have, an unknown path 404, and every extractor failure SPEC's JSON error shape.
 fn api_scope() -> actix_web::Scope {
-    use api::{audit, commands, connections, inboxes, openapi, tenant, users};
+    use api::{
+        audit, commands, connections, inboxes, openapi, profiles, segment_syncs, segments, tenant,
+        users,
+    };
     web::scope("/api/v1")
         .app_data(
             web::JsonConfig::default()
@@ -304,6 +310,77 @@ fn api_scope() -> actix_web::Scope {
                 .get(connections::preview)
                 .finish(),
         )
+        .service(ApiResource::new("/profiles").get(profiles::list).finish())
+        .service(
+            ApiResource::new("/profiles:batch")
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(BATCH_BODY_LIMIT)
+                        .error_handler(|err, _| api_json_error(err).into()),
+                )
+                .post(profiles::batch)
+                .finish(),
+        )
+        .service(
+            ApiResource::new("/profiles/{id}")
+                .get(profiles::show)
+                .put(profiles::put)
+                .delete(profiles::delete)
+                .finish(),
+        )
+        .service(
+            ApiResource::new("/segments")
+                .post(segments::create)
+                .get(segments::list)
+                .finish(),
+        )
+        .service(
+            ApiResource::new("/segments/{id}")
+                .get(segments::show)
+                .patch(segments::rename)
+                .delete(segments::delete)
+                .finish(),
+        )
+        .service(
+            ApiResource::new("/segments/{id}/members")
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(BATCH_BODY_LIMIT)
+                        .error_handler(|err, _| api_json_error(err).into()),
+                )
+                .get(segments::members)
+                .post(segments::add_members)
+                .delete(segments::remove_members)
+                .finish(),
+        )
+        .service(
+            ApiResource::new("/segments/{id}/clear")
+                .post(segments::clear)
+                .finish(),
+        )
+        .service(
+            ApiResource::new("/segment-syncs")
+                .post(segment_syncs::create)
+                .get(segment_syncs::list)
+                .finish(),
+        )
+        .service(
+            ApiResource::new("/segment-syncs/{id}")
+                .get(segment_syncs::show)
+                .patch(segment_syncs::update)
+                .delete(segment_syncs::delete)
+                .finish(),
+        )
+        .service(
+            ApiResource::new("/segment-syncs/{id}/stats")
+                .get(segment_syncs::stats)
+                .finish(),
+        )
+        .service(
+            ApiResource::new("/segment-syncs/{id}/resync")
+                .post(segment_syncs::resync)
+                .finish(),
+        )
         .default_service(web::to(api_not_found))
 }
 
@@ -340,6 +417,21 @@ impl ApiResource {
         F::Output: Responder + 'static,
     {
         self.on(Method::GET, handler)
+    }
+
+    /// Configuration for this path only (a larger body limit).
+    fn app_data<U: 'static>(mut self, data: U) -> Self {
+        self.resource = self.resource.app_data(data);
+        self
+    }
+
+    fn put<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.on(Method::PUT, handler)
     }
 
     fn post<F, Args>(self, handler: F) -> Self

@@ -12,7 +12,7 @@ use crate::audit::AuditEvent;
 use crate::domain::{ConnectorName, Reach};
 use crate::error::OptionalExt;
 use crate::ids::{ConnectorId, TenantId};
-use crate::schema::{command_runs, commands, connectors};
+use crate::schema::{command_runs, commands, connectors, outbox_consumers, segment_syncs};
 use crate::secret::{hash_token, random_token};
 use crate::{Store, StoreError, in_transaction, insert_audit, now, with_conn};
 
@@ -425,6 +425,24 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut conn = self.write().await?;
         in_transaction!(&mut conn, c => {
+            // Its segment syncs' outbox consumers (the syncs go by cascade).
+            let its_syncs: Vec<String> = segment_syncs::table
+                .filter(segment_syncs::tenant_id.eq(tenant.as_str()))
+                .filter(segment_syncs::connector_id.eq(id.as_str()))
+                .select(segment_syncs::id)
+                .load(c)
+                .await?;
+            let consumers: Vec<String> = its_syncs
+                .into_iter()
+                .map(|sync| crate::integrations::sync_consumer(&crate::ids::SegmentSyncId::from_stored(sync)))
+                .collect();
+            diesel::delete(
+                outbox_consumers::table
+                    .filter(outbox_consumers::tenant_id.eq(tenant.as_str()))
+                    .filter(outbox_consumers::consumer.eq_any(&consumers)),
+            )
+            .execute(c)
+            .await?;
             // Children first, in the lock order every run update uses (see the
             // crate docs): its commands' runs, its commands, then the connector.
             let its_commands = commands::table

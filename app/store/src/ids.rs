@@ -63,6 +63,9 @@ typed_id!(MessageId, "msg");
 typed_id!(CommandId, "cmd");
 typed_id!(RunId, "run");
 typed_id!(DirectUrlId, "dir");
+typed_id!(SegmentId, "seg");
+typed_id!(SegmentSyncId, "ssy");
+typed_id!(SyncBatchId, "ssb");
 
 #[cfg(test)]
 mod tests {

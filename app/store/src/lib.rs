@@ -19,6 +19,7 @@ mod error;
 pub mod history;
 pub mod ids;
 pub mod inboxes;
+pub mod integrations;
 pub mod invitations;
 pub mod leases;
 mod maintenance;

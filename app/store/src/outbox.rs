@@ -143,6 +143,68 @@ macro_rules! advance_outbox {
 }
 pub(crate) use advance_outbox;
 
+/// Creates `$consumer` (`&str`) of `$stream` (`&str`) of `$tenant` starting at
+/// `$start` ([`StartAt`]), paused when `$paused`, on `$c`, the connection of the
+/// caller's transaction; leaves an existing one as it is (keeping its position).
+/// Reads the stream's end without locking its row, so it never waits on an
+/// append: entries that commit after the read are the consumer's to apply.
+/// Evaluates to `Result<(), StoreError>`.
+macro_rules! ensure_outbox_consumer {
+    ($c:expr, $tenant:expr, $consumer:expr, $stream:expr, $start:expr, $paused:expr) => {
+        async {
+            use ::diesel::prelude::*;
+            use ::diesel_async::RunQueryDsl;
+            use $crate::schema::{outbox_consumers, outbox_streams};
+            let tenant: &$crate::ids::TenantId = $tenant;
+            let consumer: &str = $consumer;
+            let stream: &str = $stream;
+            let start: $crate::outbox::StartAt = $start;
+            let paused: bool = $paused;
+            ::diesel::insert_into(outbox_streams::table)
+                .values((
+                    outbox_streams::tenant_id.eq(tenant.as_str()),
+                    outbox_streams::stream.eq(stream),
+                    outbox_streams::next_seq.eq(1),
+                ))
+                .on_conflict((outbox_streams::tenant_id, outbox_streams::stream))
+                .do_nothing()
+                .execute(&mut *$c)
+                .await
+                .map_err($crate::StoreError::parent_gone("tenant"))?;
+            let next_seq: i64 = outbox_streams::table
+                .filter(outbox_streams::tenant_id.eq(tenant.as_str()))
+                .filter(outbox_streams::stream.eq(stream))
+                .select(outbox_streams::next_seq)
+                .first(&mut *$c)
+                .await?;
+            let position = match start {
+                $crate::outbox::StartAt::Beginning => 0,
+                $crate::outbox::StartAt::End => next_seq - 1,
+            };
+            ::diesel::insert_into(outbox_consumers::table)
+                .values((
+                    outbox_consumers::tenant_id.eq(tenant.as_str()),
+                    outbox_consumers::consumer.eq(consumer),
+                    outbox_consumers::stream.eq(stream),
+                    outbox_consumers::position.eq(position),
+                    outbox_consumers::paused.eq(paused),
+                    outbox_consumers::updated_at.eq($crate::now()),
+                ))
+                .on_conflict((
+                    outbox_consumers::tenant_id,
+                    outbox_consumers::consumer,
+                    outbox_consumers::stream,
+                ))
+                .do_nothing()
+                .execute(&mut *$c)
+                .await?;
+            Ok::<(), $crate::StoreError>(())
+        }
+        .await
+    };
+}
+pub(crate) use ensure_outbox_consumer;
+
 /// Where a new consumer starts reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StartAt {
@@ -387,44 +449,7 @@ impl Store {
     ) -> Result<OutboxConsumer, StoreError> {
         let mut conn = self.write().await?;
         let row: ConsumerRow = in_transaction!(&mut conn, c => {
-            diesel::insert_into(outbox_streams::table)
-                .values((
-                    outbox_streams::tenant_id.eq(tenant.as_str()),
-                    outbox_streams::stream.eq(stream),
-                    outbox_streams::next_seq.eq(1),
-                ))
-                .on_conflict((outbox_streams::tenant_id, outbox_streams::stream))
-                .do_nothing()
-                .execute(c)
-                .await
-                .map_err(StoreError::parent_gone("tenant"))?;
-            let next_seq: i64 = outbox_streams::table
-                .filter(outbox_streams::tenant_id.eq(tenant.as_str()))
-                .filter(outbox_streams::stream.eq(stream))
-                .select(outbox_streams::next_seq)
-                .first(c)
-                .await?;
-            let position = match start {
-                StartAt::Beginning => 0,
-                StartAt::End => next_seq - 1,
-            };
-            diesel::insert_into(outbox_consumers::table)
-                .values((
-                    outbox_consumers::tenant_id.eq(tenant.as_str()),
-                    outbox_consumers::consumer.eq(consumer),
-                    outbox_consumers::stream.eq(stream),
-                    outbox_consumers::position.eq(position),
-                    outbox_consumers::paused.eq(false),
-                    outbox_consumers::updated_at.eq(now()),
-                ))
-                .on_conflict((
-                    outbox_consumers::tenant_id,
-                    outbox_consumers::consumer,
-                    outbox_consumers::stream,
-                ))
-                .do_nothing()
-                .execute(c)
-                .await?;
+            self::ensure_outbox_consumer!(c, tenant, consumer, stream, start, false)?;
             Ok(consumer_query(tenant, consumer, stream)
                 .select(ConsumerRow::as_select())
                 .first(c)

@@ -266,3 +266,94 @@ diesel::table! {
         done_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    profiles (tenant_id, id) {
+        tenant_id -> Text,
+        id -> Text,
+        fields -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    segment_numbers (tenant_id) {
+        tenant_id -> Text,
+        last_number -> BigInt,
+    }
+}
+
+diesel::table! {
+    segments (id) {
+        id -> Text,
+        tenant_id -> Text,
+        number -> BigInt,
+        name -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    segment_members (segment_id, profile_id) {
+        tenant_id -> Text,
+        segment_id -> Text,
+        profile_id -> Text,
+        added_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    segment_syncs (id) {
+        id -> Text,
+        tenant_id -> Text,
+        name -> Text,
+        description -> Text,
+        active -> Bool,
+        connector_id -> Text,
+        all_segments -> Bool,
+        add_template -> Text,
+        remove_template -> Text,
+        clear_template -> Nullable<Text>,
+        upsert_segment_template -> Nullable<Text>,
+        delete_segment_template -> Nullable<Text>,
+        batch_size -> BigInt,
+        batch_timeout_ms -> BigInt,
+        resync_requested_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    segment_sync_segments (sync_id, segment_id) {
+        sync_id -> Text,
+        segment_id -> Text,
+    }
+}
+
+diesel::table! {
+    segment_sync_batches (id) {
+        id -> Text,
+        tenant_id -> Text,
+        sync_id -> Text,
+        segment_id -> Nullable<Text>,
+        event -> Text,
+        entries -> BigInt,
+        rows_affected -> BigInt,
+        duration_ms -> BigInt,
+        outcome -> Text,
+        error -> Nullable<Text>,
+        failed_sql -> Nullable<Text>,
+        at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    profiles,
+    segments,
+    segment_members,
+    segment_syncs,
+    segment_sync_segments,
+);

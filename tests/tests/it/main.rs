@@ -11,6 +11,7 @@ mod connectors;
 mod crash;
 mod fencing;
 mod inboxes;
+mod integrations;
 mod jobs;
 mod load;
 mod ops;

@@ -8,6 +8,9 @@ pub mod fields;
 pub mod inboxes;
 pub mod openapi;
 pub mod page;
+pub mod profiles;
+pub mod segment_syncs;
+pub mod segments;
 pub mod tenant;
 pub mod users;
 

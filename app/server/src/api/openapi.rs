@@ -14,7 +14,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{audit, commands, connections, inboxes, tenant, users};
+use crate::api::{
+    audit, commands, connections, inboxes, profiles, segment_syncs, segments, tenant, users,
+};
 use crate::error::{ErrorBody, ErrorDetail};
 
 #[derive(OpenApi)]
@@ -26,7 +28,10 @@ use crate::error::{ErrorBody, ErrorDetail};
         connections::delete, connections::test, connections::tables, connections::columns, connections::preview,
         commands::create, commands::list, commands::show, commands::run, commands::pause, commands::resume,
         commands::delete, commands::runs, inboxes::create, inboxes::list, inboxes::show, inboxes::delete,
-        inboxes::messages,
+        inboxes::messages, profiles::put, profiles::batch, profiles::list, profiles::show, profiles::delete,
+        segments::create, segments::list, segments::show, segments::rename, segments::delete, segments::add_members,
+        segments::remove_members, segments::clear, segments::members, segment_syncs::create, segment_syncs::list,
+        segment_syncs::show, segment_syncs::update, segment_syncs::delete, segment_syncs::resync, segment_syncs::stats,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, tenant::TenantBody, users::UserBody, audit::AuditEntryBody,
@@ -35,6 +40,11 @@ use crate::error::{ErrorBody, ErrorDetail};
         connections::DeleteRequest, connections::TestBody, connections::TableBody, connections::ColumnBody, connections::PreviewBody,
         commands::CommandRequest, commands::CallbackRequest, commands::CreatedCommand, commands::CommandBody, commands::RunBody,
         commands::RunRequest, commands::RunStarted, inboxes::InboxRequest, inboxes::InboxBody, inboxes::MessageBody,
+        profiles::ProfileRequest, profiles::ProfileBody, profiles::BatchRequest, profiles::BatchProfile, profiles::BatchBody,
+        segments::SegmentRequest, segments::SegmentBody, segments::MembersRequest, segments::MembersChanged, segments::MemberBody,
+        segment_syncs::TemplatesRequest, segment_syncs::SyncRequest, segment_syncs::TemplatesPatch, segment_syncs::SyncPatch,
+        segment_syncs::SyncBody, segment_syncs::CreatedSync, segment_syncs::DeleteRequest, segment_syncs::ResyncStarted,
+        segment_syncs::StatsError, segment_syncs::StatsPoint, segment_syncs::StatsBody,
     )),
     modifiers(&BearerAuth, &OptionalBodies, &ErrorAnswers, &Enums)
 )]
@@ -56,7 +66,7 @@ impl Modify for BearerAuth {
 /// delete without `confirm` is refused with a 400 naming it, not a parse error.
 struct OptionalBodies;
 
-const OPTIONAL_BODIES: &[&str] = &["runCommand", "deleteConnection"];
+const OPTIONAL_BODIES: &[&str] = &["runCommand", "deleteConnection", "deleteSegmentSync"];
 
 impl Modify for OptionalBodies {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -113,7 +123,11 @@ impl Modify for ErrorAnswers {
                     error_answer(operation, "400", "A query parameter or the body is invalid");
                 }
                 if has_body {
-                    error_answer(operation, "413", "The body is larger than 1 MiB");
+                    error_answer(
+                        operation,
+                        "413",
+                        "The body is larger than 1 MiB (32 MiB for the calls that take up to 10,000 profiles or profile ids)",
+                    );
                     error_answer(operation, "415", "The body is not JSON");
                 }
             }

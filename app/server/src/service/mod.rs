@@ -6,6 +6,9 @@
 pub mod commands;
 pub mod connectors;
 pub mod inboxes;
+pub mod profiles;
+pub mod segment_syncs;
+pub mod segments;
 
 use sluice_store::audit::AuditEvent;
 use sluice_store::domain::Invalid;
