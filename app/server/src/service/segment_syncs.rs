@@ -21,17 +21,6 @@ pub const MAX_BATCH_TIMEOUT_MS: i64 = 3_600_000;
 const MAX_TEMPLATE_BYTES: usize = 64 * 1024;
 const MAX_DESCRIPTION_CHARS: usize = 2_000;
 
-/// The dialect segment templates are checked and rendered in for a connector kind.
-pub fn dialect(kind: DbKind) -> SegmentDialect {
-    match kind {
-        DbKind::Postgres => SegmentDialect::Postgres,
-        DbKind::Mysql | DbKind::Mariadb => SegmentDialect::Mysql,
-        DbKind::Sqlserver => SegmentDialect::Sqlserver,
-        DbKind::Oracle => SegmentDialect::Oracle,
-        DbKind::Sqlite => SegmentDialect::Sqlite,
-    }
-}
-
 /// Templates as sent (an empty optional one is none).
 #[derive(Debug, Clone, Default)]
 pub struct TemplatesDraft {
@@ -196,7 +185,7 @@ pub async fn check(
             SyncScope::Chosen(chosen)
         }
     };
-    let dialect = dialect(kind);
+    let dialect = kind.segment_dialect();
     let t = &draft.templates;
     let templates = SyncTemplates {
         add: required_template("templates.add", &t.add, dialect)?,
