@@ -60,6 +60,23 @@ fn run(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// `psql` on the local server as postgres, in `database`, quiet, running `sql`
+/// (`-c`, so `\\copy` works too).
+fn psql(database: &str, sql: &str) -> Command {
+    let mut command = Command::new("psql");
+    command.args([
+        "-h",
+        "127.0.0.1",
+        "-U",
+        "postgres",
+        "-d",
+        database,
+        "-qc",
+        sql,
+    ]);
+    command
+}
+
 fn timed(cmd: &mut Command) -> Duration {
     let started = Instant::now();
     let status = cmd
@@ -79,16 +96,10 @@ struct Source {
 
 fn prepare_postgres(rows: u64) -> Source {
     let database = format!("sluice_bench_{}", uuid::Uuid::new_v4().simple());
-    run(Command::new("psql").args([
-        "-h",
-        "127.0.0.1",
-        "-U",
+    run(&mut psql(
         "postgres",
-        "-d",
-        "postgres",
-        "-qc",
         &format!("CREATE DATABASE {database}"),
-    ]));
+    ));
     let setup = format!(
         "CREATE TABLE t (id bigint PRIMARY KEY, name text, amount numeric(12,2), qty int, ratio double precision, active boolean, \
          created_at timestamptz, day date, tags jsonb, code uuid); \
@@ -96,34 +107,14 @@ fn prepare_postgres(rows: u64) -> Source {
          timestamptz '2026-01-01' + g * interval '1 second', date '2026-01-01' + (g % 365), \
          jsonb_build_object('tier', g % 5, 'region', 'eu'), md5(g::text)::uuid FROM generate_series(1, {rows}) g; ANALYZE t;"
     );
-    run(Command::new("psql").args([
-        "-h",
-        "127.0.0.1",
-        "-U",
-        "postgres",
-        "-d",
-        &database,
-        "-qc",
-        &setup,
-    ]));
+    run(&mut psql(&database, &setup));
     let db = database.clone();
     Source {
         kind: "PostgreSQL",
         database: database.clone(),
         connection: json!({"name": "bench_pg", "kind": "postgres", "auth": {"params": {"server": "127.0.0.1", "port": 5432, "database": database, "username": "postgres", "sslMode": "disabled"}}}),
         baseline: Box::new(move || {
-            let mut c = Command::new("psql");
-            c.args([
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-                "-d",
-                &db,
-                "-c",
-                "\\copy (SELECT row_to_json(t) FROM t) TO '/dev/null'",
-            ]);
-            c
+            psql(&db, "\\copy (SELECT row_to_json(t) FROM t) TO '/dev/null'")
         }),
     }
 }
@@ -158,18 +149,11 @@ fn prepare_mariadb(rows: u64) -> Source {
 
 fn drop_source(source: &Source) {
     let _ = match source.kind {
-        "PostgreSQL" => Command::new("psql")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-                "-d",
-                "postgres",
-                "-qc",
-                &format!("DROP DATABASE {} WITH (FORCE)", source.database),
-            ])
-            .output(),
+        "PostgreSQL" => psql(
+            "postgres",
+            &format!("DROP DATABASE {} WITH (FORCE)", source.database),
+        )
+        .output(),
         _ => Command::new("mariadb")
             .args([
                 "-h",
@@ -317,16 +301,10 @@ async fn enqueue_to_start(sink: &Sink) {
     println!("| control plane | p50 | p90 | p99 | max |");
     println!("|---|---|---|---|---|");
     let control_db = format!("sluice_bench_cp_{}", uuid::Uuid::new_v4().simple());
-    run(Command::new("psql").args([
-        "-h",
-        "127.0.0.1",
-        "-U",
+    run(&mut psql(
         "postgres",
-        "-d",
-        "postgres",
-        "-qc",
         &format!("CREATE DATABASE {control_db}"),
-    ]));
+    ));
     let control_url = format!("postgres://postgres@127.0.0.1:5432/{control_db}");
     for (label, url) in [("SQLite", None), ("PostgreSQL", Some(control_url.as_str()))] {
         let data = tempfile::tempdir().unwrap();
@@ -349,18 +327,11 @@ async fn enqueue_to_start(sink: &Sink) {
             at(1.0)
         );
     }
-    let _ = Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-qc",
-            &format!("DROP DATABASE {control_db} WITH (FORCE)"),
-        ])
-        .output();
+    let _ = psql(
+        "postgres",
+        &format!("DROP DATABASE {control_db} WITH (FORCE)"),
+    )
+    .output();
 }
 
 const LATENCY_RUNS: usize = 100;
