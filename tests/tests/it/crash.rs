@@ -197,7 +197,9 @@ async fn a_killed_process_loses_no_rows_and_the_cursor_ends_right() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_during_a_callback_retry_resumes_the_run_from_the_failed_batch() {
     let dir = tempfile::tempdir().unwrap();
-    let sluice = sluice(&dir.path().join("data")).env("SLUICE_DELIVERY_RETRY_DELAYS", "3,3");
+    // Long enough that the first process is surely killed while the retry waits,
+    // even on a loaded machine (a kill after it started would interrupt the run).
+    let sluice = sluice(&dir.path().join("data")).env("SLUICE_DELIVERY_RETRY_DELAYS", "8,8");
     let tenant = sluice.provision("Retry Co", "retry@retry.test", "retry test password");
     sluice_tests::sqlite_source(
         &tenant.sqlite_dir.join("items.db"),
@@ -245,6 +247,14 @@ async fn a_restart_during_a_callback_retry_resumes_the_run_from_the_failed_batch
         "{retrying}"
     );
     first.kill();
+    let due: chrono::DateTime<chrono::Utc> = retrying["next_attempt_at"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .expect("next_attempt_at");
+    assert!(
+        chrono::Utc::now() < due,
+        "the first process was killed only after its retry was due ({due}): this test needs a less loaded machine"
+    );
 
     let second = sluice.serve(&bind).await;
     let runs = wait_until_completed(&second, &tenant.key, &id).await;
