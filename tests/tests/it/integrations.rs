@@ -41,6 +41,20 @@ async fn ok(
     answer
 }
 
+/// Creates a segment named `name` through the API; returns its id.
+async fn create_segment(app: &TestApp, key: &str, name: &str) -> String {
+    let created = ok(
+        app,
+        key,
+        Method::POST,
+        "/api/v1/segments",
+        Some(json!({"name": name})),
+        201,
+    )
+    .await;
+    created["id"].as_str().expect("a segment id").to_string()
+}
+
 /// The error's `field` of a 400 answer.
 async fn refused_field(
     app: &TestApp,
@@ -457,30 +471,8 @@ on_both_backends!(
             201,
         )
         .await;
-        let s1 = ok(
-            &app,
-            &key,
-            Method::POST,
-            "/api/v1/segments",
-            Some(json!({"name": "one"})),
-            201,
-        )
-        .await["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let s2 = ok(
-            &app,
-            &key,
-            Method::POST,
-            "/api/v1/segments",
-            Some(json!({"name": "two"})),
-            201,
-        )
-        .await["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let s1 = create_segment(&app, &key, "one").await;
+        let s2 = create_segment(&app, &key, "two").await;
         ok(
             &app,
             &key,
@@ -613,18 +605,7 @@ on_both_backends!(
                 .is_ok(),
             "all segments"
         );
-        let s3 = ok(
-            &app,
-            &key,
-            Method::POST,
-            "/api/v1/segments",
-            Some(json!({"name": "three"})),
-            201,
-        )
-        .await["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let s3 = create_segment(&app, &key, "three").await;
         assert_eq!(
             pending(&app, &tenant, &consumer, &stream(&s3)).await,
             vec![json!({"op": "upsert_segment", "segment": {"id": 3, "name": "three"}})],
@@ -738,18 +719,7 @@ on_both_backends!(
             201,
         )
         .await;
-        let segment = ok(
-            &app,
-            &key,
-            Method::POST,
-            "/api/v1/segments",
-            Some(json!({"name": "mine"})),
-            201,
-        )
-        .await["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let segment = create_segment(&app, &key, "mine").await;
         let sync = ok(
             &app,
             &key,
@@ -985,18 +955,7 @@ on_both_backends!(
             "profiles"
         );
 
-        let segment = ok(
-            &app,
-            &key,
-            Method::POST,
-            "/api/v1/segments",
-            Some(json!({"name": "s"})),
-            201,
-        )
-        .await["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let segment = create_segment(&app, &key, "s").await;
         let members = format!("/api/v1/segments/{segment}/members");
         assert_eq!(
             refused_field(
@@ -1148,18 +1107,7 @@ on_both_backends!(
             200,
         )
         .await;
-        let segment = ok(
-            &app,
-            &key,
-            Method::POST,
-            "/api/v1/segments",
-            Some(json!({"name": "big"})),
-            201,
-        )
-        .await["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let segment = create_segment(&app, &key, "big").await;
         let stream = segment_stream(&sluice_store::ids::SegmentId::parse(&segment).unwrap());
         let members = format!("/api/v1/segments/{segment}/members");
 
